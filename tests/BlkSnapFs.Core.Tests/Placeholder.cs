@@ -1,0 +1,1 @@
+namespace BlkSnapFs.Core.Tests; public class Placeholder { [Fact] public void Builds() { } }

@@ -1,0 +1,1 @@
+namespace BlkSnapFs.EndToEnd.Tests; public class Placeholder { [Fact] public void Builds() { } }

@@ -1,0 +1,1 @@
+namespace BlkSnapFs.Fuse.Tests; public class Placeholder { [Fact] public void Builds() { } }
