@@ -1,0 +1,131 @@
+namespace BlkSnapFs.Core;
+
+/// <summary>Where a chunk's pre-take data is.</summary>
+public enum ChunkState
+{
+    /// <summary>Still only on the original (while locked by a loader: being read from it).</summary>
+    NotCopied = 0,
+
+    /// <summary>In a chunk buffer, queued for the difference storage.</summary>
+    InBuffer = 1,
+
+    /// <summary>In the difference storage at (area, offset).</summary>
+    Stored = 2,
+
+    /// <summary>Lost: the copy could not be made or stored; the image fails with EIO here.</summary>
+    Failed = 3,
+}
+
+/// <summary>
+/// One 64-bit word per chunk holding its state, its location and its lock, so that a device
+/// with millions of chunks costs 8 bytes a chunk and no lock objects. The lock is a bit in the
+/// word taken with compare-and-swap; a thread that must wait sleeps on one of a few shared
+/// monitors, flagged in the word so that the unlocker knows to wake it.
+/// </summary>
+public sealed class ChunkMap
+{
+    private const ulong LockedBit = 1UL << 63;
+    private const ulong WaitersBit = 1UL << 62;
+    private const int KindShift = 56;
+    private const ulong KindMask = 0x3UL << KindShift;
+    private const int AreaShift = 40;
+    private const ulong AreaMask = 0xFFFFUL << AreaShift;
+    private const ulong PayloadMask = (1UL << AreaShift) - 1;
+    private const int StoredUnitShift = 12;
+    private const int Stripes = 256;
+    private const int SpinsBeforeSleep = 20;
+
+    private readonly ulong[] _words;
+    private readonly object[] _stripes;
+
+    public ChunkMap(int count)
+    {
+        _words = new ulong[count];
+        _stripes = new object[Stripes];
+        for (var i = 0; i < Stripes; i++)
+            _stripes[i] = new object();
+    }
+
+    public int Count => _words.Length;
+
+    /// <summary>The state word read without locking, for fast paths that only look.</summary>
+    public ulong Peek(int chunk) => Volatile.Read(ref _words[chunk]);
+
+    public static ChunkState KindOf(ulong word) => (ChunkState)((word & KindMask) >> KindShift);
+
+    public static bool IsLocked(ulong word) => (word & LockedBit) != 0;
+
+    public static ulong InBuffer(int slot) => ((ulong)ChunkState.InBuffer << KindShift) | (uint)slot;
+
+    public static ulong Stored(int area, long offset) =>
+        ((ulong)ChunkState.Stored << KindShift) | ((ulong)area << AreaShift) | (ulong)(offset >> StoredUnitShift);
+
+    public static ulong Failed => (ulong)ChunkState.Failed << KindShift;
+
+    public static int SlotOf(ulong word) => (int)(word & PayloadMask);
+
+    public static (int Area, long Offset) LocationOf(ulong word) =>
+        ((int)((word & AreaMask) >> AreaShift), (long)(word & PayloadMask) << StoredUnitShift);
+
+    /// <summary>Takes the chunk's lock and returns its state word (without the lock bits).</summary>
+    public ulong Lock(int chunk)
+    {
+        ref var word = ref _words[chunk];
+        var spins = 0;
+        while (true)
+        {
+            var current = Volatile.Read(ref word);
+            if (!IsLocked(current))
+            {
+                if (Interlocked.CompareExchange(ref word, current | LockedBit, current) == current)
+                    return current & ~(LockedBit | WaitersBit);
+                continue;
+            }
+            if (spins++ < SpinsBeforeSleep)
+            {
+                Thread.SpinWait(1 << Math.Min(spins, 6));
+                continue;
+            }
+            var stripe = _stripes[chunk & (Stripes - 1)];
+            lock (stripe)
+            {
+                current = Volatile.Read(ref word);
+                if (!IsLocked(current))
+                    continue;
+                if ((current & WaitersBit) == 0 &&
+                    Interlocked.CompareExchange(ref word, current | WaitersBit, current) != current)
+                    continue;
+                Monitor.Wait(stripe);
+            }
+        }
+    }
+
+    /// <summary>Publishes the chunk's new state and releases its lock, waking any waiters.</summary>
+    public void Unlock(int chunk, ulong state)
+    {
+        var old = Interlocked.Exchange(ref _words[chunk], state & ~(LockedBit | WaitersBit));
+        if ((old & WaitersBit) != 0)
+        {
+            var stripe = _stripes[chunk & (Stripes - 1)];
+            lock (stripe)
+                Monitor.PulseAll(stripe);
+        }
+    }
+
+    /// <summary>How many chunks are in each state (a snapshot of a moving map).</summary>
+    public (long NotCopied, long InBuffer, long Stored, long Failed) Census()
+    {
+        long notCopied = 0, inBuffer = 0, stored = 0, failed = 0;
+        foreach (var w in _words)
+        {
+            switch (KindOf(w))
+            {
+                case ChunkState.NotCopied: notCopied++; break;
+                case ChunkState.InBuffer: inBuffer++; break;
+                case ChunkState.Stored: stored++; break;
+                default: failed++; break;
+            }
+        }
+        return (notCopied, inBuffer, stored, failed);
+    }
+}

@@ -1,0 +1,128 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace BlkSnapFs.Core;
+
+/// <summary>Change-tracking block size limits (upstream tracking_block_* module parameters).</summary>
+public sealed record TrackingParameters
+{
+    public int BlockMinimumShift { get; init; } = 16;
+    public int BlockMaximumShift { get; init; } = 26;
+    public long BlockMaximumCount { get; init; } = 2097152;
+}
+
+/// <summary>Copy-on-write chunk size limits and store queue depth (upstream chunk_* module parameters).</summary>
+public sealed record ChunkParameters
+{
+    public int MinimumShift { get; init; } = 18;
+    public int MaximumShift { get; init; } = 26;
+    public long MaximumCount { get; init; } = 2097152;
+    public int MaximumInQueue { get; init; } = 64;
+}
+
+/// <summary>Difference storage growth step (upstream diff_storage_minimum, in 512-byte sectors).</summary>
+public sealed record DiffStorageParameters
+{
+    public long MinimumSectors { get; init; } = 2097152;
+}
+
+/// <summary>
+/// The engine's tunables, validated and corrected as the upstream module does at load:
+/// a maximum below its minimum is raised, chunks are at least a page, and the storage
+/// growth step holds at least two of the largest chunks.
+/// </summary>
+public sealed record EngineParameters
+{
+    public const int SectorShift = 9;
+    public const int PageShift = 12;
+    private const int LargestShift = 40;
+
+    public TrackingParameters Tracking { get; init; } = new();
+    public ChunkParameters Chunk { get; init; } = new();
+    public DiffStorageParameters DiffStorage { get; init; } = new();
+
+    /// <summary>Reads the Tracking, Chunk and DiffStorage sections; a bad value throws naming its key.</summary>
+    public static EngineParameters FromConfiguration(IConfiguration config, ICollection<string>? warnings = null)
+    {
+        var t = new TrackingParameters();
+        var c = new ChunkParameters();
+        var d = new DiffStorageParameters();
+        var raw = new EngineParameters
+        {
+            Tracking = new TrackingParameters
+            {
+                BlockMinimumShift = Int(config, "Tracking:BlockMinimumShift", t.BlockMinimumShift, 0, LargestShift),
+                BlockMaximumShift = Int(config, "Tracking:BlockMaximumShift", t.BlockMaximumShift, 0, LargestShift),
+                BlockMaximumCount = Long(config, "Tracking:BlockMaximumCount", t.BlockMaximumCount, 1, int.MaxValue),
+            },
+            Chunk = new ChunkParameters
+            {
+                MinimumShift = Int(config, "Chunk:MinimumShift", c.MinimumShift, 0, 30),
+                MaximumShift = Int(config, "Chunk:MaximumShift", c.MaximumShift, 0, 30),
+                MaximumCount = Long(config, "Chunk:MaximumCount", c.MaximumCount, 1, int.MaxValue),
+                MaximumInQueue = Int(config, "Chunk:MaximumInQueue", c.MaximumInQueue, 1, 4096),
+            },
+            DiffStorage = new DiffStorageParameters
+            {
+                MinimumSectors = Long(config, "DiffStorage:MinimumSectors", d.MinimumSectors, 1, long.MaxValue >> SectorShift),
+            },
+        };
+        return raw.Corrected(warnings);
+    }
+
+    /// <summary>Applies upstream's corrections, noting each one in <paramref name="warnings"/>.</summary>
+    public EngineParameters Corrected(ICollection<string>? warnings = null)
+    {
+        var tracking = Tracking;
+        if (tracking.BlockMaximumShift < tracking.BlockMinimumShift)
+        {
+            warnings?.Add($"Tracking:BlockMaximumShift {tracking.BlockMaximumShift} is below Tracking:BlockMinimumShift; using {tracking.BlockMinimumShift}");
+            tracking = tracking with { BlockMaximumShift = tracking.BlockMinimumShift };
+        }
+        var chunk = Chunk;
+        if (chunk.MinimumShift < PageShift)
+        {
+            warnings?.Add($"Chunk:MinimumShift {chunk.MinimumShift} is below the page shift; using {PageShift}");
+            chunk = chunk with { MinimumShift = PageShift };
+        }
+        if (chunk.MaximumShift < chunk.MinimumShift)
+        {
+            warnings?.Add($"Chunk:MaximumShift {chunk.MaximumShift} is below Chunk:MinimumShift; using {chunk.MinimumShift}");
+            chunk = chunk with { MaximumShift = chunk.MinimumShift };
+        }
+        var storage = DiffStorage;
+        var twoChunks = 2L << (chunk.MaximumShift - SectorShift);
+        if (storage.MinimumSectors < twoChunks)
+        {
+            warnings?.Add($"DiffStorage:MinimumSectors {storage.MinimumSectors} holds fewer than two chunks; using {twoChunks}");
+            storage = storage with { MinimumSectors = twoChunks };
+        }
+        return new EngineParameters { Tracking = tracking, Chunk = chunk, DiffStorage = storage };
+    }
+
+    /// <summary>Smallest power of two from 2^min, doubled while more than maxCount units would cover capacity, up to 2^max.</summary>
+    public static int UnitShift(long capacity, int minShift, int maxShift, long maxCount)
+    {
+        var shift = minShift;
+        while (shift < maxShift && CountOf(capacity, shift) > maxCount)
+            shift++;
+        return shift;
+    }
+
+    public static long CountOf(long capacity, int shift) => (capacity + (1L << shift) - 1) >> shift;
+
+    private static int Int(IConfiguration config, string key, int fallback, int min, int max) =>
+        (int)Long(config, key, fallback, min, max);
+
+    private static long Long(IConfiguration config, string key, long fallback, long min, long max)
+    {
+        var text = config[key];
+        if (text is null)
+            return fallback;
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+            throw new BlkSnapException(Errno.EINVAL, $"{key}: '{text}' is not a whole number");
+        if (value < min || value > max)
+            throw new BlkSnapException(Errno.ERANGE, $"{key}: {value} is outside {min}..{max}");
+        return value;
+    }
+}

@@ -1,0 +1,24 @@
+namespace BlkSnapFs.Core;
+
+/// <summary>
+/// Something with positional reads and writes and a fixed capacity: a regular file, a loop
+/// device, a disk. Methods throw <see cref="BlkSnapException"/> (or IOException) on failure.
+/// </summary>
+public interface IBlockDevice : IDisposable
+{
+    string Path { get; }
+    long Capacity { get; }
+    int SectorSize { get; }
+
+    /// <summary>Major and minor number of the block device, or of the file system holding the file.</summary>
+    (uint Major, uint Minor) DeviceId { get; }
+
+    void Read(long offset, Span<byte> buffer);
+    void Write(long offset, ReadOnlySpan<byte> data);
+    void Flush();
+
+    /// <summary>Deallocates the range; it then reads as zeros.</summary>
+    void Discard(long offset, long length);
+
+    void WriteZeroes(long offset, long length);
+}

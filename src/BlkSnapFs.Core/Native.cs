@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace BlkSnapFs.Core;
+
+/// <summary>The few Linux calls .NET lacks: ioctls on block devices, fallocate, O_TMPFILE/O_DIRECT opens, fsync.</summary>
+internal static partial class Native
+{
+    public const int O_RDWR = 0x2;
+    public const int O_DIRECT = 0x4000;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_TMPFILE = 0x410000; // __O_TMPFILE | O_DIRECTORY
+
+    public const int FALLOC_FL_KEEP_SIZE = 0x01;
+    public const int FALLOC_FL_PUNCH_HOLE = 0x02;
+    public const int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    private const ulong BLKGETSIZE64 = 0x80081272;
+    private const ulong BLKSSZGET = 0x1268;
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int IoctlU64(SafeFileHandle fd, ulong request, out ulong value);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int IoctlInt(SafeFileHandle fd, ulong request, out int value);
+
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static partial int FdataSync(SafeFileHandle fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags, int mode);
+
+    public static long BlockDeviceSize(SafeFileHandle fd) =>
+        IoctlU64(fd, BLKGETSIZE64, out var size) == 0 ? (long)size : throw LastError("BLKGETSIZE64");
+
+    public static int LogicalSectorSize(SafeFileHandle fd) =>
+        IoctlInt(fd, BLKSSZGET, out var size) == 0 ? size : throw LastError("BLKSSZGET");
+
+    public static void Allocate(SafeFileHandle fd, int mode, long offset, long length, string what)
+    {
+        if (Fallocate(fd, mode, offset, length) != 0)
+            throw LastError($"fallocate {what}");
+    }
+
+    public static bool TryAllocate(SafeFileHandle fd, int mode, long offset, long length) =>
+        Fallocate(fd, mode, offset, length) == 0;
+
+    public static void Sync(SafeFileHandle fd, string what)
+    {
+        if (FdataSync(fd) != 0)
+            throw LastError($"fdatasync {what}");
+    }
+
+    /// <summary>Opens with flags File.OpenHandle cannot express (O_DIRECT, O_TMPFILE).</summary>
+    public static SafeFileHandle OpenRaw(string path, int flags, string what)
+    {
+        var fd = Open(path, flags | O_CLOEXEC, 0x180 /* 0600 */);
+        return fd >= 0 ? new SafeFileHandle(fd, ownsHandle: true) : throw LastError($"open {what}");
+    }
+
+    public static BlkSnapException LastError(string what)
+    {
+        var errno = Marshal.GetLastPInvokeError();
+        return new BlkSnapException(errno, $"{what}: {Errno.Describe(errno)}");
+    }
+}
