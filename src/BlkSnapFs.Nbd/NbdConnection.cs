@@ -1,0 +1,166 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using BlkSnapFs.Nbd.Protocol;
+
+namespace BlkSnapFs.Nbd;
+
+/// <summary>
+/// One client: a dedicated thread runs the handshake and then reads requests, handing each to
+/// the thread pool so several are served at once, up to a fixed number in flight.
+/// </summary>
+internal sealed class NbdConnection
+{
+    private readonly Socket _socket;
+    private readonly ExportDirectory _exports;
+    private readonly NbdServerOptions _options;
+    private readonly Action<NbdConnection> _onClosed;
+    private readonly SemaphoreSlim _freeSlots;
+    private readonly ConcurrentQueue<NbdRequest> _idleRequests = new();
+    private readonly string _name;
+    private int _aborted;
+
+    public NbdConnection(Socket socket, ExportDirectory exports, NbdServerOptions options, long id, Action<NbdConnection> onClosed)
+    {
+        _socket = socket;
+        _exports = exports;
+        _options = options;
+        _onClosed = onClosed;
+        _freeSlots = new SemaphoreSlim(options.MaximumRequestsInFlight, options.MaximumRequestsInFlight);
+        _name = $"nbd connection {id}";
+    }
+
+    public Task Completion { get; private set; } = Task.CompletedTask;
+
+    public void Start() =>
+        Completion = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>Hangs up; the connection's thread then finishes in-flight requests and closes.</summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+        {
+            // Already closed by the peer or by the connection itself.
+        }
+    }
+
+    /// <summary>Called by a request once its reply is sent, freeing its slot.</summary>
+    public void Complete(NbdRequest request)
+    {
+        _idleRequests.Enqueue(request);
+        _freeSlots.Release();
+    }
+
+    private void Run()
+    {
+        ExportRegistration? attached = null;
+        try
+        {
+            _socket.ReceiveTimeout = (int)_options.HandshakeTimeout.TotalMilliseconds;
+            var handshake = new NbdHandshake(_socket, _exports, _options.MaximumPayload, _options.Log);
+            var session = handshake.Negotiate();
+            if (session is null)
+            {
+                return;
+            }
+
+            if (!session.Registration.TryAttach(this))
+            {
+                _options.Log?.Invoke($"{_name}: export was removed during the handshake");
+                return;
+            }
+
+            attached = session.Registration;
+            _socket.ReceiveTimeout = 0;
+            Serve(session);
+        }
+        catch (Exception exception) when (exception is SocketException or IOException or ObjectDisposedException)
+        {
+            _options.Log?.Invoke($"{_name}: {exception.Message}");
+        }
+        catch (Exception exception)
+        {
+            _options.Log?.Invoke($"{_name}: unexpected failure: {exception}");
+        }
+        finally
+        {
+            WaitForRequestsInFlight();
+            attached?.Detach(this);
+            _socket.Dispose();
+            _freeSlots.Dispose();
+            _onClosed(this);
+        }
+    }
+
+    private void Serve(NbdSession session)
+    {
+        var replies = new NbdReplyWriter(_socket);
+        for (var i = 0; i < _options.MaximumRequestsInFlight; i++)
+        {
+            _idleRequests.Enqueue(new NbdRequest(this, session, replies));
+        }
+
+        Span<byte> header = stackalloc byte[NbdHeaderSizes.Request];
+        while (SocketTransfer.TryReceiveExactly(_socket, header))
+        {
+            if (BinaryPrimitives.ReadUInt32BigEndian(header) != NbdMagic.Request)
+            {
+                _options.Log?.Invoke($"{_name}: bad request magic; closing");
+                return;
+            }
+
+            var flags = (NbdCommandFlags)BinaryPrimitives.ReadUInt16BigEndian(header[4..]);
+            var command = (NbdCommand)BinaryPrimitives.ReadUInt16BigEndian(header[6..]);
+            var cookie = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
+            var offset = BinaryPrimitives.ReadUInt64BigEndian(header[16..]);
+            var length = BinaryPrimitives.ReadUInt32BigEndian(header[24..]);
+            if (command == NbdCommand.Disconnect)
+            {
+                return;
+            }
+
+            // Reading a payload past the limit would let a client pin gigabytes of memory.
+            if (command == NbdCommand.Write && length > session.BlockSizes.MaximumPayload)
+            {
+                _options.Log?.Invoke($"{_name}: write payload of {length} bytes exceeds the maximum; closing");
+                return;
+            }
+
+            _freeSlots.Wait();
+            _idleRequests.TryDequeue(out var request);
+            request!.Prepare(command, flags, cookie, offset, length);
+            if (command == NbdCommand.Write)
+            {
+                try
+                {
+                    SocketTransfer.ReceiveExactly(_socket, request.RentPayload());
+                }
+                catch
+                {
+                    request.ReleasePayload();
+                    Complete(request);
+                    throw;
+                }
+            }
+
+            ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+        }
+    }
+
+    private void WaitForRequestsInFlight()
+    {
+        for (var i = 0; i < _options.MaximumRequestsInFlight; i++)
+        {
+            _freeSlots.Wait();
+        }
+    }
+}

@@ -1,0 +1,299 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text;
+using BlkSnapFs.Nbd.Protocol;
+
+namespace BlkSnapFs.Nbd;
+
+/// <summary>
+/// The fixed newstyle handshake and option haggling of one connection. Ends with a session, or
+/// null when the client aborted or broke the protocol so badly that the server hangs up.
+/// </summary>
+internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint maximumPayload, Action<string>? log)
+{
+    /// <summary>Options longer than this are not read into memory; the server hangs up instead.</summary>
+    private const int MaximumOptionLength = 64 * 1024;
+
+    private bool _noZeroes;
+    private bool _structuredReplies;
+    private ExportRegistration? _metaContextExport;
+    private bool _baseAllocationSelected;
+
+    public NbdSession? Negotiate()
+    {
+        Span<byte> greeting = stackalloc byte[18];
+        BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
+        BinaryPrimitives.WriteUInt64BigEndian(greeting[8..], NbdMagic.HaveOption);
+        BinaryPrimitives.WriteUInt16BigEndian(greeting[16..], (ushort)(NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes));
+        SocketTransfer.SendAll(socket, greeting);
+
+        Span<byte> clientFlagBytes = stackalloc byte[4];
+        SocketTransfer.ReceiveExactly(socket, clientFlagBytes);
+        var clientFlags = (NbdClientFlags)BinaryPrimitives.ReadUInt32BigEndian(clientFlagBytes);
+        if ((clientFlags & ~(NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes)) != 0)
+        {
+            log?.Invoke($"nbd: client sent unknown handshake flags 0x{(uint)clientFlags:x}; closing");
+            return null;
+        }
+
+        _noZeroes = clientFlags.HasFlag(NbdClientFlags.NoZeroes);
+        Span<byte> header = stackalloc byte[NbdHeaderSizes.OptionRequest];
+        while (true)
+        {
+            SocketTransfer.ReceiveExactly(socket, header);
+            if (BinaryPrimitives.ReadUInt64BigEndian(header) != NbdMagic.HaveOption)
+            {
+                log?.Invoke("nbd: bad option magic; closing");
+                return null;
+            }
+
+            var option = (NbdOption)BinaryPrimitives.ReadUInt32BigEndian(header[8..]);
+            var length = BinaryPrimitives.ReadUInt32BigEndian(header[12..]);
+            if (length > MaximumOptionLength)
+            {
+                log?.Invoke($"nbd: option {option} of {length} bytes is too long; closing");
+                return null;
+            }
+
+            var data = new byte[length];
+            SocketTransfer.ReceiveExactly(socket, data);
+            var outcome = HandleOption(option, data);
+            if (outcome.Finished)
+            {
+                return outcome.Session;
+            }
+        }
+    }
+
+    private (bool Finished, NbdSession? Session) HandleOption(NbdOption option, byte[] data)
+    {
+        switch (option)
+        {
+            case NbdOption.ExportName:
+                return (true, HandleExportName(data));
+            case NbdOption.Abort:
+                SendReply(option, NbdOptionReplyType.Ack);
+                return (true, null);
+            case NbdOption.List:
+                HandleList(data);
+                return (false, null);
+            case NbdOption.Info:
+            case NbdOption.Go:
+                var session = HandleInfoOrGo(option, data);
+                return (session is not null, session);
+            case NbdOption.StructuredReply:
+                if (data.Length != 0)
+                {
+                    SendError(option, NbdOptionReplyType.ErrInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data");
+                }
+                else
+                {
+                    _structuredReplies = true;
+                    SendReply(option, NbdOptionReplyType.Ack);
+                }
+
+                return (false, null);
+            case NbdOption.ListMetaContext:
+            case NbdOption.SetMetaContext:
+                HandleMetaContext(option, data);
+                return (false, null);
+            default:
+                SendError(option, NbdOptionReplyType.ErrUnsupported, "option not supported");
+                return (false, null);
+        }
+    }
+
+    private NbdSession? HandleExportName(byte[] data)
+    {
+        var registration = exports.Find(Encoding.UTF8.GetString(data));
+        if (registration is null)
+        {
+            log?.Invoke("nbd: NBD_OPT_EXPORT_NAME for an unknown export; closing");
+            return null;
+        }
+
+        var session = CreateSession(registration);
+        Span<byte> reply = stackalloc byte[10 + 124];
+        BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)registration.Export.Backend.Size);
+        BinaryPrimitives.WriteUInt16BigEndian(reply[8..], (ushort)session.TransmissionFlags);
+        reply[10..].Clear();
+        SocketTransfer.SendAll(socket, _noZeroes ? reply[..10] : reply);
+        return session;
+    }
+
+    private void HandleList(byte[] data)
+    {
+        if (data.Length != 0)
+        {
+            SendError(NbdOption.List, NbdOptionReplyType.ErrInvalid, "NBD_OPT_LIST takes no data");
+            return;
+        }
+
+        foreach (var export in exports.Snapshot())
+        {
+            var name = Encoding.UTF8.GetBytes(export.Name);
+            var payload = new byte[4 + name.Length];
+            BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)name.Length);
+            name.CopyTo(payload, 4);
+            SendReply(NbdOption.List, NbdOptionReplyType.Server, payload);
+        }
+
+        SendReply(NbdOption.List, NbdOptionReplyType.Ack);
+    }
+
+    private NbdSession? HandleInfoOrGo(NbdOption option, byte[] data)
+    {
+        var reader = new OptionDataReader(data);
+        if (!reader.TryReadString(out var name)
+            || !reader.TryReadUInt16(out var requestCount)
+            || reader.Remaining != requestCount * 2)
+        {
+            SendError(option, NbdOptionReplyType.ErrInvalid, "malformed info request");
+            return null;
+        }
+
+        var registration = exports.Find(name);
+        if (registration is null)
+        {
+            SendError(option, NbdOptionReplyType.ErrUnknown, "unknown export");
+            return null;
+        }
+
+        var export = registration.Export;
+        var session = CreateSession(registration);
+        var exportInfo = new byte[12];
+        BinaryPrimitives.WriteUInt16BigEndian(exportInfo, (ushort)NbdInfoType.Export);
+        BinaryPrimitives.WriteUInt64BigEndian(exportInfo.AsSpan(2), (ulong)export.Backend.Size);
+        BinaryPrimitives.WriteUInt16BigEndian(exportInfo.AsSpan(10), (ushort)session.TransmissionFlags);
+        SendReply(option, NbdOptionReplyType.Info, exportInfo);
+
+        for (var i = 0; i < requestCount; i++)
+        {
+            reader.TryReadUInt16(out var requested);
+            switch ((NbdInfoType)requested)
+            {
+                case NbdInfoType.Name:
+                    SendReply(option, NbdOptionReplyType.Info, InfoString(NbdInfoType.Name, export.Name));
+                    break;
+                case NbdInfoType.Description when export.Description is not null:
+                    SendReply(option, NbdOptionReplyType.Info, InfoString(NbdInfoType.Description, export.Description));
+                    break;
+                case NbdInfoType.BlockSize:
+                    var sizes = new byte[14];
+                    BinaryPrimitives.WriteUInt16BigEndian(sizes, (ushort)NbdInfoType.BlockSize);
+                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(2), session.BlockSizes.Minimum);
+                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(6), session.BlockSizes.Preferred);
+                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(10), session.BlockSizes.MaximumPayload);
+                    SendReply(option, NbdOptionReplyType.Info, sizes);
+                    break;
+            }
+        }
+
+        SendReply(option, NbdOptionReplyType.Ack);
+        return option == NbdOption.Go ? session : null;
+    }
+
+    private void HandleMetaContext(NbdOption option, byte[] data)
+    {
+        var selecting = option == NbdOption.SetMetaContext;
+        if (selecting)
+        {
+            // A failed selection still replaces the previous one.
+            _metaContextExport = null;
+            _baseAllocationSelected = false;
+            if (!_structuredReplies)
+            {
+                SendError(option, NbdOptionReplyType.ErrInvalid, "negotiate structured replies first");
+                return;
+            }
+        }
+
+        var reader = new OptionDataReader(data);
+        if (!reader.TryReadString(out var name) || !reader.TryReadUInt32(out var queryCount))
+        {
+            SendError(option, NbdOptionReplyType.ErrInvalid, "malformed meta context request");
+            return;
+        }
+
+        var matched = queryCount == 0 && !selecting;
+        for (var i = 0u; i < queryCount; i++)
+        {
+            if (!reader.TryReadString(out var query))
+            {
+                SendError(option, NbdOptionReplyType.ErrInvalid, "malformed meta context query");
+                return;
+            }
+
+            // "base:" lists every context of the namespace; unknown namespaces are ignored.
+            matched |= query == NbdSession.BaseAllocationContext || (!selecting && query == "base:");
+        }
+
+        if (reader.Remaining != 0)
+        {
+            SendError(option, NbdOptionReplyType.ErrInvalid, "trailing bytes in meta context request");
+            return;
+        }
+
+        var registration = exports.Find(name);
+        if (registration is null)
+        {
+            SendError(option, NbdOptionReplyType.ErrUnknown, "unknown export");
+            return;
+        }
+
+        if (matched)
+        {
+            var contextName = Encoding.UTF8.GetBytes(NbdSession.BaseAllocationContext);
+            var payload = new byte[4 + contextName.Length];
+            BinaryPrimitives.WriteUInt32BigEndian(payload, selecting ? NbdSession.BaseAllocationContextId : 0);
+            contextName.CopyTo(payload, 4);
+            SendReply(option, NbdOptionReplyType.MetaContext, payload);
+        }
+
+        if (selecting)
+        {
+            _metaContextExport = registration;
+            _baseAllocationSelected = matched;
+        }
+
+        SendReply(option, NbdOptionReplyType.Ack);
+    }
+
+    private NbdSession CreateSession(ExportRegistration registration)
+    {
+        var backend = registration.Export.Backend;
+        var sizes = backend.BlockSizes;
+        return new NbdSession(
+            registration,
+            NbdTransmissionFlagsBuilder.From(backend.Capabilities),
+            sizes with { MaximumPayload = Math.Min(sizes.MaximumPayload, maximumPayload) },
+            _structuredReplies,
+            _structuredReplies && _baseAllocationSelected && ReferenceEquals(_metaContextExport, registration));
+    }
+
+    private static byte[] InfoString(NbdInfoType type, string value)
+    {
+        var text = Encoding.UTF8.GetBytes(value);
+        var payload = new byte[2 + text.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(payload, (ushort)type);
+        text.CopyTo(payload, 2);
+        return payload;
+    }
+
+    private void SendError(NbdOption option, NbdOptionReplyType error, string message)
+    {
+        log?.Invoke($"nbd: option {option}: {message}");
+        SendReply(option, error, Encoding.UTF8.GetBytes(message));
+    }
+
+    private void SendReply(NbdOption option, NbdOptionReplyType type, ReadOnlySpan<byte> payload = default)
+    {
+        var message = new byte[NbdHeaderSizes.OptionReply + payload.Length];
+        BinaryPrimitives.WriteUInt64BigEndian(message, NbdMagic.OptionReply);
+        BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(8), (uint)option);
+        BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(12), (uint)type);
+        BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(16), (uint)payload.Length);
+        payload.CopyTo(message.AsSpan(NbdHeaderSizes.OptionReply));
+        SocketTransfer.SendAll(socket, message);
+    }
+}

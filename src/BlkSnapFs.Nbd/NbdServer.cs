@@ -1,0 +1,219 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace BlkSnapFs.Nbd;
+
+/// <summary>
+/// Serves named exports over the NBD protocol on a Unix socket and, optionally, TCP.
+/// Exports may be added and removed while clients are connected.
+/// </summary>
+public sealed class NbdServer : IAsyncDisposable, IDisposable
+{
+    private readonly NbdServerOptions _options;
+    private readonly ExportDirectory _exports = new();
+    private readonly Lock _gate = new();
+    private readonly HashSet<NbdConnection> _connections = [];
+    private readonly List<Socket> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private long _nextConnectionId;
+    private bool _started;
+    private bool _disposed;
+
+    public NbdServer(NbdServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.UnixSocketPath is null && options.TcpEndPoint is null)
+        {
+            throw new ArgumentException("Set a Unix socket path, a TCP endpoint, or both.", nameof(options));
+        }
+
+        if (options.MaximumRequestsInFlight < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "At least one request must be allowed in flight.");
+        }
+
+        _options = options;
+    }
+
+    /// <summary>The bound TCP endpoint (with the real port) once started, if TCP is configured.</summary>
+    public IPEndPoint? TcpEndPoint { get; private set; }
+
+    public string? UnixSocketPath => _options.UnixSocketPath;
+
+    public IReadOnlyList<NbdExport> Exports => _exports.Snapshot();
+
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _connections.Count;
+            }
+        }
+    }
+
+    /// <summary>Offers an export; its name must be unused.</summary>
+    public void AddExport(NbdExport export)
+    {
+        ArgumentNullException.ThrowIfNull(export);
+        ValidateBlockSizes(export.Backend.BlockSizes);
+        if (!_exports.TryAdd(export))
+        {
+            throw new InvalidOperationException($"An export named '{export.Name}' already exists.");
+        }
+    }
+
+    /// <summary>
+    /// Withdraws an export and closes its connections. Completes once no request of those
+    /// connections is still running, so the caller may then dispose the backend.
+    /// </summary>
+    public async Task<bool> RemoveExportAsync(string name)
+    {
+        var registration = _exports.Remove(name);
+        if (registration is null)
+        {
+            return false;
+        }
+
+        var connections = registration.MarkRemoved();
+        foreach (var connection in connections)
+        {
+            connection.Abort();
+        }
+
+        await Task.WhenAll(connections.Select(connection => connection.Completion)).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Binds the configured sockets and starts accepting clients.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_started)
+            {
+                throw new InvalidOperationException("The server is already started.");
+            }
+
+            _started = true;
+            if (_options.UnixSocketPath is { } path)
+            {
+                // A socket file left by an earlier run would make bind fail.
+                File.Delete(path);
+                var unix = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                _listeners.Add(unix);
+                unix.Bind(new UnixDomainSocketEndPoint(path));
+                unix.Listen(64);
+                _acceptLoops.Add(AcceptLoopAsync(unix, noDelay: false));
+            }
+
+            if (_options.TcpEndPoint is { } endPoint)
+            {
+                var tcp = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                _listeners.Add(tcp);
+                tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                tcp.Bind(endPoint);
+                tcp.Listen(64);
+                TcpEndPoint = (IPEndPoint)tcp.LocalEndPoint!;
+                _acceptLoops.Add(AcceptLoopAsync(tcp, noDelay: true));
+            }
+        }
+    }
+
+    /// <summary>Stops listening, closes every connection once its requests finish, removes the socket file.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        NbdConnection[] connections;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            foreach (var listener in _listeners)
+            {
+                listener.Dispose();
+            }
+
+            connections = [.. _connections];
+        }
+
+        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        if (_started && _options.UnixSocketPath is { } path)
+        {
+            File.Delete(path);
+        }
+
+        foreach (var connection in connections)
+        {
+            connection.Abort();
+        }
+
+        await Task.WhenAll(connections.Select(connection => connection.Completion)).ConfigureAwait(false);
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private async Task AcceptLoopAsync(Socket listener, bool noDelay)
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (SocketException exception) when (!Volatile.Read(ref _disposed))
+            {
+                // Out of descriptors or a reset before accept: keep serving after a pause.
+                _options.Log?.Invoke($"nbd: accept failed: {exception.Message}");
+                await Task.Delay(100).ConfigureAwait(false);
+                continue;
+            }
+            catch (Exception exception) when (exception is ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            if (noDelay)
+            {
+                client.NoDelay = true;
+            }
+
+            var connection = new NbdConnection(client, _exports, _options, Interlocked.Increment(ref _nextConnectionId), OnConnectionClosed);
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    client.Dispose();
+                    return;
+                }
+
+                _connections.Add(connection);
+                connection.Start();
+            }
+        }
+    }
+
+    private void OnConnectionClosed(NbdConnection connection)
+    {
+        lock (_gate)
+        {
+            _connections.Remove(connection);
+        }
+    }
+
+    private static void ValidateBlockSizes(NbdBlockSizeConstraints sizes)
+    {
+        if (!uint.IsPow2(sizes.Minimum) || sizes.Minimum > 65536
+            || !uint.IsPow2(sizes.Preferred) || sizes.Preferred < Math.Max(sizes.Minimum, 512)
+            || sizes.MaximumPayload < sizes.Preferred)
+        {
+            throw new ArgumentException($"Invalid block size constraints {sizes}.");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Net.Sockets;
+
+namespace BlkSnapFs.Nbd;
+
+/// <summary>Blocking whole-buffer transfers on a stream socket.</summary>
+internal static class SocketTransfer
+{
+    /// <summary>Fills <paramref name="buffer"/>; false if the peer closed before sending anything.</summary>
+    public static bool TryReceiveExactly(Socket socket, Span<byte> buffer)
+    {
+        var first = socket.Receive(buffer);
+        if (first == 0)
+        {
+            return false;
+        }
+
+        ReceiveExactly(socket, buffer[first..]);
+        return true;
+    }
+
+    public static void ReceiveExactly(Socket socket, Span<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var received = socket.Receive(buffer);
+            if (received == 0)
+            {
+                throw new EndOfStreamException("The client closed the connection mid-message.");
+            }
+
+            buffer = buffer[received..];
+        }
+    }
+
+    public static void SendAll(Socket socket, ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            data = data[socket.Send(data)..];
+        }
+    }
+}
