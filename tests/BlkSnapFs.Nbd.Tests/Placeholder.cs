@@ -1,1 +1,0 @@
-namespace BlkSnapFs.Nbd.Tests; public class Placeholder { [Fact] public void Builds() { } }
