@@ -24,7 +24,14 @@ internal sealed class ChunkBufferSlots : IDisposable
 
     public int Acquire(CancellationToken cancel)
     {
-        _available.Wait(cancel);
+        try
+        {
+            _available.Wait(cancel);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new BlkSnapException(Errno.EIO, "the snapshot was destroyed");
+        }
         int slot;
         lock (_free)
             slot = _free.Pop();

@@ -1,0 +1,103 @@
+using BlkSnapFs.Core;
+using Microsoft.Extensions.Configuration;
+
+namespace BlkSnapFs.Core.Tests;
+
+public class ParameterTests
+{
+    private static IConfiguration Config(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [Fact]
+    public void DefaultsAreUpstreams()
+    {
+        var p = EngineParameters.FromConfiguration(Config());
+        Assert.Equal(16, p.Tracking.BlockMinimumShift);
+        Assert.Equal(26, p.Tracking.BlockMaximumShift);
+        Assert.Equal(2097152, p.Tracking.BlockMaximumCount);
+        Assert.Equal(18, p.Chunk.MinimumShift);
+        Assert.Equal(26, p.Chunk.MaximumShift);
+        Assert.Equal(2097152, p.Chunk.MaximumCount);
+        Assert.Equal(64, p.Chunk.MaximumInQueue);
+        Assert.Equal(2097152, p.DiffStorage.MinimumSectors);
+    }
+
+    [Fact]
+    public void ValuesAreCorrectedAsUpstreamDoes()
+    {
+        var warnings = new List<string>();
+        var p = EngineParameters.FromConfiguration(Config(
+            ("Tracking:BlockMinimumShift", "20"), ("Tracking:BlockMaximumShift", "18"),
+            ("Chunk:MinimumShift", "9"), ("Chunk:MaximumShift", "8"), ("DiffStorage:MinimumSectors", "10")), warnings);
+        Assert.Equal(20, p.Tracking.BlockMaximumShift);
+        Assert.Equal(12, p.Chunk.MinimumShift);
+        Assert.Equal(12, p.Chunk.MaximumShift);
+        Assert.Equal(16, p.DiffStorage.MinimumSectors);
+        Assert.Equal(4, warnings.Count);
+        Assert.Contains(warnings, w => w.Contains("Chunk:MinimumShift", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Chunk:MinimumShift", "abc", Errno.EINVAL)]
+    [InlineData("Chunk:MaximumInQueue", "0", Errno.ERANGE)]
+    [InlineData("Tracking:BlockMaximumCount", "-5", Errno.ERANGE)]
+    [InlineData("DiffStorage:MinimumSectors", "1.5", Errno.EINVAL)]
+    public void BadValuesNameTheirKey(string key, string value, int errno)
+    {
+        var e = Assert.Throws<BlkSnapException>(() => EngineParameters.FromConfiguration(Config((key, value))));
+        Assert.Equal(errno, e.Errno);
+        Assert.Contains(key, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(1L << 20, 16, 16)]
+    [InlineData(1L << 40, 16, 19)]
+    [InlineData(1L << 50, 16, 26)]
+    [InlineData(1L, 16, 16)]
+    public void UnitSizeDoublesWhileThereAreTooMany(long capacity, int minShift, int expected)
+    {
+        Assert.Equal(expected, EngineParameters.UnitShift(capacity, minShift, 26, 2097152));
+    }
+
+    [Fact]
+    public void TrackerAndChunksForATerabyte()
+    {
+        var p = new EngineParameters();
+        var tracker = new ChangeTracker(1L << 40, p.Tracking);
+        Assert.Equal(1 << 19, tracker.BlockSize);
+        Assert.Equal(2097152, tracker.BlockCount);
+        Assert.Equal(19, EngineParameters.UnitShift(1L << 40, p.Chunk.MinimumShift, p.Chunk.MaximumShift, p.Chunk.MaximumCount));
+    }
+
+    [Fact]
+    public void ChunksAreNeverSmallerThanASector()
+    {
+        using var dir = new TestDirectory();
+        using var engine = new BlkSnapEngine(SmallParameters.Create(chunkShift: 12));
+        var device = new FaultyDevice(FileBlockDevice.Open(dir.Device("disk", 1 << 20, new Random(1))));
+        var tracked = engine.Attach(device, "disk");
+        var snapshot = engine.Create([tracked]);
+        snapshot.Storage.AppendFile(dir.File("diff"), 1 << 20);
+        engine.Take(snapshot.Id);
+        Assert.Equal(4096, tracked.Image!.ChunkSize);
+        engine.Destroy(snapshot.Id);
+    }
+
+    [Fact]
+    public void StorageArgumentsAreChecked()
+    {
+        using var dir = new TestDirectory();
+        using var engine = new BlkSnapEngine(SmallParameters.Create());
+        var device = engine.Attach(dir.Device("disk", 1 << 20, new Random(1))).Device;
+        var snapshot = engine.Create([device]);
+        Assert.Equal(Errno.EINVAL, Assert.Throws<BlkSnapException>(() => snapshot.Storage.AppendFile(dir.File("x"), -1)).Errno);
+        Assert.Equal(Errno.EINVAL, Assert.Throws<BlkSnapException>(() => snapshot.Storage.AppendGrowable(dir.File("y"), 0)).Errno);
+        Assert.Equal(Errno.ENOENT, Assert.Throws<BlkSnapException>(() => snapshot.Storage.AppendFile(dir.File("no/such/dir/file"), 4096)).Errno);
+        Assert.Equal(Errno.ERANGE, Assert.Throws<BlkSnapException>(() => snapshot.Storage.AppendBlockRange(device.Path, 1 << 20, 4096)).Errno);
+        snapshot.Storage.AppendGrowable(dir.File("g"), 1 << 20);
+        Assert.Equal(Errno.EALREADY, Assert.Throws<BlkSnapException>(() => snapshot.Storage.AppendGrowable(dir.File("h"), 1 << 20)).Errno);
+        Assert.False(File.Exists(dir.File("x")));
+        engine.Destroy(snapshot.Id);
+        Assert.False(File.Exists(dir.File("g")));
+    }
+}

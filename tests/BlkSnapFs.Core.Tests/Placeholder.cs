@@ -1,1 +1,0 @@
-namespace BlkSnapFs.Core.Tests; public class Placeholder { [Fact] public void Builds() { } }
