@@ -7,7 +7,9 @@ namespace BlkSnapFs.Nbd;
 
 /// <summary>
 /// One client: a dedicated thread runs the handshake and then reads requests, handing each to
-/// the thread pool so several are served at once, up to a fixed number in flight.
+/// the thread pool so several are served at once, up to a fixed number in flight. A second
+/// dedicated thread sends the replies in completion order, so a client that is slow to read
+/// blocks only that thread, never the thread pool.
 /// </summary>
 internal sealed class NbdConnection
 {
@@ -17,6 +19,7 @@ internal sealed class NbdConnection
     private readonly Action<NbdConnection> _onClosed;
     private readonly SemaphoreSlim _freeSlots;
     private readonly ConcurrentQueue<NbdRequest> _idleRequests = new();
+    private readonly BlockingCollection<NbdRequest> _replies = new(new ConcurrentQueue<NbdRequest>());
     private readonly string _name;
     private int _aborted;
 
@@ -53,16 +56,22 @@ internal sealed class NbdConnection
         }
     }
 
-    /// <summary>Called by a request once its reply is sent, freeing its slot.</summary>
+    /// <summary>Called by a request once its reply is sent or dropped, freeing its slot.</summary>
     public void Complete(NbdRequest request)
     {
         _idleRequests.Enqueue(request);
         _freeSlots.Release();
     }
 
+    /// <summary>Queues a request whose reply is encoded for the writer thread.</summary>
+    public void EnqueueReply(NbdRequest request) => _replies.Add(request);
+
+    public void Log(string message) => _options.Log?.Invoke($"{_name}: {message}");
+
     private void Run()
     {
         ExportRegistration? attached = null;
+        Task? writer = null;
         try
         {
             _socket.ReceiveTimeout = (int)_options.HandshakeTimeout.TotalMilliseconds;
@@ -81,6 +90,7 @@ internal sealed class NbdConnection
 
             attached = session.Registration;
             _socket.ReceiveTimeout = 0;
+            writer = Task.Factory.StartNew(WriteReplies, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             Serve(session);
         }
         catch (Exception exception) when (exception is SocketException or IOException or ObjectDisposedException)
@@ -94,19 +104,21 @@ internal sealed class NbdConnection
         finally
         {
             WaitForRequestsInFlight();
+            _replies.CompleteAdding();
+            writer?.Wait();
             attached?.Detach(this);
             _socket.Dispose();
             _freeSlots.Dispose();
+            _replies.Dispose();
             _onClosed(this);
         }
     }
 
     private void Serve(NbdSession session)
     {
-        var replies = new NbdReplyWriter(_socket);
         for (var i = 0; i < _options.MaximumRequestsInFlight; i++)
         {
-            _idleRequests.Enqueue(new NbdRequest(this, session, replies));
+            _idleRequests.Enqueue(new NbdRequest(this, session));
         }
 
         Span<byte> header = stackalloc byte[NbdHeaderSizes.Request];
@@ -146,13 +158,36 @@ internal sealed class NbdConnection
                 }
                 catch
                 {
-                    request.ReleasePayload();
-                    Complete(request);
+                    request.Release();
                     throw;
                 }
             }
 
             ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+        }
+    }
+
+    private void WriteReplies()
+    {
+        var failed = false;
+        foreach (var request in _replies.GetConsumingEnumerable())
+        {
+            if (!failed)
+            {
+                try
+                {
+                    SocketTransfer.SendAll(_socket, request.Reply);
+                }
+                catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+                {
+                    // The client is gone: drop the remaining replies and let the reader wind down.
+                    failed = true;
+                    Log($"sending a reply failed: {exception.Message}");
+                    Abort();
+                }
+            }
+
+            request.Release();
         }
     }
 

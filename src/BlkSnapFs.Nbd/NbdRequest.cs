@@ -1,31 +1,37 @@
 using System.Buffers;
-using System.Net.Sockets;
 using BlkSnapFs.Nbd.Protocol;
 
 namespace BlkSnapFs.Nbd;
 
 /// <summary>
 /// One transmission request, reused by its connection: the reader fills it in, a thread-pool
-/// thread validates it, calls the backend and sends the reply.
+/// thread validates it, calls the backend and encodes the reply, and the connection's writer
+/// sends the reply and releases the request.
 /// </summary>
-internal sealed class NbdRequest(NbdConnection connection, NbdSession session, NbdReplyWriter replies) : IThreadPoolWorkItem
+internal sealed class NbdRequest(NbdConnection connection, NbdSession session) : IThreadPoolWorkItem
 {
     /// <summary>Most descriptors one block status reply carries; the spec asks for at most 2^20.</summary>
     private const int MaximumExtents = 64 * 1024;
 
     private readonly List<NbdExtent> _extents = [];
+    private readonly byte[] _smallReply = new byte[NbdReplyEncoder.SmallReplyCapacity];
 
-    public NbdCommand Command { get; private set; }
-
+    private NbdCommand _command;
     private NbdCommandFlags _flags;
     private ulong _cookie;
     private ulong _offset;
     private uint _length;
     private byte[]? _payload;
+    private byte[]? _largeReply;
+    private int _replyStart;
+    private int _replyLength;
+
+    /// <summary>The encoded reply, valid once the request has been handed to the writer.</summary>
+    public ReadOnlySpan<byte> Reply => (_largeReply ?? _smallReply).AsSpan(_replyStart, _replyLength);
 
     public void Prepare(NbdCommand command, NbdCommandFlags flags, ulong cookie, ulong offset, uint length)
     {
-        Command = command;
+        _command = command;
         _flags = flags;
         _cookie = cookie;
         _offset = offset;
@@ -39,13 +45,22 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
         return _payload.AsSpan(0, (int)_length);
     }
 
-    public void ReleasePayload()
+    /// <summary>Returns the buffers and frees the request's slot; called once its reply is dealt with.</summary>
+    public void Release()
     {
         if (_payload is not null)
         {
             ArrayPool<byte>.Shared.Return(_payload);
             _payload = null;
         }
+
+        if (_largeReply is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_largeReply);
+            _largeReply = null;
+        }
+
+        connection.Complete(this);
     }
 
     public void Execute()
@@ -55,13 +70,13 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
             var (error, message) = Validate();
             if (error != NbdError.None)
             {
-                SendError(error, message);
+                SetError(error, message);
             }
-            else if (Command == NbdCommand.Read)
+            else if (_command == NbdCommand.Read)
             {
                 ExecuteRead();
             }
-            else if (Command == NbdCommand.BlockStatus)
+            else if (_command == NbdCommand.BlockStatus)
             {
                 ExecuteBlockStatus();
             }
@@ -70,30 +85,27 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
                 error = InvokeBackend(null);
                 if (error == NbdError.None)
                 {
-                    replies.SendSimple(_cookie, NbdError.None);
+                    SetSmallReply(NbdReplyEncoder.Simple(_smallReply, _cookie, NbdError.None));
                 }
                 else
                 {
-                    SendError(error, "backend failed");
+                    SetError(error, "backend failed");
                 }
             }
         }
-        catch (Exception exception) when (exception is SocketException or ObjectDisposedException or IOException)
+        catch (Exception exception)
         {
-            // The reply could not be sent: the connection is gone, and its reader will notice.
-            connection.Abort();
+            connection.Log($"request failed unexpectedly: {exception}");
+            SetError(NbdError.IoError, "internal server error");
         }
-        finally
-        {
-            ReleasePayload();
-            connection.Complete(this);
-        }
+
+        connection.EnqueueReply(this);
     }
 
     private (NbdError Error, string Message) Validate()
     {
         var flags = session.TransmissionFlags;
-        var allowedFlags = Command switch
+        var allowedFlags = _command switch
         {
             NbdCommand.Write or NbdCommand.Trim => NbdCommandFlags.Fua,
             NbdCommand.WriteZeroes => NbdCommandFlags.Fua | NbdCommandFlags.NoHole,
@@ -110,13 +122,13 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
             return (NbdError.InvalidArgument, "unsupported command flags");
         }
 
-        var writing = Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes;
+        var writing = _command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes;
         if (writing && flags.HasFlag(NbdTransmissionFlags.ReadOnly))
         {
             return (NbdError.NotPermitted, "export is read-only");
         }
 
-        var advertised = Command switch
+        var advertised = _command switch
         {
             NbdCommand.Read or NbdCommand.Write => true,
             NbdCommand.Flush => flags.HasFlag(NbdTransmissionFlags.SendFlush),
@@ -131,7 +143,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
             return (NbdError.InvalidArgument, "command not supported on this export");
         }
 
-        if (Command == NbdCommand.Flush)
+        if (_command == NbdCommand.Flush)
         {
             return (NbdError.None, "");
         }
@@ -139,7 +151,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
         var size = (ulong)session.Backend.Size;
         if (_offset > size || _length > size - _offset)
         {
-            return (Command is NbdCommand.Write or NbdCommand.WriteZeroes ? NbdError.NoSpace : NbdError.InvalidArgument,
+            return (_command is NbdCommand.Write or NbdCommand.WriteZeroes ? NbdError.NoSpace : NbdError.InvalidArgument,
                 "request beyond the end of the export");
         }
 
@@ -149,12 +161,12 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
             return (NbdError.InvalidArgument, "request not aligned to the minimum block size");
         }
 
-        if (Command == NbdCommand.Read && _length > session.BlockSizes.MaximumPayload)
+        if (_command == NbdCommand.Read && _length > session.BlockSizes.MaximumPayload)
         {
             return (session.StructuredReplies ? NbdError.Overflow : NbdError.InvalidArgument, "read longer than the maximum payload");
         }
 
-        if (Command == NbdCommand.BlockStatus && _length == 0)
+        if (_command == NbdCommand.BlockStatus && _length == 0)
         {
             return (NbdError.InvalidArgument, "block status of zero length");
         }
@@ -167,38 +179,28 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
         var length = (int)_length;
         if (length == 0)
         {
-            if (session.StructuredReplies)
-            {
-                replies.SendNoneChunk(_cookie);
-            }
-            else
-            {
-                replies.SendSimple(_cookie, NbdError.None);
-            }
-
+            SetSmallReply(session.StructuredReplies
+                ? NbdReplyEncoder.NoneChunk(_smallReply, _cookie)
+                : NbdReplyEncoder.Simple(_smallReply, _cookie, NbdError.None));
             return;
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent(NbdReplyWriter.ReadHeaderRoom + length);
-        try
+        _largeReply = ArrayPool<byte>.Shared.Rent(NbdReplyEncoder.ReadHeaderRoom + length);
+        var error = InvokeBackend(_largeReply);
+        if (error != NbdError.None)
         {
-            var error = InvokeBackend(buffer);
-            if (error != NbdError.None)
-            {
-                SendError(error, "read failed");
-            }
-            else if (session.StructuredReplies)
-            {
-                replies.SendOffsetData(_cookie, _offset, buffer, length);
-            }
-            else
-            {
-                replies.SendSimpleRead(_cookie, buffer, length);
-            }
+            SetError(error, "read failed");
         }
-        finally
+        else if (session.StructuredReplies)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            NbdReplyEncoder.OffsetData(_largeReply, _cookie, _offset, length);
+            _replyStart = 0;
+            _replyLength = NbdReplyEncoder.ReadHeaderRoom + length;
+        }
+        else
+        {
+            _replyStart = NbdReplyEncoder.SimpleRead(_largeReply, _cookie);
+            _replyLength = NbdReplyEncoder.ReadHeaderRoom + length - _replyStart;
         }
     }
 
@@ -210,10 +212,10 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
         var fua = _flags.HasFlag(NbdCommandFlags.Fua);
         try
         {
-            switch (Command)
+            switch (_command)
             {
                 case NbdCommand.Read:
-                    backend.Read(offset, readBuffer.AsSpan(NbdReplyWriter.ReadHeaderRoom, (int)_length));
+                    backend.Read(offset, readBuffer.AsSpan(NbdReplyEncoder.ReadHeaderRoom, (int)_length));
                     break;
                 case NbdCommand.Write when _length > 0:
                     backend.Write(offset, _payload.AsSpan(0, (int)_length), fua);
@@ -254,11 +256,13 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
 
         if (error != NbdError.None)
         {
-            SendError(error, "block status failed");
+            SetError(error, "block status failed");
             return;
         }
 
-        replies.SendBlockStatus(_cookie, NbdSession.BaseAllocationContextId, _extents);
+        _largeReply = ArrayPool<byte>.Shared.Rent(NbdReplyEncoder.BlockStatusLength(_extents.Count));
+        _replyStart = 0;
+        _replyLength = NbdReplyEncoder.BlockStatus(_largeReply, _cookie, NbdSession.BaseAllocationContextId, _extents);
     }
 
     /// <summary>Trims the backend's extents to the request; false if they make no progress.</summary>
@@ -284,15 +288,20 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session, N
         return count > 0;
     }
 
-    private void SendError(NbdError error, string message)
+    private void SetError(NbdError error, string message) =>
+        SetSmallReply(session.StructuredReplies
+            ? NbdReplyEncoder.ErrorChunk(_smallReply, _cookie, error, message)
+            : NbdReplyEncoder.Simple(_smallReply, _cookie, error));
+
+    private void SetSmallReply(int length)
     {
-        if (session.StructuredReplies)
+        if (_largeReply is not null)
         {
-            replies.SendErrorChunk(_cookie, error, message);
+            ArrayPool<byte>.Shared.Return(_largeReply);
+            _largeReply = null;
         }
-        else
-        {
-            replies.SendSimple(_cookie, error);
-        }
+
+        _replyStart = 0;
+        _replyLength = length;
     }
 }
