@@ -1,0 +1,177 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace BlkSnapFs.Cli;
+
+/// <summary>The client side of the daemon's control socket: one JSON object per line each way (docs/control-protocol.md).</summary>
+internal sealed class ControlClient : IDisposable
+{
+    public const string DefaultSocketPath = "/run/blksnapfs/control.sock";
+    public const string SocketEnvironmentVariable = "BLKSNAPFS_SOCKET";
+
+    // Replies are single lines; the largest is a change map in base64, so leave room for big devices.
+    private const int MaximumReplyBytes = 256 * 1024 * 1024;
+
+    private readonly Socket socket;
+    private readonly string socketPath;
+    private byte[] received = new byte[16 * 1024];
+    private int receivedStart;
+    private int receivedEnd;
+
+    private ControlClient(Socket socket, string socketPath)
+    {
+        this.socket = socket;
+        this.socketPath = socketPath;
+    }
+
+    /// <summary>--socket, else $BLKSNAPFS_SOCKET, else the daemon's default path.</summary>
+    public static string ResolveSocketPath(string? socketOption)
+    {
+        if (!string.IsNullOrEmpty(socketOption))
+        {
+            return socketOption;
+        }
+
+        string? fromEnvironment = Environment.GetEnvironmentVariable(SocketEnvironmentVariable);
+        return string.IsNullOrEmpty(fromEnvironment) ? DefaultSocketPath : fromEnvironment;
+    }
+
+    public static ControlClient Connect(string socketPath)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            return new ControlClient(socket, socketPath);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+
+            // The runtime reports a missing socket file as EADDRNOTAVAIL; say what happened.
+            int errno = Path.Exists(socketPath) ? ex.NativeErrorCode : Errno.ENOENT;
+            throw new CliException(CliException.Describe(errno, $"cannot reach the blksnapfs daemon at {socketPath}"));
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            socket.Dispose();
+            throw new CliException(CliException.Describe(Errno.ENAMETOOLONG, $"socket path {socketPath}"));
+        }
+    }
+
+    /// <summary>Sends one request and returns the reply's root object once it says <c>"ok": true</c>.</summary>
+    public JsonElement Call(string op, Action<Utf8JsonWriter>? writeParameters = null)
+    {
+        var request = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(request))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("op", op);
+            writeParameters?.Invoke(writer);
+            writer.WriteEndObject();
+        }
+
+        request.Write("\n"u8);
+        try
+        {
+            socket.Send(request.WrittenSpan);
+            return ParseReply(ReadLine());
+        }
+        catch (SocketException ex)
+        {
+            throw new CliException(CliException.Describe(ex.NativeErrorCode, $"connection to the daemon at {socketPath} failed"));
+        }
+    }
+
+    private static JsonElement ParseReply(ReadOnlySpan<byte> line)
+    {
+        JsonElement reply;
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(line.ToArray());
+            reply = document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            throw Malformed("the reply is not JSON");
+        }
+
+        if (reply.ValueKind != JsonValueKind.Object
+            || !reply.TryGetProperty("ok", out JsonElement ok)
+            || ok.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+        {
+            throw Malformed("the reply has no boolean \"ok\"");
+        }
+
+        if (ok.ValueKind == JsonValueKind.True)
+        {
+            return reply;
+        }
+
+        string? message = reply.TryGetProperty("message", out JsonElement m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+        if (reply.TryGetProperty("errno", out JsonElement errno) && errno.TryGetInt32(out int code) && code > 0)
+        {
+            throw new DaemonErrorException(code, message);
+        }
+
+        // Without a usable errno, the daemon's own error text is still the best name for the failure.
+        string? error = reply.TryGetProperty("error", out JsonElement e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+        if (string.IsNullOrEmpty(error))
+        {
+            throw Malformed("the error reply has no errno");
+        }
+
+        throw new CliException(string.IsNullOrEmpty(message) ? error : $"{error}: {message}");
+    }
+
+    public static CliException Malformed(string detail) =>
+        new(CliException.Describe(Errno.EBADMSG, $"malformed reply from the daemon: {detail}"));
+
+    private ReadOnlySpan<byte> ReadLine()
+    {
+        int scanned = receivedStart;
+        while (true)
+        {
+            int newline = Array.IndexOf(received, (byte)'\n', scanned, receivedEnd - scanned);
+            if (newline >= 0)
+            {
+                var line = new ReadOnlySpan<byte>(received, receivedStart, newline - receivedStart);
+                receivedStart = newline + 1;
+                return line;
+            }
+
+            MakeRoomToReceive();
+            scanned = receivedEnd;
+            int count = socket.Receive(received, receivedEnd, received.Length - receivedEnd, SocketFlags.None);
+            if (count == 0)
+            {
+                throw new CliException(CliException.Describe(Errno.EIO, "the daemon closed the connection without a reply"));
+            }
+
+            receivedEnd += count;
+        }
+    }
+
+    private void MakeRoomToReceive()
+    {
+        if (receivedStart > 0)
+        {
+            Buffer.BlockCopy(received, receivedStart, received, 0, receivedEnd - receivedStart);
+            receivedEnd -= receivedStart;
+            receivedStart = 0;
+        }
+
+        if (receivedEnd == received.Length)
+        {
+            if (received.Length >= MaximumReplyBytes)
+            {
+                throw Malformed("the reply line is too long");
+            }
+
+            Array.Resize(ref received, received.Length * 2);
+        }
+    }
+
+    public void Dispose() => socket.Dispose();
+}

@@ -1,0 +1,137 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace BlkSnapFs.Cli;
+
+/// <summary>Where a file's data lies on the block device that holds it, from the FS_IOC_FIEMAP ioctl.</summary>
+internal static partial class Fiemap
+{
+    // _IOWR('f', 11, struct fiemap), struct fiemap being 32 bytes.
+    private const nuint FS_IOC_FIEMAP = 0xC020660B;
+    private const uint FIEMAP_FLAG_SYNC = 0x1;
+    private const uint FIEMAP_EXTENT_LAST = 0x1;
+
+    // Extents whose physical address is not (yet) a real place on the device.
+    private const uint FIEMAP_EXTENT_UNKNOWN = 0x2;
+    private const uint FIEMAP_EXTENT_DELALLOC = 0x4;
+    private const uint FIEMAP_EXTENT_DATA_INLINE = 0x200;
+    private const uint UnlocatedExtentFlags = FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_DATA_INLINE;
+
+    private const int ExtentsPerCall = 512;
+    private const int AT_EMPTY_PATH = 0x1000;
+    private const uint STATX_SIZE = 0x200;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct FiemapHeader
+    {
+        public ulong Start;
+        public ulong Length;
+        public uint Flags;
+        public uint MappedExtents;
+        public uint ExtentCount;
+        public uint Reserved;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct FiemapExtent
+    {
+        public ulong Logical;
+        public ulong Physical;
+        public ulong Length;
+        public ulong Reserved64A;
+        public ulong Reserved64B;
+        public uint Flags;
+        public uint Reserved32A;
+        public uint Reserved32B;
+        public uint Reserved32C;
+    }
+
+    // The fields of struct statx this tool reads; the kernel fills 256 bytes.
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    private struct Statx
+    {
+        [FieldOffset(40)] public ulong Size;
+        [FieldOffset(136)] public uint DeviceMajor;
+        [FieldOffset(140)] public uint DeviceMinor;
+    }
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static unsafe partial int Ioctl(SafeFileHandle fd, nuint request, void* argument);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int StatxCall(SafeFileHandle fd, string path, int flags, uint mask, Statx* result);
+
+    /// <summary>The file's extents as 512-byte sector ranges of its device, and that device as /dev/block/MAJOR:MINOR.</summary>
+    public static unsafe (string DevicePath, List<SectorRange> Ranges) Map(string path)
+    {
+        using SafeFileHandle file = Open(path);
+
+        Statx status;
+        if (StatxCall(file, "", AT_EMPTY_PATH, STATX_SIZE, &status) != 0)
+        {
+            throw new CliException(CliException.Describe(Marshal.GetLastPInvokeError(), $"statx {path}"));
+        }
+
+        var ranges = new List<SectorRange>();
+        int bufferSize = sizeof(FiemapHeader) + (ExtentsPerCall * sizeof(FiemapExtent));
+        byte* buffer = (byte*)NativeMemory.AllocZeroed((nuint)bufferSize);
+        try
+        {
+            var header = (FiemapHeader*)buffer;
+            var extents = (FiemapExtent*)(buffer + sizeof(FiemapHeader));
+            ulong offset = 0;
+            bool last = false;
+            while (!last && offset < status.Size)
+            {
+                *header = new FiemapHeader
+                {
+                    Start = offset,
+                    Length = status.Size - offset,
+                    Flags = FIEMAP_FLAG_SYNC,
+                    ExtentCount = ExtentsPerCall,
+                };
+                if (Ioctl(file, FS_IOC_FIEMAP, buffer) != 0)
+                {
+                    throw new CliException(CliException.Describe(Marshal.GetLastPInvokeError(), $"FIEMAP on {path}"));
+                }
+
+                if (header->MappedExtents == 0)
+                {
+                    break;
+                }
+
+                for (int i = 0; i < header->MappedExtents; i++)
+                {
+                    FiemapExtent extent = extents[i];
+                    if ((extent.Flags & UnlocatedExtentFlags) != 0 || (extent.Physical & ((1UL << SectorRange.SectorShift) - 1)) != 0)
+                    {
+                        throw new CliException(CliException.Describe(Errno.EINVAL, $"{path} has an extent that is not at a sector of its device"));
+                    }
+
+                    ulong sectors = (extent.Length + (1UL << SectorRange.SectorShift) - 1) >> SectorRange.SectorShift;
+                    ranges.Add(new SectorRange(extent.Physical >> SectorRange.SectorShift, sectors));
+                    offset = extent.Logical + extent.Length;
+                    last |= (extent.Flags & FIEMAP_EXTENT_LAST) != 0;
+                }
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(buffer);
+        }
+
+        return ($"/dev/block/{status.DeviceMajor}:{status.DeviceMinor}", ranges);
+    }
+
+    private static SafeFileHandle Open(string path)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw CliException.FromFileError(ex, path);
+        }
+    }
+}
