@@ -1,0 +1,111 @@
+using BlkSnapFs.Fuse.Protocol;
+using BlkSnapFs.Fuse.Tree;
+
+namespace BlkSnapFs.Fuse;
+
+/// <summary>
+/// A mounted FUSE file system and its running request loop. Create it with <see cref="Mount(string, DirectoryNode, FuseMountOptions?)"/>;
+/// end it with <see cref="Unmount"/> (or an external umount) and wait for <see cref="Completion"/>.
+/// </summary>
+public sealed class FuseMount : IDisposable
+{
+    private readonly FuseSession _session;
+    private readonly FuseMountOptions _options;
+    private readonly bool _viaFusermount;
+    private readonly int? _connectionId;
+    private int _unmountRequested;
+
+    private FuseMount(string mountPoint, FuseSession session, FuseMountOptions options, bool viaFusermount, int? connectionId)
+    {
+        MountPoint = mountPoint;
+        _session = session;
+        _options = options;
+        _viaFusermount = viaFusermount;
+        _connectionId = connectionId;
+    }
+
+    public string MountPoint { get; }
+
+    public FuseStatistics Statistics => _session.Statistics;
+
+    /// <summary>The raw connection, for notifications by node id.</summary>
+    public FuseSession Session => _session;
+
+    /// <summary>Completes when the request loop has ended (after <see cref="Unmount"/> or an external umount).</summary>
+    public Task Completion => _session.Completion;
+
+    /// <summary>Mounts <paramref name="root"/> on <paramref name="mountPoint"/> and returns once the kernel has finished INIT.</summary>
+    public static FuseMount Mount(string mountPoint, DirectoryNode root, FuseMountOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        options ??= new FuseMountOptions();
+        return Mount(mountPoint, new NodeFileSystem(root, options), options);
+    }
+
+    /// <summary>Mounts a raw protocol implementation; see <see cref="IRawFileSystem"/>.</summary>
+    public static FuseMount Mount(string mountPoint, IRawFileSystem fileSystem, FuseMountOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(mountPoint);
+        ArgumentNullException.ThrowIfNull(fileSystem);
+        options ??= new FuseMountOptions();
+        int page = Environment.SystemPageSize;
+        if (options.MaxTransferSize < 16 * page || options.MaxTransferSize % page != 0 || options.MaxTransferSize / page > ushort.MaxValue)
+        {
+            throw new ArgumentException("MaxTransferSize must be a multiple of the page size, at least 16 pages", nameof(options));
+        }
+
+        string fullPath = Path.GetFullPath(mountPoint);
+        int fd = DeviceMount.Mount(fullPath, options, out bool viaFusermount);
+        var session = new FuseSession(fd, fileSystem, options, new FuseStatistics());
+        try
+        {
+            session.Start();
+        }
+        catch
+        {
+            DeviceMount.Unmount(fullPath, viaFusermount, TimeSpan.Zero);
+            NativeMethods.Close(fd);
+            throw;
+        }
+
+        return new FuseMount(fullPath, session, options, viaFusermount, DeviceMount.FindConnectionId(fullPath));
+    }
+
+    /// <summary>
+    /// Answers parked reads (ENOTCONN) and unmounts; a mount still busy after <see cref="FuseMountOptions.UnmountBusyRetry"/>
+    /// is detached lazily and, if its users do not let go within a second, its connection is aborted through fusectl
+    /// where that is mounted. Returns once the mount point is free; the loop's end is <see cref="Completion"/>.
+    /// </summary>
+    public void Unmount()
+    {
+        if (Interlocked.Exchange(ref _unmountRequested, 1) != 0)
+        {
+            return;
+        }
+
+        _session.BeginShutdown();
+        if (Completion.IsCompleted)
+        {
+            return;
+        }
+
+        bool detached = DeviceMount.Unmount(MountPoint, _viaFusermount, _options.UnmountBusyRetry);
+        if (detached && _connectionId is int connection && !Completion.Wait(TimeSpan.FromSeconds(1)))
+        {
+            DeviceMount.TryAbort(connection);
+        }
+    }
+
+    /// <summary>Waits for the request loop to end.</summary>
+    public Task WaitAsync(CancellationToken cancellationToken = default) => Completion.WaitAsync(cancellationToken);
+
+    /// <summary>Waits for the request loop to end; false on timeout.</summary>
+    public bool Wait(TimeSpan timeout) => Completion.Wait(timeout);
+
+    /// <summary>Unmounts and waits a few seconds for the loop to end.</summary>
+    public void Dispose()
+    {
+        Unmount();
+        Completion.Wait(TimeSpan.FromSeconds(5));
+    }
+}

@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace BlkSnapFs.Fuse.Protocol;
+
+/// <summary>Attaching /dev/fuse to a directory and taking it off again: mount(2) as root, fusermount3 otherwise.</summary>
+internal static unsafe class DeviceMount
+{
+    private const string Fusermount = "fusermount3";
+
+    /// <summary>Mounts and returns the /dev/fuse descriptor the kernel will send requests on.</summary>
+    internal static int Mount(string mountPoint, FuseMountOptions options, out bool viaFusermount)
+    {
+        viaFusermount = options.Method == FuseMountMethod.Fusermount
+            || (options.Method == FuseMountMethod.Automatic && NativeMethods.GetEffectiveUserId() != 0);
+        return viaFusermount ? MountWithFusermount(mountPoint, options) : MountDirect(mountPoint, options);
+    }
+
+    /// <summary>Unmounts, retrying while busy for a while before detaching lazily; true if it was detached lazily.</summary>
+    internal static bool Unmount(string mountPoint, bool viaFusermount, TimeSpan busyRetry)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            int error = viaFusermount ? RunFusermount("-u", "-q", "--", mountPoint) : UnmountDirect(mountPoint, 0);
+            if (error != Errno.EBUSY)
+            {
+                return false;
+            }
+
+            if (deadline.Elapsed >= busyRetry)
+            {
+                if (viaFusermount)
+                {
+                    RunFusermount("-u", "-q", "-z", "--", mountPoint);
+                }
+                else
+                {
+                    UnmountDirect(mountPoint, NativeMethods.UnmountDetach);
+                }
+
+                return true;
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>The fuse connection number (minor device of the mount) from /proc/self/mountinfo, used by fusectl's abort.</summary>
+    internal static int? FindConnectionId(string mountPoint)
+    {
+        string fullPath = Path.GetFullPath(mountPoint).TrimEnd('/');
+        int? found = null;
+        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            string[] fields = line.Split(' ');
+            if (fields.Length > 4 && UnescapeMountPath(fields[4]) == fullPath)
+            {
+                string device = fields[2];
+                found = int.Parse(device.AsSpan(device.IndexOf(':') + 1), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Aborts the connection through fusectl if it is mounted: every blocked reader of /dev/fuse then sees ENODEV.</summary>
+    internal static bool TryAbort(int connectionId)
+    {
+        string abortFile = $"/sys/fs/fuse/connections/{connectionId}/abort";
+        if (!File.Exists(abortFile))
+        {
+            return false;
+        }
+
+        try
+        {
+            File.WriteAllText(abortFile, "1");
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static int MountDirect(string mountPoint, FuseMountOptions options)
+    {
+        int fd = NativeMethods.Open("/dev/fuse", NativeMethods.ReadWrite | NativeMethods.CloseOnExec);
+        if (fd < 0)
+        {
+            throw new IOException($"open /dev/fuse failed: errno {NativeMethods.LastError}");
+        }
+
+        var data = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"fd={fd},rootmode=40000,user_id=0,group_id=0"));
+        if (options.AllowOther)
+        {
+            data.Append(",allow_other");
+        }
+
+        if (options.DefaultPermissions)
+        {
+            data.Append(",default_permissions");
+        }
+
+        string type = "fuse." + options.Subtype;
+        if (NativeMethods.Mount(options.SourceName, mountPoint, type, NativeMethods.MountNoSuid | NativeMethods.MountNoDev, data.ToString()) != 0)
+        {
+            int error = NativeMethods.LastError;
+            NativeMethods.Close(fd);
+            throw new IOException($"mount {type} on {mountPoint} failed: errno {error}");
+        }
+
+        return fd;
+    }
+
+    private static int MountWithFusermount(string mountPoint, FuseMountOptions options)
+    {
+        int* sockets = stackalloc int[2];
+        if (NativeMethods.SocketPair(NativeMethods.AddressFamilyUnix, NativeMethods.SocketStream, 0, sockets) != 0)
+        {
+            throw new IOException($"socketpair failed: errno {NativeMethods.LastError}");
+        }
+
+        try
+        {
+            string mountOptions = $"nosuid,nodev,fsname={options.SourceName},subtype={options.Subtype}"
+                + (options.AllowOther ? ",allow_other" : string.Empty)
+                + (options.DefaultPermissions ? ",default_permissions" : string.Empty);
+            var start = new ProcessStartInfo(Fusermount) { RedirectStandardError = true, UseShellExecute = false };
+            foreach (string argument in new[] { "-o", mountOptions, "--", mountPoint })
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            // fusermount3 finds the socket through this variable; the descriptor is inherited because it lacks O_CLOEXEC.
+            start.Environment["_FUSE_COMMFD"] = sockets[1].ToString(CultureInfo.InvariantCulture);
+            using Process helper = Process.Start(start) ?? throw new IOException("fusermount3 did not start");
+            NativeMethods.Close(sockets[1]);
+            sockets[1] = -1;
+            int fd = ReceiveDescriptor(sockets[0]);
+            string errors = helper.StandardError.ReadToEnd();
+            helper.WaitForExit();
+            if (fd < 0)
+            {
+                throw new IOException($"fusermount3 failed (exit {helper.ExitCode}): {errors.Trim()}");
+            }
+
+            return fd;
+        }
+        finally
+        {
+            NativeMethods.Close(sockets[0]);
+            if (sockets[1] >= 0)
+            {
+                NativeMethods.Close(sockets[1]);
+            }
+        }
+    }
+
+    private static int ReceiveDescriptor(int socket)
+    {
+        byte payload;
+        // cmsghdr (len, level, type) is 16 bytes on 64-bit Linux; one int follows, padded to 8.
+        byte* control = stackalloc byte[24];
+        var vector = new NativeMethods.IoVector { Base = &payload, Length = 1 };
+        var message = new NativeMethods.MessageHeader { Vectors = &vector, VectorCount = 1, Control = control, ControlLength = 24 };
+        nint received;
+        do
+        {
+            received = NativeMethods.ReceiveMessage(socket, &message, 0);
+        }
+        while (received < 0 && NativeMethods.LastError == Errno.EINTR);
+
+        if (received <= 0 || message.ControlLength < 20)
+        {
+            return -1;
+        }
+
+        int level = *(int*)(control + 8);
+        int type = *(int*)(control + 12);
+        return level == NativeMethods.SocketLevel && type == NativeMethods.ScmRights ? *(int*)(control + 16) : -1;
+    }
+
+    private static int UnmountDirect(string mountPoint, int flags)
+    {
+        if (NativeMethods.Unmount(mountPoint, flags) == 0)
+        {
+            return 0;
+        }
+
+        int error = NativeMethods.LastError;
+        // EINVAL: not a mount point any more, someone unmounted it already.
+        return error == Errno.EINVAL ? 0 : error;
+    }
+
+    private static int RunFusermount(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Fusermount) { RedirectStandardError = true, UseShellExecute = false };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using Process helper = Process.Start(start) ?? throw new IOException("fusermount3 did not start");
+        string errors = helper.StandardError.ReadToEnd();
+        helper.WaitForExit();
+        if (helper.ExitCode == 0)
+        {
+            return 0;
+        }
+
+        return errors.Contains("busy", StringComparison.OrdinalIgnoreCase) ? Errno.EBUSY : Errno.EIO;
+    }
+
+    private static string UnescapeMountPath(string field)
+    {
+        if (!field.Contains('\\'))
+        {
+            return field;
+        }
+
+        var result = new StringBuilder(field.Length);
+        for (int i = 0; i < field.Length; i++)
+        {
+            if (field[i] == '\\' && i + 3 < field.Length)
+            {
+                result.Append((char)Convert.ToInt32(field.Substring(i + 1, 3), 8));
+                i += 3;
+            }
+            else
+            {
+                result.Append(field[i]);
+            }
+        }
+
+        return result.ToString();
+    }
+}

@@ -1,0 +1,32 @@
+using System.Runtime.InteropServices;
+
+namespace BlkSnapFs.Fuse.Protocol;
+
+/// <summary>fuse_init_in: the kernel's protocol version and offered capabilities.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct InitIn
+{
+    public uint Major;
+    public uint Minor;
+    public uint MaxReadahead;
+    public InitFlags Flags;
+    public uint Flags2;
+}
+
+/// <summary>fuse_init_out: the version and capabilities the file system accepts, and its limits.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct InitOut
+{
+    public uint Major;
+    public uint Minor;
+    public uint MaxReadahead;
+    public InitFlags Flags;
+    public ushort MaxBackground;
+    public ushort CongestionThreshold;
+    public uint MaxWrite;
+    public uint TimeGranularity;
+    public ushort MaxPages;
+    public ushort MapAlignment;
+    public uint Flags2;
+    public fixed uint Unused[7];
+}
