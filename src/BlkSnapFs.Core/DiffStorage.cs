@@ -206,6 +206,16 @@ public sealed class DiffStorage : IDisposable
         }
     }
 
+    /// <summary>Makes every stored chunk durable (fdatasync of each area).</summary>
+    public void Flush()
+    {
+        StorageArea[] areas;
+        lock (_lock)
+            areas = [.. _areas];
+        foreach (var area in areas)
+            Native.Sync(area.Handle, area.Description);
+    }
+
     private StorageArea AreaAt(int index)
     {
         lock (_lock)

@@ -34,6 +34,9 @@ public sealed class SnapshotImage
         return n;
     }
 
+    /// <summary>Makes the image's writes and copied chunks durable.</summary>
+    public void Flush() => Snapshot.Storage.Flush();
+
     /// <summary>Writes into the image; ENOSPC past the end.</summary>
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
