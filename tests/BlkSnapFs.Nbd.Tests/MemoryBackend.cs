@@ -1,0 +1,34 @@
+namespace BlkSnapFs.Nbd.Tests;
+
+/// <summary>An in-memory backend relying on the interface defaults, with injectable failures.</summary>
+public sealed class MemoryBackend(int size) : INbdExportBackend
+{
+    private readonly byte[] _data = new byte[size];
+
+    public long Size => _data.Length;
+
+    public NbdExportCapabilities Capabilities => NbdExportCapabilities.Flush | NbdExportCapabilities.WriteZeroes;
+
+    public NbdBlockSizeConstraints BlockSizes { get; init; } = NbdBlockSizeConstraints.Default;
+
+    /// <summary>Thrown by every write and flush while set.</summary>
+    public Exception? Failure { get; set; }
+
+    public void Read(long offset, Span<byte> buffer) => _data.AsSpan((int)offset, buffer.Length).CopyTo(buffer);
+
+    public void Write(long offset, ReadOnlySpan<byte> data, bool forceUnitAccess)
+    {
+        ThrowIfFailing();
+        data.CopyTo(_data.AsSpan((int)offset));
+    }
+
+    public void Flush() => ThrowIfFailing();
+
+    private void ThrowIfFailing()
+    {
+        if (Failure is not null)
+        {
+            throw Failure;
+        }
+    }
+}
