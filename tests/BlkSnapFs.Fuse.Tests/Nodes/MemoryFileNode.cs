@@ -1,0 +1,53 @@
+using BlkSnapFs.Fuse.Protocol;
+using BlkSnapFs.Fuse.Tree;
+
+namespace BlkSnapFs.Fuse.Tests.Nodes;
+
+/// <summary>A fixed-size read/write file kept in memory, like a small disk image.</summary>
+internal sealed class MemoryFileNode(int size, bool directIo = true) : FileNode(0x180 /* 0600 */)
+{
+    private readonly byte[] _contents = new byte[size];
+
+    public byte[] Contents => _contents;
+
+    public override long Size => _contents.Length;
+
+    public int FsyncCount;
+
+    public override int Open(FileHandle handle)
+    {
+        handle.DirectIo = directIo;
+        handle.KeepCache = !directIo;
+        return base.Open(handle);
+    }
+
+    public override int Read(FileHandle handle, long offset, Span<byte> destination)
+    {
+        if (offset >= _contents.Length)
+        {
+            return 0;
+        }
+
+        int count = (int)Math.Min(destination.Length, _contents.Length - offset);
+        _contents.AsSpan((int)offset, count).CopyTo(destination);
+        return count;
+    }
+
+    public override int Write(FileHandle handle, long offset, ReadOnlySpan<byte> source)
+    {
+        if (offset >= _contents.Length)
+        {
+            return -Errno.ENOSPC;
+        }
+
+        int count = (int)Math.Min(source.Length, _contents.Length - offset);
+        source[..count].CopyTo(_contents.AsSpan((int)offset));
+        return count;
+    }
+
+    public override int Fsync(FileHandle handle, bool dataOnly)
+    {
+        Interlocked.Increment(ref FsyncCount);
+        return 0;
+    }
+}

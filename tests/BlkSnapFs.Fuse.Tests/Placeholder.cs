@@ -1,1 +1,0 @@
-namespace BlkSnapFs.Fuse.Tests; public class Placeholder { [Fact] public void Builds() { } }

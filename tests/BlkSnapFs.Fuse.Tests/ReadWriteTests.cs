@@ -1,0 +1,121 @@
+namespace BlkSnapFs.Fuse.Tests;
+
+/// <summary>Data through the mount: request sizes, O_DIRECT, contents, the end of the file.</summary>
+public sealed class ReadWriteTests
+{
+    private const string ErrnoOf = """
+        import errno, os, sys
+        def attempt(action):
+            try:
+                action()
+                print("OK")
+            except OSError as error:
+                print(errno.errorcode[error.errno])
+        """;
+
+    [Fact]
+    public void Megabyte_dd_reads_arrive_as_single_megabyte_requests()
+    {
+        using var tree = new MountedTree();
+
+        Tools.Result dd = Tools.Run("dd", $"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M", "count=16");
+
+        Assert.True(dd.ExitCode == 0, dd.Errors);
+        Assert.Equal(1 << 20, tree.Statistics.LargestRead);
+        Assert.InRange(tree.Statistics.ReadRequests, 16, 17);
+        Assert.Equal(16L << 20, tree.Statistics.BytesRead);
+    }
+
+    [Fact]
+    public void Megabyte_dd_writes_arrive_as_single_megabyte_requests_and_land_in_the_node()
+    {
+        using var tree = new MountedTree();
+        string source = Path.Combine(tree.Directory + ".src");
+        byte[] random = new byte[4 << 20];
+        new Random(7).NextBytes(random);
+        File.WriteAllBytes(source, random);
+        try
+        {
+            Tools.Result dd = Tools.Run("dd", $"if={source}", $"of={tree.PathOf("data")}", "bs=1M", "seek=3", "conv=notrunc");
+
+            Assert.True(dd.ExitCode == 0, dd.Errors);
+            Assert.Equal(1 << 20, tree.Statistics.LargestWrite);
+            Assert.Equal(4, tree.Statistics.WriteRequests);
+            Assert.True(random.AsSpan().SequenceEqual(tree.Data.Contents.AsSpan(3 << 20, 4 << 20)));
+        }
+        finally
+        {
+            File.Delete(source);
+        }
+    }
+
+    [Fact]
+    public void O_DIRECT_dd_reads_and_writes_work()
+    {
+        using var tree = new MountedTree();
+        tree.Data.Contents.AsSpan(0, 2 << 20).Fill(0x5A);
+
+        Tools.Result write = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=8", "oflag=direct", "conv=notrunc");
+        Tools.Result read = Tools.Run("sh", "-c", $"dd if={tree.PathOf("data")} bs=1M count=2 iflag=direct status=none | md5sum");
+
+        Assert.True(write.ExitCode == 0, write.Errors);
+        Assert.True(read.ExitCode == 0, read.Errors);
+        byte[] expected = new byte[2 << 20];
+        expected.AsSpan().Fill(0x5A);
+        Assert.StartsWith(Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(expected)), read.Output);
+        Assert.Equal(1 << 20, tree.Statistics.LargestRead);
+        Assert.Equal(1 << 20, tree.Statistics.LargestWrite);
+    }
+
+    [Fact]
+    public void Csharp_positional_io_roundtrips()
+    {
+        using var tree = new MountedTree();
+        byte[] pattern = [.. Enumerable.Range(0, 5000).Select(index => (byte)(index * 7))];
+
+        using (var handle = File.OpenHandle(tree.PathOf("data"), FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.Write(handle, pattern, 12345);
+            byte[] back = new byte[pattern.Length];
+            Assert.Equal(pattern.Length, RandomAccess.Read(handle, back, 12345));
+            Assert.Equal(pattern, back);
+            Assert.Equal(MountedTree.DataSize, RandomAccess.GetLength(handle));
+        }
+
+        Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
+    }
+
+    [Fact]
+    public void Reading_past_the_end_gives_nothing_and_writing_past_it_fails_with_ENOSPC()
+    {
+        using var tree = new MountedTree();
+
+        Tools.Result result = Tools.Python(
+            ErrnoOf + "\n" + """
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            size = int(sys.argv[2])
+            print(len(os.pread(fd, 4096, size)), len(os.pread(fd, 4096, size + 100000)), len(os.pread(fd, 4096, size - 10)))
+            attempt(lambda: os.pwrite(fd, b"x" * 4096, size))
+            print(os.pwrite(fd, b"y" * 4096, size - 100))
+            """,
+            tree.PathOf("data"),
+            MountedTree.DataSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Equal(["0 0 10", "ENOSPC", "100"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Tools.Result dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=64", "conv=notrunc");
+        Assert.NotEqual(0, dd.ExitCode);
+        Assert.Contains("No space left on device", dd.Errors);
+    }
+
+    [Fact]
+    public void Fsync_reaches_the_node()
+    {
+        using var tree = new MountedTree();
+
+        Tools.Result dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=4k", "count=1", "conv=notrunc,fsync");
+
+        Assert.True(dd.ExitCode == 0, dd.Errors);
+        Assert.Equal(1, tree.Data.FsyncCount);
+    }
+}
