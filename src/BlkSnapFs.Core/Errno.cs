@@ -11,6 +11,7 @@ public static class Errno
     public const int EIO = 5;
     public const int ENXIO = 6;
     public const int EBADF = 9;
+    public const int ECHILD = 10;
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
     public const int EACCES = 13;
@@ -31,7 +32,19 @@ public static class Errno
     public const int ESHUTDOWN = 108;
     public const int ETIMEDOUT = 110;
     public const int ECONNREFUSED = 111;
+    public const int EADDRINUSE = 98;
     public const int EALREADY = 114;
+
+    private static readonly Dictionary<int, string> Names = typeof(Errno)
+        .GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+        .Where(f => f.IsLiteral && f.FieldType == typeof(int))
+        .ToDictionary(f => (int)f.GetRawConstantValue()!, f => f.Name);
+
+    /// <summary>The symbolic name (EBUSY), or errno N for one not listed here.</summary>
+    public static string Name(int errno) => Names.TryGetValue(errno, out var name) ? name : $"errno {errno}";
+
+    /// <summary>"EBUSY: Device or resource busy", for one-line error messages.</summary>
+    public static string Explain(int errno) => $"{Name(errno)}: {Describe(errno)}";
 
     /// <summary>The C library's text for an errno, as strerror(3) gives it.</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);

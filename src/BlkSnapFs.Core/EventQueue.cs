@@ -15,6 +15,16 @@ public sealed class EventQueue
 
     public long Count { get { lock (_lock) return _log.Count; } }
 
+    /// <summary>Raised after each new event and at close (for poll wake-ups).</summary>
+    public event Action? Changed;
+
+    /// <summary>The event after <paramref name="sequence"/> if there is one yet.</summary>
+    public SnapshotEvent? After(long sequence)
+    {
+        lock (_lock)
+            return sequence < _log.Count ? _log[(int)sequence] : null;
+    }
+
     public void Raise(SnapshotEvent e)
     {
         TaskCompletionSource signal;
@@ -27,6 +37,7 @@ public sealed class EventQueue
             _changed = NewSignal();
         }
         signal.TrySetResult();
+        Changed?.Invoke();
     }
 
     /// <summary>Takes the oldest event not yet taken; null on timeout. ENOENT once the queue is closed and empty.</summary>
@@ -93,6 +104,7 @@ public sealed class EventQueue
             signal = _changed;
         }
         signal.TrySetResult();
+        Changed?.Invoke();
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

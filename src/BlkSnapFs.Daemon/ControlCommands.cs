@@ -1,0 +1,136 @@
+using System.Text.Json.Nodes;
+using BlkSnapFs.Core;
+
+namespace BlkSnapFs.Daemon;
+
+/// <summary>What each control command does, in the words of docs/control-protocol.md.</summary>
+public sealed class ControlCommands(DeviceManager devices)
+{
+    private BlkSnapEngine Engine => devices.Engine;
+
+    public async Task<JsonObject> ExecuteAsync(string op, ControlRequest r, CancellationToken cancel)
+    {
+        switch (op)
+        {
+            case "version":
+                return new JsonObject { ["version"] = BlkSnapEngine.Version.ToString(4) };
+            case "attach":
+                var frontend = DaemonSettings.ParseFrontend(r.OptionalString("frontend"), "frontend");
+                return new JsonObject { ["attached"] = devices.Attach(r.String("device"), r.OptionalString("name"), frontend).Attached };
+            case "detach":
+                return new JsonObject { ["detached"] = devices.Detach(r.String("device")) };
+            case "cbtinfo":
+                return CbtInfo(devices.Resolve(r.String("device"), attachPaths: false));
+            case "readcbtmap":
+                return ReadCbtMap(devices.Resolve(r.String("device"), attachPaths: false));
+            case "markdirtyblock":
+                devices.Resolve(r.String("device"), attachPaths: false).Tracker.MarkDirty(r.Ranges("ranges"));
+                return [];
+            case "snapshot_create":
+                return Create(r);
+            case "snapshot_add":
+                Engine.Add(r.Id(), devices.Resolve(r.String("device"), attachPaths: true));
+                return [];
+            case "snapshot_appendstorage":
+                Engine.Get(r.Id()).Storage.AppendFile(r.String("path"), r.OptionalLong("size"));
+                return [];
+            case "snapshot_take":
+                Engine.Take(r.Id());
+                return [];
+            case "snapshot_destroy":
+                Engine.Destroy(r.Id());
+                return [];
+            case "snapshot_info":
+                var device = devices.Resolve(r.String("device"), attachPaths: false);
+                return new JsonObject
+                {
+                    ["error_code"] = device.ErrorCode,
+                    ["image"] = device.Image is null ? "" : devices.View.ImagePath(device),
+                };
+            case "snapshot_waitevent":
+                return await WaitEvent(r.Id(), r.OptionalLong("timeout_ms") ?? 0, cancel).ConfigureAwait(false);
+            case "snapshot_collect":
+                return new JsonObject { ["ids"] = new JsonArray([.. Engine.Collect().Select(id => JsonValue.Create(id.ToString()))]) };
+            case "list":
+                return new JsonObject { ["devices"] = new JsonArray([.. Engine.Devices.Select(Describe)]) };
+            default:
+                throw new BlkSnapException(Errno.EOPNOTSUPP, $"unknown command '{op}'");
+        }
+    }
+
+    public static JsonObject CbtInfo(TrackedDevice device)
+    {
+        var t = device.Tracker;
+        return new JsonObject
+        {
+            ["device_capacity"] = device.Capacity,
+            ["block_size"] = t.BlockSize,
+            ["block_count"] = t.BlockCount,
+            ["generation_id"] = t.GenerationId.ToString(),
+            ["changes_number"] = t.ChangesNumber,
+        };
+    }
+
+    private static JsonObject ReadCbtMap(TrackedDevice device)
+    {
+        var map = new byte[device.Tracker.BlockCount];
+        device.Tracker.Read(frozen: device.Image is not null, 0, map);
+        return new JsonObject { ["map"] = Convert.ToBase64String(map) };
+    }
+
+    private JsonObject Create(ControlRequest r)
+    {
+        var names = r.Strings("devices");
+        var duplicate = names.GroupBy(n => n.Contains('/') ? Path.GetFullPath(n) : n).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new BlkSnapException(Errno.EALREADY, $"{duplicate.Key} is listed twice");
+        var storage = r.OptionalString("storage");
+        var limit = r.OptionalLong("limit");
+        if (limit is not null && storage is null)
+            throw new BlkSnapException(Errno.EINVAL, "a limit needs a storage file or directory");
+        var tracked = names.Select(n => devices.Resolve(n, attachPaths: true)).ToList();
+        var snapshot = Engine.Create(tracked);
+        try
+        {
+            if (storage is not null && limit is not null)
+                snapshot.Storage.AppendGrowable(storage, limit.Value);
+            else if (storage is not null)
+                snapshot.Storage.AppendFile(storage, null);
+        }
+        catch
+        {
+            Engine.Destroy(snapshot.Id);
+            throw;
+        }
+        return new JsonObject { ["id"] = snapshot.Id.ToString() };
+    }
+
+    private async Task<JsonObject> WaitEvent(Guid id, long timeoutMs, CancellationToken cancel)
+    {
+        if (timeoutMs < 0)
+            throw new BlkSnapException(Errno.EINVAL, $"timeout {timeoutMs} ms is negative");
+        var e = await Engine.WaitEventAsync(id, TimeSpan.FromMilliseconds(timeoutMs), cancel).ConfigureAwait(false);
+        if (e is null)
+            return new JsonObject { ["result"] = "timeout" };
+        var json = EventJson.Of(e);
+        json["result"] = "ok";
+        return json;
+    }
+
+    private JsonObject Describe(TrackedDevice d) => new()
+    {
+        ["name"] = d.Name,
+        ["path"] = d.Path,
+        ["frontend"] = devices.FrontendOf(d).ToString().ToLowerInvariant(),
+        ["snapshot"] = d.Snapshot?.Id.ToString(),
+        ["state"] = StateOf(d),
+    };
+
+    public static string StateOf(TrackedDevice d) => d.Snapshot switch
+    {
+        null => "none",
+        { State: SnapshotState.Created } => "created",
+        _ when d.ErrorCode != 0 => "corrupted",
+        _ => "taken",
+    };
+}

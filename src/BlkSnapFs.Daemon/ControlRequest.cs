@@ -1,0 +1,49 @@
+using System.Text.Json;
+using BlkSnapFs.Core;
+
+namespace BlkSnapFs.Daemon;
+
+/// <summary>Typed access to a request's parameters; a missing or mistyped one is EINVAL naming it.</summary>
+public readonly struct ControlRequest(JsonElement root)
+{
+    public string String(string name) =>
+        OptionalString(name) ?? throw new BlkSnapException(Errno.EINVAL, $"missing \"{name}\"");
+
+    public string? OptionalString(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null
+        ? v.ValueKind == JsonValueKind.String ? v.GetString() : throw Bad(name, "a string")
+        : null;
+
+    public long? OptionalLong(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null
+        ? v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : throw Bad(name, "a whole number")
+        : null;
+
+    public Guid Id(string name = "id")
+    {
+        var text = String(name);
+        return Guid.TryParse(text, out var id) ? id : throw new BlkSnapException(Errno.EINVAL, $"\"{name}\": '{text}' is not a snapshot id");
+    }
+
+    public IReadOnlyList<string> Strings(string name)
+    {
+        if (!root.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array)
+            throw Bad(name, "an array of strings");
+        return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw Bad(name, "an array of strings")).ToList();
+    }
+
+    public IReadOnlyList<(long, long)> Ranges(string name)
+    {
+        if (!root.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array)
+            throw Bad(name, "an array of [sector, count] pairs");
+        var ranges = new List<(long, long)>();
+        foreach (var pair in v.EnumerateArray())
+        {
+            if (pair.ValueKind != JsonValueKind.Array || pair.GetArrayLength() != 2 ||
+                !pair[0].TryGetInt64(out var sector) || !pair[1].TryGetInt64(out var count))
+                throw Bad(name, "an array of [sector, count] pairs");
+            ranges.Add((sector, count));
+        }
+        return ranges;
+    }
+
+    private static BlkSnapException Bad(string name, string what) => new(Errno.EINVAL, $"\"{name}\" must be {what}");
+}

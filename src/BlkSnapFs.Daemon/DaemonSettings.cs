@@ -1,0 +1,179 @@
+using System.Globalization;
+using BlkSnapFs.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace BlkSnapFs.Daemon;
+
+public enum Frontend
+{
+    Fuse,
+    Nbd,
+    Dm,
+}
+
+/// <summary>A device to attach at start (an entry of the Devices array).</summary>
+public sealed record DeviceSettings(string Path, string? Name, Frontend Frontend, string? NbdDevice, string? DmName, bool Direct);
+
+/// <summary>
+/// The daemon's configuration, layered as DESIGN section 6 says: the shipped defaults, the file
+/// given with --config (or as the mount source), BLKSNAPFS_ environment variables, then -o
+/// key=value options. Unknown keys and bad values stop the start with a message naming them.
+/// </summary>
+public sealed record DaemonSettings
+{
+    private static readonly string[] KnownKeys =
+    [
+        "ControlSocket", "ControlSocketMode", "LogLevel", "LogFile",
+        "Fuse", "Fuse:Threads",
+        "Nbd", "Nbd:SocketDirectory", "Nbd:TcpAddress",
+        "Tracking", "Tracking:BlockMinimumShift", "Tracking:BlockMaximumShift", "Tracking:BlockMaximumCount",
+        "Chunk", "Chunk:MinimumShift", "Chunk:MaximumShift", "Chunk:MaximumCount", "Chunk:MaximumInQueue",
+        "DiffStorage", "DiffStorage:MinimumSectors",
+        "Devices",
+    ];
+
+    private static readonly string[] DeviceKeys = ["Name", "Path", "Frontend", "NbdDevice", "DmName", "Direct"];
+
+    public required string ControlSocket { get; init; }
+    public required UnixFileMode ControlSocketMode { get; init; }
+    public required LogLevel LogLevel { get; init; }
+    public string? LogFile { get; init; }
+    public required int FuseThreads { get; init; }
+    public required string NbdSocketDirectory { get; init; }
+    public string? NbdTcpAddress { get; init; }
+    public required EngineParameters Engine { get; init; }
+    public required IReadOnlyList<DeviceSettings> Devices { get; init; }
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>The shipped defaults: blksnapfs.json beside the program.</summary>
+    public static string DefaultsPath => Path.Combine(AppContext.BaseDirectory, "blksnapfs.json");
+
+    public static DaemonSettings Load(string? configFile, IReadOnlyDictionary<string, string> overrides)
+    {
+        var builder = new ConfigurationBuilder();
+        if (File.Exists(DefaultsPath))
+            builder.AddJsonFile(DefaultsPath, optional: false);
+        if (configFile is not null)
+        {
+            var full = Path.GetFullPath(configFile);
+            if (!File.Exists(full))
+                throw new BlkSnapException(Errno.ENOENT, $"configuration file {configFile}: {Errno.Describe(Errno.ENOENT)}");
+            builder.AddJsonFile(full, optional: false);
+        }
+        builder.AddEnvironmentVariables("BLKSNAPFS_");
+        builder.AddInMemoryCollection(overrides.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)));
+        IConfigurationRoot config;
+        try
+        {
+            config = builder.Build();
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or System.Text.Json.JsonException)
+        {
+            throw new BlkSnapException(Errno.EINVAL, $"configuration: {e.Message}");
+        }
+        return From(config);
+    }
+
+    public static DaemonSettings From(IConfiguration config)
+    {
+        CheckKeys(config);
+        var warnings = new List<string>();
+        var engine = EngineParameters.FromConfiguration(config, warnings);
+        return new DaemonSettings
+        {
+            ControlSocket = config["ControlSocket"] is { Length: > 0 } socket ? socket : "/run/blksnapfs/control.sock",
+            ControlSocketMode = ParseMode(config["ControlSocketMode"] ?? "0600"),
+            LogLevel = ParseEnum(config, "LogLevel", LogLevel.Information),
+            LogFile = config["LogFile"] is { Length: > 0 } log ? log : null,
+            FuseThreads = ParseInt(config, "Fuse:Threads", 4, 1, 64),
+            NbdSocketDirectory = config["Nbd:SocketDirectory"] is { Length: > 0 } nbd ? nbd : "/run/blksnapfs/nbd",
+            NbdTcpAddress = config["Nbd:TcpAddress"] is { Length: > 0 } tcp ? tcp : null,
+            Engine = engine,
+            Devices = ParseDevices(config),
+            Warnings = warnings,
+        };
+    }
+
+    private static void CheckKeys(IConfiguration config)
+    {
+        foreach (var (key, _) in config.AsEnumerable())
+        {
+            var parts = key.Split(':');
+            if (parts[0] == "Devices")
+            {
+                if (parts.Length == 1)
+                    continue;
+                if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                    throw new BlkSnapException(Errno.EINVAL, $"configuration key {key}: Devices is a list");
+                if (parts.Length == 3 && !DeviceKeys.Contains(parts[2]) || parts.Length > 3)
+                    throw new BlkSnapException(Errno.EINVAL, $"unknown configuration key {key} (a device takes {string.Join(", ", DeviceKeys)})");
+                continue;
+            }
+            // BLKSNAPFS_SOCKET is the blksnap tool's, not a daemon setting.
+            if (!KnownKeys.Contains(key, StringComparer.OrdinalIgnoreCase) && !key.Equals("SOCKET", StringComparison.OrdinalIgnoreCase))
+                throw new BlkSnapException(Errno.EINVAL, $"unknown configuration key {key}");
+        }
+    }
+
+    private static List<DeviceSettings> ParseDevices(IConfiguration config)
+    {
+        var devices = new List<DeviceSettings>();
+        foreach (var section in config.GetSection("Devices").GetChildren())
+        {
+            var where = $"Devices:{section.Key}";
+            var path = section["Path"];
+            if (string.IsNullOrWhiteSpace(path))
+                throw new BlkSnapException(Errno.EINVAL, $"{where}:Path is missing");
+            var frontend = ParseFrontend(section["Frontend"], $"{where}:Frontend");
+            var direct = section["Direct"] is { } d
+                ? bool.TryParse(d, out var b) ? b : throw new BlkSnapException(Errno.EINVAL, $"{where}:Direct: '{d}' is not true or false")
+                : false;
+            devices.Add(new DeviceSettings(path, section["Name"], frontend, section["NbdDevice"], section["DmName"], direct));
+        }
+        return devices;
+    }
+
+    public static Frontend ParseFrontend(string? text, string what) => text?.ToLowerInvariant() switch
+    {
+        null or "" or "fuse" => Frontend.Fuse,
+        "nbd" => Frontend.Nbd,
+        "dm" => Frontend.Dm,
+        _ => throw new BlkSnapException(Errno.EINVAL, $"{what}: '{text}' is not fuse, nbd or dm"),
+    };
+
+    private static UnixFileMode ParseMode(string text)
+    {
+        try
+        {
+            var value = Convert.ToInt32(text, 8);
+            if (value is < 0 or > 0x1FF)
+                throw new FormatException();
+            return (UnixFileMode)value;
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
+        {
+            throw new BlkSnapException(Errno.EINVAL, $"ControlSocketMode: '{text}' is not an octal mode like 0600");
+        }
+    }
+
+    private static int ParseInt(IConfiguration config, string key, int fallback, int min, int max)
+    {
+        var text = config[key];
+        if (text is null)
+            return fallback;
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+            throw new BlkSnapException(Errno.EINVAL, $"{key}: '{text}' is not a whole number in {min}..{max}");
+        return value;
+    }
+
+    private static T ParseEnum<T>(IConfiguration config, string key, T fallback) where T : struct, Enum
+    {
+        var text = config[key];
+        if (text is null)
+            return fallback;
+        return Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value)
+            ? value
+            : throw new BlkSnapException(Errno.EINVAL, $"{key}: '{text}' is not one of {string.Join(", ", Enum.GetNames<T>())}");
+    }
+}

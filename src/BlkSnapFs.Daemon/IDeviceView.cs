@@ -1,0 +1,14 @@
+using BlkSnapFs.Core;
+
+namespace BlkSnapFs.Daemon;
+
+/// <summary>Where users see tracked devices (the FUSE tree): told when devices and images come and go.</summary>
+public interface IDeviceView
+{
+    void DeviceAttached(TrackedDevice device, Frontend frontend);
+    void DeviceDetached(TrackedDevice device);
+    void ImagesChanged(Snapshot snapshot);
+
+    /// <summary>The path a user opens to read the device's image.</summary>
+    string ImagePath(TrackedDevice device);
+}

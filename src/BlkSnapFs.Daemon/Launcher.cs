@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using BlkSnapFs.Core;
+
+namespace BlkSnapFs.Daemon;
+
+/// <summary>
+/// Background start, as mount(8) expects of a FUSE helper: the program starts itself again in a
+/// new session and returns once that copy reports the mount ready, or fails with its error.
+/// </summary>
+public static partial class Launcher
+{
+    private const string ChildVariable = "BLKSNAPFSD_BACKGROUND_CHILD";
+    public const string ReadyLine = "blksnapfs-ready";
+
+    public static bool IsBackgroundChild => Environment.GetEnvironmentVariable(ChildVariable) == "1";
+
+    [LibraryImport("libc", EntryPoint = "setsid")]
+    private static partial int SetSid();
+
+    [LibraryImport("libc", EntryPoint = "dup2", SetLastError = true)]
+    private static partial int Dup2(int oldFd, int newFd);
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags, int mode);
+
+    public static int StartInBackground(string[] args)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath!)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        var self = Environment.GetCommandLineArgs()[0];
+        if (!Path.GetFileNameWithoutExtension(Environment.ProcessPath!).Equals(Path.GetFileNameWithoutExtension(self), StringComparison.Ordinal))
+            start.ArgumentList.Add(self); // run as `dotnet blksnapfs.dll`
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        start.Environment[ChildVariable] = "1";
+        using var child = Process.Start(start) ?? throw new BlkSnapException(Errno.ECHILD, "could not start the background daemon");
+        child.StandardInput.Close();
+        var errors = child.StandardError.ReadToEndAsync();
+        string? line;
+        while ((line = child.StandardOutput.ReadLine()) is not null)
+        {
+            if (line == ReadyLine)
+                return 0;
+            Console.Out.WriteLine(line);
+        }
+        child.WaitForExit();
+        Console.Error.Write(errors.Result);
+        return child.ExitCode == 0 ? 1 : child.ExitCode;
+    }
+
+    /// <summary>In the background child: leave the caller's session early so its hang-up does not end us.</summary>
+    public static void Detach()
+    {
+        if (IsBackgroundChild)
+            _ = SetSid();
+    }
+
+    /// <summary>In the background child: tell the parent the mount is ready, then stop writing to its pipes.</summary>
+    public static void ReportReady(string? logFile)
+    {
+        if (!IsBackgroundChild)
+            return;
+        Console.Out.WriteLine(ReadyLine);
+        Console.Out.Flush();
+        const int writeOnlyCreateAppend = 0x1 | 0x40 | 0x400;
+        var target = Open(logFile ?? "/dev/null", writeOnlyCreateAppend, 0x180);
+        if (target < 0)
+            target = Open("/dev/null", 0x1, 0);
+        _ = Dup2(target, 1);
+        _ = Dup2(target, 2);
+    }
+}

@@ -1,0 +1,87 @@
+using BlkSnapFs.Core;
+using BlkSnapFs.Fuse.Tree;
+
+namespace BlkSnapFs.Daemon.Tree;
+
+/// <summary>
+/// The mounted tree: one directory per tracked device holding cbtmap, cbtinfo, events, info,
+/// live (frontend fuse) and, while a snapshot is taken, image.
+/// </summary>
+public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, Frontend> frontendOf) : IDeviceView
+{
+    private sealed record DeviceEntry(DirectoryNode Directory, EventsFile Events, DeviceSignal Changed, TextFile Info, TextFile CbtInfo);
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<TrackedDevice, DeviceEntry> _entries = [];
+
+    public DirectoryNode Root { get; } = new(0x1ED);
+
+    public void DeviceAttached(TrackedDevice device, Frontend frontend)
+    {
+        var changed = new DeviceSignal();
+        var directory = new DirectoryNode(0x1ED);
+        var events = new EventsFile(device, changed);
+        var info = new TextFile(() => Info(device));
+        var cbtInfo = new TextFile(() => CbtInfo(device));
+        directory.Add("cbtmap", new CbtMapFile(device));
+        directory.Add("cbtinfo", cbtInfo);
+        directory.Add("events", events);
+        directory.Add("info", info);
+        if (frontend == Frontend.Fuse)
+            directory.Add("live", new LiveFile(device));
+        lock (_lock)
+            _entries[device] = new DeviceEntry(directory, events, changed, info, cbtInfo);
+        Root.Add(device.Name, directory);
+    }
+
+    public void DeviceDetached(TrackedDevice device)
+    {
+        DeviceEntry? entry;
+        lock (_lock)
+        {
+            if (!_entries.Remove(device, out entry))
+                return;
+        }
+        Root.Remove(device.Name);
+        entry.Changed.Pulse();
+    }
+
+    /// <summary>After a take: an image per device; after a destroy: none. Sizes and events follow.</summary>
+    public void ImagesChanged(Snapshot snapshot)
+    {
+        foreach (var device in snapshot.Devices)
+        {
+            DeviceEntry? entry;
+            lock (_lock)
+            {
+                if (!_entries.TryGetValue(device, out entry))
+                    continue;
+            }
+            entry.Directory.Remove("image");
+            if (device.Image is { } image && image.Snapshot == snapshot)
+            {
+                entry.Directory.Add("image", new ImageFile(image));
+                var events = entry.Events;
+                snapshot.Events.Changed += events.NotifyPollReady;
+            }
+            entry.Info.InvalidateAttributes();
+            entry.CbtInfo.InvalidateAttributes();
+            entry.Changed.Pulse();
+            entry.Events.NotifyPollReady();
+        }
+    }
+
+    public string ImagePath(TrackedDevice device) => Path.Combine(mountPoint, device.Name, "image");
+
+    private static string CbtInfo(TrackedDevice device)
+    {
+        var t = device.Tracker;
+        return $"device_capacity: {device.Capacity}\nblock_size: {t.BlockSize}\nblock_count: {t.BlockCount}\n" +
+               $"generation_id: {t.GenerationId}\nchanges_number: {t.ChangesNumber}\n";
+    }
+
+    private string Info(TrackedDevice device) =>
+        $"snapshot: {device.Snapshot?.Id.ToString() ?? "none"}\nstate: {ControlCommands.StateOf(device)}\n" +
+        $"error_code: {device.ErrorCode}\nfrontend: {frontendOf(device).ToString().ToLowerInvariant()}\n" +
+        $"path: {device.Path}\ncapacity: {device.Capacity}\nlive_export: none\nimage_export: none\n";
+}
