@@ -12,6 +12,11 @@ public sealed class NbdExport
             throw new ArgumentException("Export names are limited to 4096 bytes.", nameof(name));
         }
 
+        if (description is not null && System.Text.Encoding.UTF8.GetByteCount(description) > Protocol.NbdHeaderSizes.MaxString)
+        {
+            throw new ArgumentException("Descriptions are limited to 4096 bytes.", nameof(description));
+        }
+
         Name = name;
         Backend = backend;
         Description = description;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Numerics;
 using System.Text;
 using BlkSnapFs.Nbd.Protocol;
 
@@ -263,10 +264,13 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
     {
         var backend = registration.Export.Backend;
         var sizes = backend.BlockSizes;
+        var payload = Math.Min(sizes.MaximumPayload, maximumPayload);
+        // The server's limit may undercut a backend's preferred size, which must not exceed the maximum.
+        var preferred = Math.Min(sizes.Preferred, 1u << BitOperations.Log2(payload));
         return new NbdSession(
             registration,
             NbdTransmissionFlagsBuilder.From(backend.Capabilities),
-            sizes with { MaximumPayload = Math.Min(sizes.MaximumPayload, maximumPayload) },
+            sizes with { Preferred = preferred, MaximumPayload = payload },
             _structuredReplies,
             _structuredReplies && _baseAllocationSelected && ReferenceEquals(_metaContextExport, registration));
     }

@@ -9,6 +9,12 @@ namespace BlkSnapFs.Nbd;
 /// </summary>
 public sealed class NbdServer : IAsyncDisposable, IDisposable
 {
+    /// <summary>At least the largest preferred block size a backend may advertise.</summary>
+    private const uint MinimumPayloadLimit = 64 * 1024;
+
+    /// <summary>Keeps every buffer size within an int.</summary>
+    private const uint MaximumPayloadLimit = 1024 * 1024 * 1024;
+
     private readonly NbdServerOptions _options;
     private readonly ExportDirectory _exports = new();
     private readonly Lock _gate = new();
@@ -30,6 +36,11 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
         if (options.MaximumRequestsInFlight < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "At least one request must be allowed in flight.");
+        }
+
+        if (options.MaximumPayload is < MinimumPayloadLimit or > MaximumPayloadLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"The maximum payload must be between {MinimumPayloadLimit} and {MaximumPayloadLimit} bytes.");
         }
 
         _options = options;

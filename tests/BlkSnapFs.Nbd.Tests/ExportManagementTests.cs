@@ -63,6 +63,25 @@ public sealed class ExportManagementTests
     }
 
     [Fact]
+    public void StalledHandshakeTimesOut()
+    {
+        using var directory = new TemporaryDirectory();
+        using var server = new NbdServer(new NbdServerOptions
+        {
+            UnixSocketPath = directory.File("s.sock"),
+            HandshakeTimeout = TimeSpan.FromMilliseconds(300),
+        });
+        server.AddExport(new NbdExport("", new MemoryBackend(65536)));
+        server.Start();
+        using var stalled = RawNbdClient.Connect(server.UnixSocketPath!);
+        stalled.Greet();
+        Assert.True(stalled.ServerCloses());
+        using var client = RawNbdClient.Connect(server.UnixSocketPath!);
+        client.Go();
+        Assert.Equal(512, client.Read(0, 512).Length);
+    }
+
+    [Fact]
     public void ServesOverTcpOnLoopback()
     {
         using var directory = new TemporaryDirectory();
