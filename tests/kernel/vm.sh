@@ -282,7 +282,7 @@ do_run() {
     echo "export LANG=C.UTF-8 TERM=dumb TMPDIR=/tmp IN_KERNEL_VM=1"
     echo "export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1"
     echo "export DM_DISABLE_UDEV=1"
-    for name in CI $(compgen -e | grep -E '^(BLKSNAP_|DOTNET_|NUGET_)' || true); do
+    for name in CI $(compgen -e | grep -E '^(BLKSNAP_|DOTNET_|NUGET_|KT_)' || true); do
       [[ -n ${!name+x} ]] && echo "export $name=$(q "${!name}")"
     done
     for e in "${envs[@]}"; do
