@@ -9,23 +9,16 @@ public sealed class ServedFiles : IDisposable
     private readonly TemporaryDirectory _directory = new();
     private readonly List<FileExportBackend> _backends = [];
 
-    public ServedFiles(int maximumRequestsInFlight = 16)
+    public ServedFiles()
     {
         SocketPath = _directory.File("nbd.sock");
-        Server = new NbdServer(new NbdServerOptions
-        {
-            UnixSocketPath = SocketPath,
-            MaximumRequestsInFlight = maximumRequestsInFlight,
-            Log = line => Log.Add(line),
-        });
+        Server = new NbdServer(new NbdServerOptions { UnixSocketPath = SocketPath });
         Server.Start();
     }
 
     public NbdServer Server { get; }
 
     public string SocketPath { get; }
-
-    public System.Collections.Concurrent.ConcurrentBag<string> Log { get; } = [];
 
     public string Directory => _directory.Path;
 
