@@ -112,7 +112,7 @@ internal static class DeviceCommands
             Description = "Mark the sectors holding this file's data instead of --ranges.",
             HelpName = "FILE",
         };
-        var ranges = new Option<SectorRange[]>("--ranges", "-r", "--range")
+        var ranges = new Option<SectorRange[]>("--ranges", "-r")
         {
             Description = "Sector range SECTOR:COUNT in 512-byte sectors; repeat it or give several.",
             HelpName = "SECTOR:COUNT",
