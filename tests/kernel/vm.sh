@@ -79,7 +79,9 @@ resolve_kernel_pkg() {
   echo "$pkg"
 }
 
-build_stamp() { cat "$HERE/vm.sh" "$HERE/init.sh" | sha256sum | cut -c1-16; }
+# Changes when the initramfs would differ (bump BUILD_FORMAT when do_build changes what it makes).
+BUILD_FORMAT=1
+build_stamp() { { echo "$BUILD_FORMAT ${INITRD_MODULES[*]}"; cat "$HERE/init.sh"; } | sha256sum | cut -c1-16; }
 
 do_build() {
   local refresh=0

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Runs kernel-lane tests: each guest script (default: tests/kernel/guest/*.sh) in its own VM
+# boot, and with --self-check first the checks of vm.sh itself (exit status, --rw, timeout).
+# Closes with one line: "kernel-tests: N passed, N failed".
+#
+#   tests/kernel/run-tests.sh [--self-check] [GUEST_SCRIPT...]
+#
+# A guest script may carry, in its first lines:
+#   # vm: OPTIONS         extra `vm.sh run` options (e.g. --scratch 512M --timeout 900 --mem 1536)
+#   # vm-prepare: CMD     a host command run from the repo root before the boot (e.g. a dotnet build)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VM=tests/kernel/vm.sh
+
+self_check=0
+scripts=()
+for a in "$@"; do
+  case $a in
+    --self-check) self_check=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -*) echo "run-tests.sh: error: unknown option $a" >&2; exit 2 ;;
+    *) [[ -f $a ]] || { echo "run-tests.sh: error: no such guest script: $a" >&2; exit 2; }
+       scripts+=("$a") ;;
+  esac
+done
+((${#scripts[@]})) || scripts=(tests/kernel/guest/*.sh)
+
+passed=0
+failed=0
+summary=()
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+pass() { passed=$((passed + 1)); summary+=("PASS $1"); echo "kernel-test: PASS $1"; }
+fail() { failed=$((failed + 1)); summary+=("FAIL $1"); echo "kernel-test: FAIL $1"; }
+secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+t=$EPOCHREALTIME
+if $VM build; then
+  echo "kernel-tests: VM ready ($($VM info | sed -n 's/^kernel: *//p'), build check $(secs_since "$t")s)"
+else
+  fail "vm-build"
+  echo "kernel-tests: $passed passed, $failed failed"
+  exit 1
+fi
+
+if ((self_check)); then
+  # Exit status and a writable share come back from the guest.
+  share=$(mktemp -d "$PWD/tests/kernel/work/share.XXXXXX")
+  t=$EPOCHREALTIME
+  rc=0
+  $VM run -q --rw "$share" -- bash -c 'echo "from $(uname -r)" >"$1/hello"; exit 7' _ "$share" || rc=$?
+  if [[ $rc == 7 && $(cat "$share/hello" 2>/dev/null) == "from $(cat tests/kernel/work/vm/kernel-version)" ]]; then
+    pass "vm-exit-status-and-rw-share ($(secs_since "$t")s)"
+  else
+    fail "vm-exit-status-and-rw-share (exit $rc, want 7; hello: $(cat "$share/hello" 2>/dev/null || echo missing))"
+  fi
+  rm -rf "$share"
+
+  # A command that outlives --timeout: exit 124 and a clear message.
+  t=$EPOCHREALTIME
+  rc=0
+  $VM run -q --timeout 15 -- sleep 600 2>"$logs/timeout.err" || rc=$?
+  if [[ $rc == 124 ]] && grep -q TIMEOUT "$logs/timeout.err"; then
+    pass "vm-timeout ($(secs_since "$t")s)"
+  else
+    cat "$logs/timeout.err" >&2
+    fail "vm-timeout (exit $rc, want 124)"
+  fi
+fi
+
+for s in "${scripts[@]}"; do
+  name=$(basename "$s" .sh)
+  opts=$(sed -n '1,12{s/^# vm: *//p}' "$s" | head -n1)
+  prep_ok=1
+  while IFS= read -r prep; do
+    [[ -n $prep ]] || continue
+    echo "kernel-tests: $name: preparing: $prep"
+    if ! bash -c "$prep"; then
+      fail "$name (vm-prepare failed: $prep)"
+      prep_ok=0
+      break
+    fi
+  done < <(sed -n '1,12{s/^# vm-prepare: *//p}' "$s")
+  ((prep_ok)) || continue
+
+  echo "kernel-tests: $name: booting (vm.sh run $opts -- $s)"
+  t=$EPOCHREALTIME
+  rc=0
+  # shellcheck disable=SC2086 # options are words by design
+  $VM run $opts -- "$s" 2>&1 | tee "$logs/$name.log" || rc=${PIPESTATUS[0]}
+  p=$(grep -c '^kernel-test: PASS ' "$logs/$name.log" || true)
+  f=$(grep -c '^kernel-test: FAIL ' "$logs/$name.log" || true)
+  passed=$((passed + p))
+  failed=$((failed + f))
+  while read -r _ verdict rest; do summary+=("$verdict $name/$rest"); done \
+    < <(grep -E '^kernel-test: (PASS|FAIL) ' "$logs/$name.log")
+  if [[ $rc != 0 && $f == 0 ]] || [[ $rc == 124 || $rc == 125 ]] || [[ $((p + f)) == 0 ]]; then
+    fail "$name (vm.sh exit $rc after $(secs_since "$t")s)"
+  fi
+  echo "kernel-tests: $name: $p passed, $f failed, exit $rc, $(secs_since "$t")s"
+done
+
+echo "kernel-tests: summary"
+printf '  %s\n' "${summary[@]}"
+echo "kernel-tests: $passed passed, $failed failed"
+[[ $failed == 0 && $passed -gt 0 ]]
