@@ -116,11 +116,20 @@ internal static class EventCommands
         string name = reply.RequiredString("event");
         return name switch
         {
-            "corrupted" => $"{time} - The snapshot was corrupted for device [{reply.RequiredInteger("dev_id_mj")}:{reply.RequiredInteger("dev_id_mn")}]"
+            "corrupted" => $"{time} - The snapshot was corrupted for device {CorruptedDevice(reply)}"
                 + $" with error \"{Marshal.GetPInvokeErrorMessage((int)Math.Abs(reply.RequiredInteger("err_code")))}\".",
             "low_free_space" => $"{time} - Low free space in the difference storage: {reply.RequiredInteger("requested_nr_sect")} sectors requested.",
             "no_space" => $"{time} - The difference storage has reached its limit.",
             _ => $"{time} - unsupported event #{name}.",
         };
+    }
+
+    /// <summary>Upstream's [major:minor], led by the device's name when the daemon gives it (file-backed devices have no numbers of their own).</summary>
+    private static string CorruptedDevice(JsonElement reply)
+    {
+        string numbers = $"[{reply.RequiredInteger("dev_id_mj")}:{reply.RequiredInteger("dev_id_mn")}]";
+        return reply.TryGetProperty("device", out JsonElement device) && device.ValueKind == JsonValueKind.String
+            ? $"{device.GetString()} {numbers}"
+            : numbers;
     }
 }

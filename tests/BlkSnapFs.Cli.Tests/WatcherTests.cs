@@ -13,6 +13,7 @@ public class WatcherTests
         """{"ok":true,"result":"ok","time":1000,"event":"low_free_space","requested_nr_sect":2097152}""",
         """{"ok":true,"result":"timeout"}""",
         """{"ok":true,"result":"ok","time":2000,"event":"no_space"}""",
+        """{"ok":true,"result":"ok","time":2500,"event":"corrupted","device":"data","dev_id_mj":0,"dev_id_mn":0,"err_code":-5}""",
         """{"ok":true,"result":"ok","time":3000,"event":"corrupted","dev_id_mj":8,"dev_id_mn":17,"err_code":-28}""",
         """{"ok":false,"errno":2,"error":"No such file or directory","message":"snapshot destroyed"}""",
     ];
@@ -35,6 +36,7 @@ public class WatcherTests
                 "Start snapshot watcher.",
                 "1000 - Low free space in the difference storage: 2097152 sectors requested.",
                 "2000 - The difference storage has reached its limit.",
+                "2500 - The snapshot was corrupted for device data [0:0] with error \"Input/output error\".",
                 "3000 - The snapshot was corrupted for device [8:17] with error \"No space left on device\".",
                 "The snapshot no longer exists.",
                 "Snapshot watcher finished.",
@@ -56,10 +58,11 @@ public class WatcherTests
         RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "--id", Id, "--json");
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal(3, result.OutputLines.Length);
+        Assert.Equal(4, result.OutputLines.Length);
         JsonAssert.Equal("""{"time":1000,"event":"low_free_space","requested_nr_sect":2097152}""", result.OutputLines[0]);
         JsonAssert.Equal("""{"time":2000,"event":"no_space"}""", result.OutputLines[1]);
-        JsonAssert.Equal("""{"time":3000,"event":"corrupted","dev_id_mj":8,"dev_id_mn":17,"err_code":-28}""", result.OutputLines[2]);
+        JsonAssert.Equal("""{"time":2500,"event":"corrupted","device":"data","dev_id_mj":0,"dev_id_mn":0,"err_code":-5}""", result.OutputLines[2]);
+        JsonAssert.Equal("""{"time":3000,"event":"corrupted","dev_id_mj":8,"dev_id_mn":17,"err_code":-28}""", result.OutputLines[3]);
     }
 
     [Fact]
