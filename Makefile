@@ -1,19 +1,58 @@
+# BlkSnapFs: `make` builds out/bin/blksnapfs and out/bin/blksnap (native, ahead-of-time compiled).
 PREFIX ?= /usr/local
+DESTDIR ?=
 CONFIGURATION ?= Release
 OUT := out
+BIN := $(OUT)/bin
+SOURCES := $(shell find src -name '*.cs' -o -name '*.csproj') Directory.Build.props config/blksnapfs.json
 
-.PHONY: all build setup test test-unit test-kernel demo install bench deb clean
+.PHONY: all build setup test test-kernel demo install uninstall bench deb clean
 
 all: build
 
 setup:
 	@scripts/setup.sh
 
-build: setup
-	dotnet build BlkSnapFs.sln -c $(CONFIGURATION) -nologo -v q
+build: setup $(BIN)/blksnapfs $(BIN)/blksnap
+	dotnet build BlkSnapFs.sln -c $(CONFIGURATION) -nologo -v q -clp:ErrorsOnly
+
+$(BIN)/blksnapfs: $(SOURCES)
+	dotnet publish src/BlkSnapFs.Daemon -c $(CONFIGURATION) -r linux-x64 -nologo -v q -clp:ErrorsOnly -o $(OUT)/publish/daemon
+	install -D -m 0755 $(OUT)/publish/daemon/blksnapfs $@
+	install -D -m 0644 config/blksnapfs.json $(BIN)/blksnapfs.json
+
+$(BIN)/blksnap: $(SOURCES)
+	dotnet publish src/BlkSnapFs.Cli -c $(CONFIGURATION) -r linux-x64 -nologo -v q -clp:ErrorsOnly -o $(OUT)/publish/cli
+	install -D -m 0755 $(OUT)/publish/cli/blksnap $@
 
 test: build
-	scripts/test.sh
+	BLKSNAPFS_BIN=$(CURDIR)/$(BIN) scripts/test.sh
+
+test-kernel: build
+	tests/kernel/run-tests.sh
+
+demo: build
+	scripts/demo.sh $(CURDIR)/$(BIN)
+
+bench: build
+	dotnet run --project bench/BlkSnapFs.Bench -c Release -- --size-mib 1024 --runs 3
+
+install: $(BIN)/blksnapfs $(BIN)/blksnap
+	install -D -m 0755 $(BIN)/blksnapfs $(DESTDIR)$(PREFIX)/bin/blksnapfs
+	install -D -m 0755 $(BIN)/blksnap $(DESTDIR)$(PREFIX)/bin/blksnap
+	install -D -m 0644 config/blksnapfs.json $(DESTDIR)$(PREFIX)/share/blksnapfs/blksnapfs.json
+	install -D -m 0755 packaging/mount.fuse.blksnapfs $(DESTDIR)/sbin/mount.fuse.blksnapfs
+	install -D -m 0644 packaging/blksnapfs.service $(DESTDIR)/etc/systemd/system/blksnapfs.service
+	sed -i 's|@PREFIX@|$(PREFIX)|g' $(DESTDIR)/etc/systemd/system/blksnapfs.service
+	test -e $(DESTDIR)/etc/blksnapfs/blksnapfs.json || install -D -m 0644 packaging/blksnapfs.example.json $(DESTDIR)/etc/blksnapfs/blksnapfs.json
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/blksnapfs $(DESTDIR)$(PREFIX)/bin/blksnap $(DESTDIR)/sbin/mount.fuse.blksnapfs \
+	      $(DESTDIR)/etc/systemd/system/blksnapfs.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/blksnapfs
+
+deb: $(BIN)/blksnapfs $(BIN)/blksnap
+	packaging/build-deb.sh $(OUT)
 
 clean:
 	rm -rf $(OUT) src/*/bin src/*/obj tests/*/bin tests/*/obj bench/*/bin bench/*/obj

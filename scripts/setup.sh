@@ -2,7 +2,8 @@
 # Installs what building and testing need; quick when everything is present.
 set -euo pipefail
 packages=(fuse3 rsync xfsprogs fio nbdkit libnbd-bin qemu-utils kmod cpio busybox-static
-          nbd-client qemu-system-x86 qemu-system-common e2fsprogs util-linux dosfstools)
+          nbd-client qemu-system-x86 qemu-system-common e2fsprogs util-linux dosfstools
+          python3-libnbd dmsetup)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -46,8 +46,10 @@ public sealed record DaemonSettings
     public required IReadOnlyList<DeviceSettings> Devices { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
-    /// <summary>The shipped defaults: blksnapfs.json beside the program.</summary>
-    public static string DefaultsPath => Path.Combine(AppContext.BaseDirectory, "blksnapfs.json");
+    /// <summary>The shipped defaults: blksnapfs.json beside the program, or in ../share/blksnapfs once installed.</summary>
+    public static string DefaultsPath =>
+        new[] { Path.Combine(AppContext.BaseDirectory, "blksnapfs.json"), Path.Combine(AppContext.BaseDirectory, "..", "share", "blksnapfs", "blksnapfs.json") }
+            .FirstOrDefault(File.Exists) ?? Path.Combine(AppContext.BaseDirectory, "blksnapfs.json");
 
     public static DaemonSettings Load(string? configFile, IReadOnlyDictionary<string, string> overrides)
     {
