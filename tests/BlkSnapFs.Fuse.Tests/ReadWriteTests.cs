@@ -3,16 +3,6 @@ namespace BlkSnapFs.Fuse.Tests;
 /// <summary>Data through the mount: request sizes, O_DIRECT, contents, the end of the file.</summary>
 public sealed class ReadWriteTests
 {
-    private const string ErrnoOf = """
-        import errno, os, sys
-        def attempt(action):
-            try:
-                action()
-                print("OK")
-            except OSError as error:
-                print(errno.errorcode[error.errno])
-        """;
-
     [Fact]
     public void Megabyte_dd_reads_arrive_as_single_megabyte_requests()
     {
@@ -91,7 +81,7 @@ public sealed class ReadWriteTests
         using var tree = new MountedTree();
 
         Tools.Result result = Tools.Python(
-            ErrnoOf + "\n" + """
+            Tools.ErrnoPrelude + """
             fd = os.open(sys.argv[1], os.O_RDWR)
             size = int(sys.argv[2])
             print(len(os.pread(fd, 4096, size)), len(os.pread(fd, 4096, size + 100000)), len(os.pread(fd, 4096, size - 10)))

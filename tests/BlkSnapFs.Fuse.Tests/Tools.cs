@@ -5,6 +5,18 @@ namespace BlkSnapFs.Fuse.Tests;
 /// <summary>Runs the real command-line tools the tests exercise the mount with.</summary>
 internal static class Tools
 {
+    /// <summary>Python defining attempt(action): prints OK or the errno name the action failed with.</summary>
+    public const string ErrnoPrelude = """
+        import errno, os, sys
+        def attempt(action):
+            try:
+                action()
+                print("OK")
+            except OSError as error:
+                print(errno.errorcode[error.errno])
+
+        """;
+
     public sealed record Result(int ExitCode, string Output, string Errors, TimeSpan Elapsed);
 
     /// <summary>Runs a command to the end (killing it after <paramref name="timeout"/>, default 15 s).</summary>
@@ -45,7 +57,10 @@ internal static class Tools
     }
 
     /// <summary>Runs a Python snippet (for exact errno values and poll/select), passing <paramref name="arguments"/> as sys.argv[1:].</summary>
-    public static Result Python(string script, params string[] arguments) => Run("python3", ["-c", script, .. arguments]);
+    public static Result Python(string script, params string[] arguments) => Run(PythonPath, ["-c", script, .. arguments]);
+
+    /// <summary>The system interpreter: version-manager shims cost about a second per start.</summary>
+    public static string PythonPath { get; } = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
     /// <summary>Polls <paramref name="condition"/> until it holds or <paramref name="timeout"/> passes.</summary>
     public static bool WaitUntil(Func<bool> condition, TimeSpan timeout)

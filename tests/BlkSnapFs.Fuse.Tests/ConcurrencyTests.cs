@@ -1,0 +1,41 @@
+namespace BlkSnapFs.Fuse.Tests;
+
+/// <summary>Several requests are served at once by the worker threads.</summary>
+public sealed class ConcurrencyTests
+{
+    [Fact]
+    public void Two_slow_reads_overlap()
+    {
+        using var tree = new MountedTree();
+        string slow = tree.PathOf("slow");
+
+        // Both readers start from one shell so that they really run at the same time.
+        Tools.Result result = Tools.Run(
+            "sh",
+            "-c",
+            $"dd if={slow} of=/dev/null bs=4k count=1 status=none & dd if={slow} of=/dev/null bs=4k count=1 skip=10 status=none & wait");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.True(tree.Statistics.PeakActiveRequests >= 2, $"peak {tree.Statistics.PeakActiveRequests}");
+        // Each read holds its worker 400 ms; one after the other would take 800 ms or more.
+        Assert.True(result.Elapsed < TimeSpan.FromMilliseconds(780), $"took {result.Elapsed}");
+    }
+
+    [Fact]
+    public void Parallel_positional_reads_from_csharp_return_the_right_data()
+    {
+        using var tree = new MountedTree();
+        new Random(11).NextBytes(tree.Data.Contents);
+        using var handle = File.OpenHandle(tree.PathOf("data"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
+
+        Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, chunk =>
+        {
+            byte[] buffer = new byte[1 << 20];
+            int read = RandomAccess.Read(handle, buffer, (long)chunk << 20);
+            Assert.Equal(1 << 20, read);
+            Assert.True(buffer.AsSpan().SequenceEqual(tree.Data.Contents.AsSpan(chunk << 20, 1 << 20)));
+        });
+
+        Assert.Equal(64L << 20, tree.Statistics.BytesRead);
+    }
+}

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using BlkSnapFs.Fuse.Tree;
+
+namespace BlkSnapFs.Fuse.Tests;
+
+/// <summary>Mounting and every way a mount ends: Unmount (idle or with a reader blocked), external umount, fusermount3.</summary>
+public sealed class LifecycleTests
+{
+    [Fact]
+    public void Unmount_while_a_read_is_blocked_returns_promptly_and_leaves_no_mount()
+    {
+        using var tree = new MountedTree();
+        using var reader = new ToolProcess("cat", tree.PathOf("events"));
+        Assert.True(Tools.WaitUntil(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
+        var clock = Stopwatch.StartNew();
+
+        tree.Mount.Unmount();
+
+        Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+        Assert.True(reader.WaitForExit(TimeSpan.FromSeconds(3)));
+        Assert.NotEqual(0, reader.ExitCode);
+        Assert.False(MountedTree.IsMounted(tree.Directory));
+    }
+
+    [Fact]
+    public void External_umount_ends_the_loop_cleanly()
+    {
+        using var tree = new MountedTree();
+        Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
+
+        Tools.Result umount = Tools.Run("umount", tree.Directory);
+
+        Assert.True(umount.ExitCode == 0, umount.Errors);
+        Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
+        Assert.False(MountedTree.IsMounted(tree.Directory));
+    }
+
+    [Fact]
+    public void Mount_through_fusermount3_works_and_unmounts()
+    {
+        Assert.True(File.Exists("/usr/bin/fusermount3") || File.Exists("/bin/fusermount3"), "install fuse3 for fusermount3");
+        using var tree = new MountedTree(new FuseMountOptions { Method = FuseMountMethod.Fusermount, SourceName = "fusermount-test" });
+
+        Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
+        Assert.Contains(File.ReadAllLines("/proc/self/mounts"), line => line.StartsWith($"fusermount-test {tree.Directory} fuse.blksnapfs ", StringComparison.Ordinal));
+
+        tree.Mount.Unmount();
+
+        Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
+        Assert.False(MountedTree.IsMounted(tree.Directory));
+    }
+
+    [Fact]
+    public void Mounting_on_a_missing_directory_fails_and_leaves_nothing()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "blksnapfs-fuse-missing-" + Guid.NewGuid().ToString("N"));
+
+        Assert.Throws<IOException>(() => FuseMount.Mount(missing, new DirectoryNode()));
+        Assert.False(MountedTree.IsMounted(missing));
+    }
+
+    [Fact]
+    public void A_tree_can_be_mounted_again_after_unmount()
+    {
+        string directory = Directory.CreateTempSubdirectory("blksnapfs-fuse-").FullName;
+        try
+        {
+            var root = new DirectoryNode();
+            root.Add("readme", new Nodes.TextFileNode("again\n"));
+            for (int round = 0; round < 2; round++)
+            {
+                using FuseMount mount = FuseMount.Mount(directory, root);
+                Assert.Equal("again\n", File.ReadAllText(Path.Combine(directory, "readme")));
+            }
+
+            Assert.False(MountedTree.IsMounted(directory));
+        }
+        finally
+        {
+            Directory.Delete(directory);
+        }
+    }
+}
