@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using BlkSnapFs.Core;
+using BlkSnapFs.Daemon.Frontends;
 using BlkSnapFs.Daemon.Tree;
 using BlkSnapFs.Fuse;
 using Microsoft.Extensions.Logging;
@@ -35,10 +36,11 @@ public static class BlkSnapDaemon
 
         using var engine = new BlkSnapEngine(settings.Engine);
         DeviceManager? manager = null;
-        var tree = new BlkSnapTree(mountPoint, d => manager!.FrontendOf(d));
-        manager = new DeviceManager(engine, tree, log);
+        var tree = new BlkSnapTree(mountPoint, d => manager!.Describe(d));
+        manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
+        await using var _ = manager.ConfigureAwait(false);
         foreach (var device in settings.Devices)
-            manager.Attach(device.Path, device.Name, device.Frontend, device.Direct);
+            manager.Attach(device.Path, device.Name, device.Frontend, device.Direct, device.NbdDevice, device.DmName);
 
         using var mount = FuseMount.Mount(mountPoint, tree.Root, new FuseMountOptions
         {

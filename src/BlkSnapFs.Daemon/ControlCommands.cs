@@ -16,7 +16,13 @@ public sealed class ControlCommands(DeviceManager devices)
                 return new JsonObject { ["version"] = BlkSnapEngine.Version.ToString(4) };
             case "attach":
                 var frontend = DaemonSettings.ParseFrontend(r.OptionalString("frontend"), "frontend");
-                return new JsonObject { ["attached"] = devices.Attach(r.String("device"), r.OptionalString("name"), frontend).Attached };
+                var name = r.OptionalString("name");
+                // For dm, --name names /dev/mapper/NAME (and the device's directory).
+                return new JsonObject
+                {
+                    ["attached"] = devices.Attach(r.String("device"), name, frontend, nbdDevice: r.OptionalString("nbd_device"),
+                        dmName: frontend == Frontend.Dm ? name : null).Attached,
+                };
             case "detach":
                 return new JsonObject { ["detached"] = devices.Detach(r.String("device")) };
             case "cbtinfo":
@@ -121,7 +127,7 @@ public sealed class ControlCommands(DeviceManager devices)
     {
         ["name"] = d.Name,
         ["path"] = d.Path,
-        ["frontend"] = devices.FrontendOf(d).ToString().ToLowerInvariant(),
+        ["frontend"] = devices.Describe(d).Frontend.ToString().ToLowerInvariant(),
         ["snapshot"] = d.Snapshot?.Id.ToString(),
         ["state"] = StateOf(d),
     };

@@ -26,7 +26,7 @@ public sealed record DaemonSettings
     [
         "ControlSocket", "ControlSocketMode", "LogLevel", "LogFile",
         "Fuse", "Fuse:Threads",
-        "Nbd", "Nbd:SocketDirectory", "Nbd:TcpAddress",
+        "Nbd", "Nbd:SocketDirectory", "Nbd:TcpAddress", "Nbd:TimeoutSeconds",
         "Tracking", "Tracking:BlockMinimumShift", "Tracking:BlockMaximumShift", "Tracking:BlockMaximumCount",
         "Chunk", "Chunk:MinimumShift", "Chunk:MaximumShift", "Chunk:MaximumCount", "Chunk:MaximumInQueue",
         "DiffStorage", "DiffStorage:MinimumSectors",
@@ -42,6 +42,7 @@ public sealed record DaemonSettings
     public required int FuseThreads { get; init; }
     public required string NbdSocketDirectory { get; init; }
     public string? NbdTcpAddress { get; init; }
+    public required int NbdTimeoutSeconds { get; init; }
     public required EngineParameters Engine { get; init; }
     public required IReadOnlyList<DeviceSettings> Devices { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
@@ -91,6 +92,7 @@ public sealed record DaemonSettings
             FuseThreads = ParseInt(config, "Fuse:Threads", 4, 1, 64),
             NbdSocketDirectory = config["Nbd:SocketDirectory"] is { Length: > 0 } nbd ? nbd : "/run/blksnapfs/nbd",
             NbdTcpAddress = config["Nbd:TcpAddress"] is { Length: > 0 } tcp ? tcp : null,
+            NbdTimeoutSeconds = ParseInt(config, "Nbd:TimeoutSeconds", 30, 1, 3600),
             Engine = engine,
             Devices = ParseDevices(config),
             Warnings = warnings,

@@ -1,58 +1,130 @@
 using BlkSnapFs.Core;
+using BlkSnapFs.Daemon.Frontends;
 using Microsoft.Extensions.Logging;
 
 namespace BlkSnapFs.Daemon;
 
-/// <summary>Attaches devices with their frontend and keeps the view (the FUSE tree) in step with the engine.</summary>
-public sealed class DeviceManager
+/// <summary>
+/// Attaches devices with their frontend and keeps the view (the FUSE tree) and the NBD exports
+/// in step with the engine. Frontends: fuse (the live file), nbd (a live NBD export, connected
+/// to /dev/nbdN unless NbdDevice is none), dm (/dev/mapper/NAME switched onto /dev/nbdN).
+/// </summary>
+public sealed class DeviceManager : IAsyncDisposable
 {
+    private sealed class Attachment(Frontend frontend)
+    {
+        public Frontend Frontend { get; } = frontend;
+        public string? LiveSocket { get; set; }
+        public string? ImageSocket { get; set; }
+        public NbdKernelDevice? Nbd { get; set; }
+        public DmLinearDevice? Dm { get; set; }
+    }
+
     private readonly BlkSnapEngine _engine;
     private readonly IDeviceView _view;
+    private readonly NbdExports _exports;
+    private readonly DaemonSettings _settings;
     private readonly ILogger _log;
     private readonly Lock _lock = new();
-    private readonly Dictionary<TrackedDevice, Frontend> _frontends = [];
+    private readonly Dictionary<TrackedDevice, Attachment> _attachments = [];
 
-    public DeviceManager(BlkSnapEngine engine, IDeviceView view, ILogger log)
+    public DeviceManager(BlkSnapEngine engine, IDeviceView view, NbdExports exports, DaemonSettings settings, ILogger log)
     {
         _engine = engine;
         _view = view;
+        _exports = exports;
+        _settings = settings;
         _log = log;
-        engine.SnapshotTaken += view.ImagesChanged;
-        engine.SnapshotDestroyed += view.ImagesChanged;
+        engine.SnapshotTaken += ImagesChanged;
+        engine.SnapshotDestroyed += ImagesChanged;
     }
 
     public BlkSnapEngine Engine => _engine;
     public IDeviceView View => _view;
 
-    public Frontend FrontendOf(TrackedDevice device)
+    public FrontendInfo Describe(TrackedDevice device)
     {
-        lock (_lock)
-            return _frontends.TryGetValue(device, out var f) ? f : Frontend.Fuse;
-    }
-
-    public (TrackedDevice Device, bool Attached) Attach(string path, string? name, Frontend frontend, bool direct = false)
-    {
-        if (frontend != Frontend.Fuse)
-            throw new BlkSnapException(Errno.EOPNOTSUPP, $"the {frontend.ToString().ToLowerInvariant()} frontend needs the kernel nbd driver and is not available in this build");
         lock (_lock)
         {
-            var (device, attached) = _engine.Attach(path, name, direct);
+            if (!_attachments.TryGetValue(device, out var a))
+                return new FrontendInfo(Frontend.Fuse);
+            return new FrontendInfo(a.Frontend, Uri(a.LiveSocket), Uri(a.ImageSocket), a.Nbd?.Path, a.Dm?.Path);
+        }
+    }
+
+    private static string? Uri(string? socket) => socket is null ? null : NbdExports.Uri(socket);
+
+    public (TrackedDevice Device, bool Attached) Attach(string path, string? name, Frontend frontend, bool direct = false, string? nbdDevice = null, string? dmName = null)
+    {
+        lock (_lock)
+        {
+            // The dm frontend shares the original with dm-linear's direct bios: bypass the page cache.
+            var (device, attached) = _engine.Attach(path, name, direct || frontend == Frontend.Dm);
             if (!attached)
                 return (device, false);
-            _frontends[device] = frontend;
+            var attachment = new Attachment(frontend);
             try
             {
+                if (frontend != Frontend.Fuse)
+                    ConnectKernelPath(device, attachment, nbdDevice ?? "auto", dmName);
+                _attachments[device] = attachment;
                 _view.DeviceAttached(device, frontend);
             }
             catch
             {
-                _frontends.Remove(device);
+                _attachments.Remove(device);
+                Disconnect(device, attachment);
                 _engine.Detach(device.Path);
                 throw;
             }
-            _log.LogInformation("attached {Path} as {Name} ({Capacity} bytes, frontend {Frontend})", device.Path, device.Name, device.Capacity, frontend);
+            var via = attachment.Dm?.Path ?? attachment.Nbd?.Path;
+            _log.LogInformation("attached {Path} as {Name} ({Capacity} bytes, frontend {Frontend}{Via})", device.Path, device.Name, device.Capacity,
+                frontend, via is null ? "" : $" via {via}");
             return (device, true);
         }
+    }
+
+    private void ConnectKernelPath(TrackedDevice device, Attachment attachment, string nbdDevice, string? dmName)
+    {
+        if (attachment.Frontend == Frontend.Dm && string.IsNullOrEmpty(dmName))
+            throw new BlkSnapException(Errno.EINVAL, "the dm frontend needs a name (--name NAME, or DmName)");
+        if (attachment.Frontend == Frontend.Dm)
+            attachment.Dm = DmLinearDevice.OpenOrCreate(dmName!, device);
+        attachment.LiveSocket = _exports.Start($"{device.Name}-live", new DeviceExportBackend(device), $"{device.Path} (live)");
+        if (nbdDevice == "none")
+        {
+            if (attachment.Frontend == Frontend.Dm)
+                throw new BlkSnapException(Errno.EINVAL, "the dm frontend needs an nbd device (NbdDevice auto or /dev/nbdN)");
+            return;
+        }
+        attachment.Nbd = NbdKernelDevice.Connect(attachment.LiveSocket, nbdDevice, _settings.NbdTimeoutSeconds, Math.Max(512, Math.Min(4096, device.SectorSize)));
+        attachment.Dm?.SwapTo(attachment.Nbd.DeviceNumber);
+    }
+
+    /// <summary>Undoes the kernel path in reverse: dm back onto the original, nbd disconnected, export stopped.</summary>
+    private void Disconnect(TrackedDevice device, Attachment attachment)
+    {
+        void Try(string what, Action step)
+        {
+            try
+            {
+                step();
+            }
+            catch (Exception e)
+            {
+                _log.LogError("{Device}: {What} failed: {Message}", device.Name, what, e.Message);
+            }
+        }
+        if (attachment.Dm is { } dm && attachment.Nbd is not null)
+            Try($"switching {dm.Path} back to the original", () => dm.SwapTo(dm.OriginalNumber));
+        if (attachment.Nbd is { } nbd)
+            Try($"disconnecting {nbd.Path}", nbd.Disconnect);
+        if (attachment.LiveSocket is not null)
+            Try("stopping the live export", () => _exports.StopAsync($"{device.Name}-live").GetAwaiter().GetResult());
+        if (attachment.ImageSocket is not null)
+            Try("stopping the image export", () => _exports.StopAsync($"{device.Name}-image").GetAwaiter().GetResult());
+        attachment.Nbd = null;
+        attachment.LiveSocket = attachment.ImageSocket = null;
     }
 
     public bool Detach(string nameOrPath)
@@ -71,7 +143,8 @@ public sealed class DeviceManager
             if (device.Snapshot is { } snapshot)
                 throw new BlkSnapException(Errno.EBUSY, $"{device.Name} is in snapshot {snapshot.Id}");
             _view.DeviceDetached(device);
-            _frontends.Remove(device);
+            if (_attachments.Remove(device, out var attachment))
+                Disconnect(device, attachment);
             _engine.Detach(device.Path);
             _log.LogInformation("detached {Name}", device.Name);
             return true;
@@ -89,5 +162,40 @@ public sealed class DeviceManager
         {
             return Attach(nameOrPath, null, Frontend.Fuse).Device;
         }
+    }
+
+    /// <summary>At take every image gets an NBD export; at destroy they go.</summary>
+    private void ImagesChanged(Snapshot snapshot)
+    {
+        foreach (var device in snapshot.Devices)
+        {
+            lock (_lock)
+            {
+                if (!_attachments.TryGetValue(device, out var attachment))
+                    continue;
+                if (attachment.ImageSocket is not null)
+                {
+                    _exports.StopAsync($"{device.Name}-image").GetAwaiter().GetResult();
+                    attachment.ImageSocket = null;
+                }
+                if (device.Image is { } image && image.Snapshot == snapshot)
+                    attachment.ImageSocket = _exports.Start($"{device.Name}-image", new ImageExportBackend(image), $"{device.Path} snapshot {snapshot.Id}");
+            }
+        }
+        _view.ImagesChanged(snapshot);
+    }
+
+    /// <summary>At exit: every kernel path is put back so no device is left pointing at a dead export.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        List<(TrackedDevice, Attachment)> all;
+        lock (_lock)
+        {
+            all = [.. _attachments.Select(kv => (kv.Key, kv.Value))];
+            _attachments.Clear();
+        }
+        foreach (var (device, attachment) in all)
+            Disconnect(device, attachment);
+        await _exports.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -7,7 +7,7 @@ namespace BlkSnapFs.Daemon.Tree;
 /// The mounted tree: one directory per tracked device holding cbtmap, cbtinfo, events, info,
 /// live (frontend fuse) and, while a snapshot is taken, image.
 /// </summary>
-public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, Frontend> frontendOf) : IDeviceView
+public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendInfo> describe) : IDeviceView
 {
     private sealed record DeviceEntry(DirectoryNode Directory, EventsFile Events, DeviceSignal Changed, TextFile Info, TextFile CbtInfo);
 
@@ -80,8 +80,13 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, Frontend>
                $"generation_id: {t.GenerationId}\nchanges_number: {t.ChangesNumber}\n";
     }
 
-    private string Info(TrackedDevice device) =>
-        $"snapshot: {device.Snapshot?.Id.ToString() ?? "none"}\nstate: {ControlCommands.StateOf(device)}\n" +
-        $"error_code: {device.ErrorCode}\nfrontend: {frontendOf(device).ToString().ToLowerInvariant()}\n" +
-        $"path: {device.Path}\ncapacity: {device.Capacity}\nlive_export: none\nimage_export: none\n";
+    private string Info(TrackedDevice device)
+    {
+        var f = describe(device);
+        return $"snapshot: {device.Snapshot?.Id.ToString() ?? "none"}\nstate: {ControlCommands.StateOf(device)}\n" +
+               $"error_code: {device.ErrorCode}\nfrontend: {f.Frontend.ToString().ToLowerInvariant()}\n" +
+               $"path: {device.Path}\ncapacity: {device.Capacity}\n" +
+               $"live_export: {f.LiveExport ?? "none"}\nimage_export: {f.ImageExport ?? "none"}\n" +
+               $"nbd_device: {f.NbdDevice ?? "none"}\ndm_device: {f.DmDevice ?? "none"}\n";
+    }
 }
