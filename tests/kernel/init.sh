@@ -16,7 +16,8 @@ R=/newroot
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 
-msg() { echo "vm-init: $*"; }
+msg() { local u; read -r u _ </proc/uptime 2>/dev/null; echo "vm-init: [$u] $*"; }
+trace() { [ "${VM_TRACE:-0}" = 1 ] && msg "$@"; return 0; }
 halt_now() { sync; poweroff -f; sleep 5; exit 1; }
 fail() {
   msg "FAILED: $*"
@@ -35,6 +36,7 @@ mkdir -p /xfer /lower /ram "$R"
 mount -t 9p -o "$P9" xfer /xfer || fail "mount 9p share xfer (virtio-9p missing?)"
 [ -f /xfer/vm.conf ] || fail "no /xfer/vm.conf"
 . /xfer/vm.conf
+trace "modules loaded, exchange mounted"
 
 mount -t 9p -o "$P9,ro,cache=loose" host /lower || fail "mount 9p share host"
 mount -t tmpfs -o "mode=0755,size=$VM_RAM_SIZE" ram /ram || fail "mount tmpfs for the overlay"
@@ -42,6 +44,7 @@ mkdir -p /ram/upper /ram/work
 mount -t overlay -o lowerdir=/lower,upperdir=/ram/upper,workdir=/ram/work overlay "$R" \
   || fail "mount overlay of the host root"
 
+trace "overlay root mounted"
 mount -t proc proc "$R/proc" || fail "mount $R/proc"
 mount -t sysfs sysfs "$R/sys" || fail "mount $R/sys"
 mount -t devtmpfs devtmpfs "$R/dev" || fail "mount $R/dev"
@@ -70,6 +73,7 @@ echo "$VM_RW" | while read -r tag path; do
 done
 [ -f /xfer/rw-failed ] && fail "mount writable share $(cat /xfer/rw-failed)"
 
+trace "shares mounted"
 hostname "$VM_HOSTNAME"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 
@@ -77,10 +81,14 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 printf '#!/bin/sh\nexec /bin/chroot %s /sbin/modprobe "$@"\n' "$R" >/bin/vm-modprobe
 chmod 755 /bin/vm-modprobe
 echo /bin/vm-modprobe >/proc/sys/kernel/modprobe
-if [ -n "$VM_MODPROBE" ]; then
-  chroot "$R" /sbin/modprobe -a $VM_MODPROBE || msg "modprobe -a $VM_MODPROBE failed"
-fi
+# Preloaded modules: "insmod PATH [ARGS]" lines resolved on the host (kmod --show-depends).
+echo "$VM_INSMOD" | while read -r verb path args; do
+  [ "$verb" = insmod ] || continue
+  insmod "/lower$path" $args 2>/dev/null || grep -q "^$(basename "$path" .ko | tr - _) " /proc/modules \
+    || msg "insmod $path failed"
+done
 
+trace "modules preloaded"
 # Output ports, found by name (no udev here).
 out=; err=
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
@@ -96,10 +104,12 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
 done
 [ -c "$out" ] && [ -c "$err" ] || fail "virtio-serial output ports not found"
 
+trace "starting the command"
 read -r t0 _ </proc/uptime
 chroot "$R" /usr/bin/env -i /bin/bash /run/vm/cmd.sh </dev/null >"$out" 2>"$err"
 rc=$?
 read -r t1 _ </proc/uptime
 echo "$t0 $t1" >/xfer/times
 echo "$rc" >/xfer/rc
+trace "command exited $rc; powering off"
 halt_now

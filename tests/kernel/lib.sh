@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for guest test scripts (tests/kernel/guest/*.sh), sourced inside the VM.
 #
 #   source "$(dirname "$0")/../lib.sh"

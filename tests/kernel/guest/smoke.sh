@@ -3,6 +3,7 @@
 # vm: --scratch 512M --timeout 900
 # vm-prepare: dotnet build tests/kernel/probe/KernelProbe.csproj -c Release -o tests/kernel/work/probe -nologo -v q
 set -euo pipefail
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 # MAJOR:MINOR of a block device, as dmsetup table prints it.
@@ -24,7 +25,7 @@ modules() {
 
 # nbdkit (memory) on a Unix socket -> nbd-client (netlink) -> ext4 -> data survives a remount.
 nbd_ext4() {
-  local d sum
+  local d
   d=$(scratch_dir 128M)
   start_nbdkit "$d/nbd.sock" memory 64M
   nbd_attach "$d/nbd.sock" /dev/nbd0
