@@ -1,1 +1,0 @@
-namespace BlkSnapFs.EndToEnd.Tests; public class Placeholder { [Fact] public void Builds() { } }
