@@ -12,16 +12,14 @@ public sealed class FuseMount : IDisposable
     private readonly FuseSession _session;
     private readonly FuseMountOptions _options;
     private readonly bool _viaFusermount;
-    private readonly int? _connectionId;
     private int _unmountRequested;
 
-    private FuseMount(string mountPoint, FuseSession session, FuseMountOptions options, bool viaFusermount, int? connectionId)
+    private FuseMount(string mountPoint, FuseSession session, FuseMountOptions options, bool viaFusermount)
     {
         MountPoint = mountPoint;
         _session = session;
         _options = options;
         _viaFusermount = viaFusermount;
-        _connectionId = connectionId;
     }
 
     public string MountPoint { get; }
@@ -68,13 +66,13 @@ public sealed class FuseMount : IDisposable
             throw;
         }
 
-        return new FuseMount(fullPath, session, options, viaFusermount, DeviceMount.FindConnectionId(fullPath));
+        return new FuseMount(fullPath, session, options, viaFusermount);
     }
 
     /// <summary>
     /// Answers parked reads (ENOTCONN) and unmounts; a mount still busy after <see cref="FuseMountOptions.UnmountBusyRetry"/>
-    /// is detached lazily and, if its users do not let go within a second, its connection is aborted through fusectl
-    /// where that is mounted. Returns once the mount point is free; the loop's end is <see cref="Completion"/>.
+    /// is detached lazily (MNT_DETACH): files already open keep working and the loop ends when the last one closes
+    /// (or when the process exits). Returns once the mount point is free; the loop's end is <see cref="Completion"/>.
     /// </summary>
     public void Unmount()
     {
@@ -89,11 +87,7 @@ public sealed class FuseMount : IDisposable
             return;
         }
 
-        bool detached = DeviceMount.Unmount(MountPoint, _viaFusermount, _options.UnmountBusyRetry);
-        if (detached && _connectionId is int connection && !Completion.Wait(TimeSpan.FromSeconds(1)))
-        {
-            DeviceMount.TryAbort(connection);
-        }
+        DeviceMount.Unmount(MountPoint, _viaFusermount, _options.UnmountBusyRetry);
     }
 
     /// <summary>Waits for the request loop to end.</summary>

@@ -6,18 +6,20 @@ namespace BlkSnapFs.Fuse.Tests;
 /// <summary>Mounting and every way a mount ends: Unmount (idle or with a reader blocked), external umount, fusermount3.</summary>
 public sealed class LifecycleTests
 {
-    [Fact]
-    public void Unmount_while_a_read_is_blocked_returns_promptly_and_leaves_no_mount()
+    [Theory]
+    [InlineData(FuseMountMethod.Direct)]
+    [InlineData(FuseMountMethod.Fusermount)]
+    public void Unmount_while_a_read_is_blocked_returns_promptly_and_leaves_no_mount(FuseMountMethod method)
     {
-        using var tree = new MountedTree();
+        using var tree = new MountedTree(new FuseMountOptions { Method = method });
         using var reader = new ToolProcess("cat", tree.PathOf("events"));
         Assert.True(Tools.WaitUntil(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
         var clock = Stopwatch.StartNew();
 
         tree.Mount.Unmount();
 
-        Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+        Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
         Assert.True(reader.WaitForExit(TimeSpan.FromSeconds(3)));
         Assert.NotEqual(0, reader.ExitCode);
         Assert.False(MountedTree.IsMounted(tree.Directory));
@@ -49,6 +51,21 @@ public sealed class LifecycleTests
 
         Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
         Assert.False(MountedTree.IsMounted(tree.Directory));
+    }
+
+    [Fact]
+    public void Unmount_with_a_file_held_open_detaches_and_the_loop_ends_when_it_closes()
+    {
+        using var tree = new MountedTree(new FuseMountOptions { UnmountBusyRetry = TimeSpan.FromMilliseconds(100) });
+        var holder = new FileStream(tree.PathOf("data"), FileMode.Open, FileAccess.Read);
+
+        tree.Mount.Unmount();
+
+        Assert.False(MountedTree.IsMounted(tree.Directory));
+        Assert.Equal(4096, holder.Read(new byte[4096]));
+        Assert.False(tree.Mount.Completion.IsCompleted);
+        holder.Dispose();
+        Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
     }
 
     [Fact]

@@ -17,75 +17,33 @@ internal static unsafe class DeviceMount
         return viaFusermount ? MountWithFusermount(mountPoint, options) : MountDirect(mountPoint, options);
     }
 
-    /// <summary>Unmounts, retrying while busy for a while before detaching lazily; true if it was detached lazily.</summary>
-    internal static bool Unmount(string mountPoint, bool viaFusermount, TimeSpan busyRetry)
+    /// <summary>Unmounts, retrying while busy for a while before detaching lazily.</summary>
+    internal static void Unmount(string mountPoint, bool viaFusermount, TimeSpan busyRetry)
     {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            int error = viaFusermount ? RunFusermount("-u", "-q", "--", mountPoint) : UnmountDirect(mountPoint, 0);
+            int error = viaFusermount ? RunFusermount("-u", "--", mountPoint) : UnmountDirect(mountPoint, 0);
             if (error != Errno.EBUSY)
             {
-                return false;
+                return;
             }
 
             if (deadline.Elapsed >= busyRetry)
             {
                 if (viaFusermount)
                 {
-                    RunFusermount("-u", "-q", "-z", "--", mountPoint);
+                    RunFusermount("-u", "-z", "--", mountPoint);
                 }
                 else
                 {
                     UnmountDirect(mountPoint, NativeMethods.UnmountDetach);
                 }
 
-                return true;
+                return;
             }
 
             Thread.Sleep(20);
-        }
-    }
-
-    /// <summary>The fuse connection number (minor device of the mount) from /proc/self/mountinfo, used by fusectl's abort.</summary>
-    internal static int? FindConnectionId(string mountPoint)
-    {
-        string fullPath = Path.GetFullPath(mountPoint).TrimEnd('/');
-        int? found = null;
-        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            string[] fields = line.Split(' ');
-            if (fields.Length > 4 && UnescapeMountPath(fields[4]) == fullPath)
-            {
-                string device = fields[2];
-                found = int.Parse(device.AsSpan(device.IndexOf(':') + 1), CultureInfo.InvariantCulture);
-            }
-        }
-
-        return found;
-    }
-
-    /// <summary>Aborts the connection through fusectl if it is mounted: every blocked reader of /dev/fuse then sees ENODEV.</summary>
-    internal static bool TryAbort(int connectionId)
-    {
-        string abortFile = $"/sys/fs/fuse/connections/{connectionId}/abort";
-        if (!File.Exists(abortFile))
-        {
-            return false;
-        }
-
-        try
-        {
-            File.WriteAllText(abortFile, "1");
-            return true;
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return false;
         }
     }
 
@@ -215,30 +173,12 @@ internal static unsafe class DeviceMount
             return 0;
         }
 
-        return errors.Contains("busy", StringComparison.OrdinalIgnoreCase) ? Errno.EBUSY : Errno.EIO;
-    }
-
-    private static string UnescapeMountPath(string field)
-    {
-        if (!field.Contains('\\'))
+        if (errors.Contains("busy", StringComparison.OrdinalIgnoreCase))
         {
-            return field;
+            return Errno.EBUSY;
         }
 
-        var result = new StringBuilder(field.Length);
-        for (int i = 0; i < field.Length; i++)
-        {
-            if (field[i] == '\\' && i + 3 < field.Length)
-            {
-                result.Append((char)Convert.ToInt32(field.Substring(i + 1, 3), 8));
-                i += 3;
-            }
-            else
-            {
-                result.Append(field[i]);
-            }
-        }
-
-        return result.ToString();
+        // Not mounted (any more) counts as unmounted, like EINVAL from umount2.
+        return errors.Contains("Invalid argument", StringComparison.Ordinal) || errors.Contains("not found in", StringComparison.Ordinal) ? 0 : Errno.EIO;
     }
 }

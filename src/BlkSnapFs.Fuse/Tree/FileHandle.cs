@@ -6,10 +6,11 @@ public sealed class FileHandle
     private const int AccessModeMask = 3;
     private const int NonBlockingFlag = 0x800;
 
-    internal FileHandle(FileNode node, int flags)
+    internal FileHandle(FileNode node, int flags, NodeFileSystem fileSystem)
     {
         Node = node;
         Flags = flags;
+        FileSystem = fileSystem;
     }
 
     public FileNode Node { get; }
@@ -33,6 +34,9 @@ public sealed class FileHandle
     /// <summary>A stream with no positions (like a pipe): offsets passed to Read and Write mean nothing.</summary>
     public bool IsStream { get; set; }
 
+    /// <summary>The mount this open belongs to, even after the node is removed from the tree.</summary>
+    internal NodeFileSystem FileSystem { get; }
+
     /// <summary>The kernel's handle for poll wakeups, 0 until a poll asked for one.</summary>
     internal ulong PollKernelHandle { get; set; }
 
@@ -44,7 +48,7 @@ public sealed class FileHandle
         ulong kernelHandle = PollKernelHandle;
         if (kernelHandle != 0)
         {
-            Node.FileSystem?.NotifyPoll(kernelHandle);
+            FileSystem.NotifyPoll(kernelHandle);
         }
     }
 }

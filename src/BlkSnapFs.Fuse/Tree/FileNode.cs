@@ -81,16 +81,15 @@ public abstract class FileNode : Node
     /// <summary>Wakes every poll()/select() caller waiting on an open of this file.</summary>
     public void NotifyPollReady()
     {
-        ulong[] kernelHandles;
+        FileHandle[] pollers;
         lock (_pollersLock)
         {
-            kernelHandles = [.. _pollers.Select(handle => handle.PollKernelHandle)];
+            pollers = [.. _pollers];
         }
 
-        NodeFileSystem? fileSystem = FileSystem;
-        foreach (ulong kernelHandle in kernelHandles)
+        foreach (FileHandle handle in pollers)
         {
-            fileSystem?.NotifyPoll(kernelHandle);
+            handle.NotifyPollReady();
         }
     }
 

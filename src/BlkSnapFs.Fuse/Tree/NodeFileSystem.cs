@@ -188,7 +188,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
             return node is null ? -Errno.ENOENT : -Errno.EISDIR;
         }
 
-        var handle = new FileHandle(file, request.Flags);
+        var handle = new FileHandle(file, request.Flags, this);
         int result = file.Open(handle);
         if (result < 0)
         {
