@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# BlkSnapFs on a real kernel: the nbd and dm frontends of the native daemon (out/bin), snapshots
+# through them, attach/detach under a write load with the filesystem mounted, overflow, and a
+# killed daemon. Prints fio figures for the closing note (not asserted).
+# vm: --scratch 1G --scratch 1G --timeout 1500 --mem 2048
+# vm-prepare: make -s out/bin/blksnapfs out/bin/blksnap
+set -euo pipefail
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+
+BIN=$PWD/out/bin
+export PATH=$BIN:$PATH
+
+# start_daemon DIR [-o options]: a daemon with its socket, mount and exports under DIR.
+start_daemon() {
+  local d=$1
+  shift
+  mkdir -p "$d/mnt"
+  blksnapfs "$d/mnt" -o "ControlSocket=$d/control.sock,Nbd:SocketDirectory=$d/nbd,Nbd:TimeoutSeconds=${NBD_TIMEOUT:-30},Chunk:MinimumShift=16,DiffStorage:MinimumSectors=65536${1:+,$1}"
+  export BLKSNAPFS_SOCKET=$d/control.sock
+  t_defer stop_daemon "$d"
+}
+
+stop_daemon() {
+  local pid
+  pid=$(pgrep -f "blksnapfs $1/mnt" || true)
+  [[ -n $pid ]] || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  umount_retry "$1/mnt"
+}
+
+info() { sed -n "s/^$2: //p" "$1/mnt/$3/info"; }
+
+md5_tree() { (cd "$1" && find . -type f | sort | xargs md5sum); }
+
+# nbd frontend: /dev/nbdN is the device; snapshot; the image holds the pre-take files.
+nbd_snapshot() {
+  local d nbd id
+  d=$(scratch_dir 700M)
+  truncate -s 256M "$d/disk.img"
+  start_daemon "$d"
+  blksnap attach -d "$d/disk.img" --frontend nbd --name disk
+  nbd=$(info "$d" nbd_device disk)
+  [[ $nbd == /dev/nbd* ]] || die "no nbd device in info"
+  mkfs.ext4 -q "$nbd"
+  mount_dev "$nbd" "$d/fs"
+  cp -r /usr/share/doc/bash "$d/fs/docs"
+  head -c 20M /dev/urandom >"$d/fs/big"
+  sync
+  md5_tree "$d/fs" >"$d/before"
+  id=$(blksnap snapshot_create -d disk -f "$d" -l 300M)
+  fsfreeze -f "$d/fs"; blksnap snapshot_take -i "$id"; fsfreeze -u "$d/fs"
+  rm -rf "$d/fs/docs"; head -c 30M /dev/urandom >"$d/fs/big"; sync
+  mount_dev "$(loop_attach "$d/mnt/disk/image")" "$d/snap"
+  diff <(md5_tree "$d/snap") "$d/before"
+  nbdcopy "$(info "$d" image_export disk)" "$d/image.raw"
+  cmp "$d/image.raw" "$d/mnt/disk/image"
+  umount_retry "$d/snap"
+  blksnap snapshot_destroy -i "$id"
+  umount_retry "$d/fs"
+  blksnap detach -d disk
+  [[ $(cat "/sys/block/${nbd#/dev/}/size") == 0 ]] || die "$nbd still connected after detach"
+}
+
+# dm frontend over a virtio disk: attach and detach while writes run on the mounted fs.
+dm_attach_under_load() {
+  local d id writer mib=96
+  d=$(scratch_dir 512M)
+  test -b /dev/vda || die "/dev/vda missing"
+  mkfs.ext4 -q -F /dev/vda
+  dm_create kt-data "0 $(blockdev --getsz /dev/vda) linear /dev/vda 0"
+  mount_dev /dev/mapper/kt-data "$d/fs"
+  head -c "${mib}M" /dev/urandom >"$d/src"
+  start_daemon "$d"
+  (for i in $(seq 0 $((mib - 1))); do
+     dd if="$d/src" of="$d/fs/data" bs=1M count=1 skip="$i" seek="$i" conv=notrunc,fsync status=none
+   done) &
+  writer=$!
+  t_defer kill "$writer"
+  while [[ $(stat -c %s "$d/fs/data" 2>/dev/null || echo 0) -lt $((mib << 18)) ]]; do sleep 0.05; done
+  blksnap attach -d /dev/vda --frontend dm --name kt-data
+  dmsetup table kt-data | grep -q "linear 43:" || die "kt-data does not go through nbd: $(dmsetup table kt-data)"
+  echo "attached at $(( $(stat -c %s "$d/fs/data") >> 20 )) MiB"
+  id=$(blksnap snapshot_create -d kt-data -f "$d" -l 400M)
+  blksnap snapshot_take -i "$id"
+  while [[ $(stat -c %s "$d/fs/data") -lt $((mib * 3 << 18)) ]]; do sleep 0.05; done
+  blksnap snapshot_destroy -i "$id"
+  blksnap detach -d kt-data
+  dmsetup table kt-data | grep -q "linear $(printf '%d:%d' "0x$(stat -L -c %t /dev/vda)" "0x$(stat -L -c %T /dev/vda)") 0" \
+    || die "kt-data not back on the original: $(dmsetup table kt-data)"
+  echo "detached at $(( $(stat -c %s "$d/fs/data") >> 20 )) MiB"
+  wait "$writer"
+  sync
+  cmp "$d/src" "$d/fs/data"
+  umount_retry "$d/fs"
+  fsck.ext4 -n -f /dev/mapper/kt-data
+  mount -o ro /dev/vda "$d/fs"
+  cmp "$d/src" "$d/fs/data"
+  umount "$d/fs"
+}
+
+# Overflow through the kernel path: the snapshot dies, the original keeps every write.
+nbd_overflow() {
+  local d nbd id
+  d=$(scratch_dir 600M)
+  truncate -s 128M "$d/disk.img"
+  start_daemon "$d" "DiffStorage:MinimumSectors=8192"
+  blksnap attach -d "$d/disk.img" --frontend nbd --name small
+  nbd=$(info "$d" nbd_device small)
+  id=$(blksnap snapshot_create -d small -f "$d" -l 8M)
+  blksnap snapshot_take -i "$id"
+  head -c 128M /dev/urandom >"$d/src"
+  dd if="$d/src" of="$nbd" bs=1M oflag=direct status=none
+  cmp "$d/src" "$nbd"
+  cmp "$d/src" "$d/disk.img"
+  blksnap snapshot_waitevent -i "$id" -t 5000 | tee "$d/ev"
+  blksnap snapshot_info -d small | grep -q "error_code=-28" || die "snapshot not corrupted with ENOSPC"
+  if dd if="$d/mnt/small/image" of=/dev/null bs=1M count=1 status=none 2>/dev/null; then die "corrupted image still reads"; fi
+  blksnap snapshot_destroy -i "$id"
+  blksnap detach -d small
+}
+
+# kill -9 of the daemon while writes run: I/O on /dev/nbdN fails after the nbd timeout; nothing hangs forever.
+killed_daemon() {
+  local d nbd pid writer start
+  d=$(scratch_dir 300M)
+  truncate -s 64M "$d/disk.img"
+  NBD_TIMEOUT=5 start_daemon "$d"
+  blksnap attach -d "$d/disk.img" --frontend nbd --name victim
+  nbd=$(info "$d" nbd_device victim)
+  (while dd if=/dev/urandom of="$nbd" bs=1M count=8 oflag=direct status=none; do :; done) &
+  writer=$!
+  sleep 1
+  pid=$(pgrep -f "blksnapfs $d/mnt")
+  kill -9 "$pid"
+  start=$SECONDS
+  while kill -0 "$writer" 2>/dev/null && ((SECONDS - start < 60)); do sleep 0.5; done
+  kill -0 "$writer" 2>/dev/null && die "writer still blocked $((SECONDS - start)) s after the daemon died"
+  echo "writer failed $((SECONDS - start)) s after kill -9"
+  umount_retry "$d/mnt"
+  nbd-client -d "$nbd" >/dev/null 2>&1 || true
+}
+
+# fio on /dev/nbdN with and without a snapshot, and on the raw virtio disk: figures only.
+fio_figures() {
+  local d nbd id
+  d=$(scratch_dir 1200M)
+  test -b /dev/vdb || die "/dev/vdb missing"
+  start_daemon "$d"
+  run_fio() {
+    local label=$1 dev=$2 bs=$3 rw=$4
+    fio --name="$label" --filename="$dev" --rw="$rw" --bs="$bs" --iodepth=16 --ioengine=libaio --direct=1 \
+        --size=256M --runtime=15 --time_based=0 --output-format=terse --terse-version=3 2>/dev/null \
+      | awk -F';' -v l="$label" '{ printf "fio %-40s %8.1f MiB/s %8.0f IOPS\n", l, $48/1024, $49 }'
+  }
+  run_fio "raw vdb seq 1M write" /dev/vdb 1M write
+  run_fio "raw vdb rand 4K write" /dev/vdb 4k randwrite
+  blksnap attach -d /dev/vdb --frontend nbd --name vdb
+  nbd=$(info "$d" nbd_device vdb)
+  run_fio "nbd no snapshot seq 1M write" "$nbd" 1M write
+  run_fio "nbd no snapshot rand 4K write" "$nbd" 4k randwrite
+  id=$(blksnap snapshot_create -d vdb -f "$d" -l 1G)
+  blksnap snapshot_take -i "$id"
+  run_fio "nbd snapshot first-touch seq 1M write" "$nbd" 1M write
+  run_fio "nbd snapshot rewrite seq 1M write" "$nbd" 1M write
+  blksnap snapshot_destroy -i "$id"
+  id=$(blksnap snapshot_create -d vdb -f "$d" -l 1G)
+  blksnap snapshot_take -i "$id"
+  run_fio "nbd snapshot first-touch rand 4K write" "$nbd" 4k randwrite
+  run_fio "nbd snapshot rewrite rand 4K write" "$nbd" 4k randwrite
+  blksnap snapshot_destroy -i "$id"
+  blksnap detach -d vdb
+}
+
+KT_VERBOSE=1 t_case nbd-snapshot nbd_snapshot
+KT_VERBOSE=1 t_case dm-attach-detach-under-load dm_attach_under_load
+t_case nbd-overflow nbd_overflow
+KT_VERBOSE=1 t_case killed-daemon killed_daemon
+KT_VERBOSE=1 t_case fio-figures fio_figures
+t_done
