@@ -57,6 +57,20 @@ public sealed class DirectoryChangeTests
     }
 
     [Fact]
+    public void A_node_may_change_the_tree_from_inside_a_request_without_deadlock()
+    {
+        using var tree = new MountedTree(LongCaching);
+        tree.Devices.Add("trigger", new TreeChangingFileNode(tree.Devices));
+        string devices = tree.PathOf("devices");
+        Assert.True(File.Exists(Path.Combine(devices, "trigger")));
+
+        File.ReadAllText(Path.Combine(devices, "trigger"));
+
+        Assert.True(Tools.WaitUntil(() => !File.Exists(Path.Combine(devices, "trigger")), TimeSpan.FromSeconds(2)));
+        Assert.Equal("opened\n", File.ReadAllText(Path.Combine(devices, "opened")));
+    }
+
+    [Fact]
     public void Listing_a_directory_larger_than_one_reply_returns_every_entry_once()
     {
         using var tree = new MountedTree();
@@ -67,5 +81,20 @@ public sealed class DirectoryChangeTests
         }
 
         Assert.Equal(names, Directory.GetFiles(tree.PathOf("devices")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>On open, replaces itself in its directory by a file named "opened".</summary>
+    private sealed class TreeChangingFileNode(DirectoryNode directory) : FileNode(0x124)
+    {
+        public override long Size => 0;
+
+        public override int Open(FileHandle handle)
+        {
+            directory.Remove("trigger");
+            directory.Add("opened", new TextFileNode("opened\n"));
+            return 0;
+        }
+
+        public override int Read(FileHandle handle, long offset, Span<byte> destination) => 0;
     }
 }
