@@ -151,17 +151,47 @@ public sealed class DeviceManager : IAsyncDisposable
         }
     }
 
-    /// <summary>A tracked device by name or path; a path not yet tracked is attached (as upstream's snapshot_create does).</summary>
+    /// <summary>
+    /// A tracked device by name or path, or by a block device that leads to it (/dev/block/MAJ:MIN
+    /// as upstream's tool sends, a loop device over its live file, its /dev/nbdN or /dev/mapper/NAME).
+    /// With <paramref name="attachPaths"/> a path not yet tracked is attached (as upstream's snapshot_create does).
+    /// </summary>
     public TrackedDevice Resolve(string nameOrPath, bool attachPaths)
     {
         try
         {
             return _engine.Find(nameOrPath);
         }
-        catch (BlkSnapException e) when (e.Errno == Errno.ENODEV && attachPaths && nameOrPath.Contains('/'))
+        catch (BlkSnapException e) when (e.Errno == Errno.ENODEV && nameOrPath.Contains('/'))
         {
+            if (FindByBlockDevice(nameOrPath) is { } found)
+                return found;
+            if (!attachPaths)
+                throw;
             return Attach(nameOrPath, null, Frontend.Fuse).Device;
         }
+    }
+
+    private TrackedDevice? FindByBlockDevice(string path)
+    {
+        var number = BlockDeviceNumber.Of(path);
+        if (number is null)
+            return null;
+        var backing = BlockDeviceNumber.LoopBackingFile(number);
+        lock (_lock)
+        {
+            foreach (var (device, attachment) in _attachments)
+            {
+                var (major, minor) = device.Device.DeviceId;
+                if (backing is not null && backing == Path.Combine(Path.GetDirectoryName(_view.ImagePath(device))!, "live"))
+                    return device;
+                if (attachment.Nbd?.DeviceNumber == number || (attachment.Dm is { } dm && BlockDeviceNumber.Of(dm.Path) == number))
+                    return device;
+                if (BlockDeviceNumber.Of(device.Path) is not null && $"{major}:{minor}" == number)
+                    return device;
+            }
+        }
+        return null;
     }
 
     /// <summary>At take every image gets an NBD export; at destroy they go.</summary>

@@ -20,8 +20,8 @@ internal sealed class NbdKernelDevice
         var path = requested == "auto" ? FindFree() : requested;
         if (!IsFree(path))
             throw new BlkSnapException(Errno.EBUSY, $"{path} is already connected");
-        ExternalCommand.Run("nbd-client", "-unix", socket, path, "-block-size", blockSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "-timeout", timeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        ExternalCommand.Run("nbd-client", "-u", socket, path, "-N", "", "-b", blockSize.ToString(invariant), "-t", timeoutSeconds.ToString(invariant));
         return new NbdKernelDevice(path);
     }
 
