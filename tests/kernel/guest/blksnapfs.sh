@@ -54,9 +54,10 @@ nbd_snapshot() {
   rm -rf "$d/fs/docs"; head -c 30M /dev/urandom >"$d/fs/big"; sync
   mount_dev "$(loop_attach "$d/mnt/disk/image")" "$d/snap"
   diff <(md5_tree "$d/snap") "$d/before"
+  umount_retry "$d/snap"
+  # the image export serves the same bytes as the image file
   nbdcopy "$(info "$d" image_export disk)" "$d/image.raw"
   cmp "$d/image.raw" "$d/mnt/disk/image"
-  umount_retry "$d/snap"
   blksnap snapshot_destroy -i "$id"
   umount_retry "$d/fs"
   blksnap detach -d disk

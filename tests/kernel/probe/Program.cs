@@ -20,13 +20,14 @@ new Random(1234).NextBytes(pattern);
 
 using (var fs = new FileStream(device, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.WriteThrough))
 {
-    Console.WriteLine($"probe: device length {fs.Length} bytes");
+    Console.WriteLine($"probe: FileStream.Length {fs.Length} bytes");
     fs.Position = Offset;
     fs.Write(pattern);
     fs.Flush(flushToDisk: true);
 }
 
 const int ODirect = 0x4000; // O_DIRECT on x86-64
+const ulong BlkGetSize64 = 0x80081272; // _IOR(0x12, 114, size_t)
 int fd = Open(device, 2 /* O_RDWR */ | ODirect);
 if (fd < 0)
 {
@@ -35,6 +36,13 @@ if (fd < 0)
 }
 
 using var handle = new SafeFileHandle(fd, ownsHandle: true);
+// fstat (and so FileStream.Length) reports 0 for a block device: its size comes from BLKGETSIZE64.
+if (IoctlU64(fd, BlkGetSize64, out ulong size) != 0)
+{
+    Console.Error.WriteLine($"probe: BLKGETSIZE64 failed, errno {Marshal.GetLastPInvokeError()}");
+    return 1;
+}
+Console.WriteLine($"probe: BLKGETSIZE64 {size} bytes");
 return CompareDirect(handle, pattern, Offset, Block);
 
 static unsafe int CompareDirect(SafeFileHandle handle, byte[] pattern, long offset, int alignment)
@@ -53,6 +61,9 @@ static unsafe int CompareDirect(SafeFileHandle handle, byte[] pattern, long offs
         NativeMemory.AlignedFree(buffer);
     }
 }
+
+[DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+static extern int IoctlU64(int fd, ulong request, out ulong value);
 
 [DllImport("libc", EntryPoint = "open", SetLastError = true)]
 static extern int Open(string path, int flags);
