@@ -21,7 +21,9 @@ public sealed class TestMachine : IAsyncDisposable
         Directory.CreateDirectory(Mnt);
         Environment = new Dictionary<string, string>
         {
-            ["PATH"] = $"{bin}:{System.Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}",
+            // The system directories before the caller's PATH: a version manager's python3 shim
+            // (pyenv) takes seconds to start, long enough to miss the events a test waits for.
+            ["PATH"] = $"{bin}:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:{System.Environment.GetEnvironmentVariable("PATH")}",
             ["BLKSNAPFS_SOCKET"] = Socket,
             ["W"] = work,
             ["M"] = Mnt,
@@ -40,6 +42,9 @@ public sealed class TestMachine : IAsyncDisposable
     public string ConfigPath => Path.Combine(Work, "blksnapfs.json");
     public string DaemonProgram => Path.Combine(Bin, "blksnapfs");
     public string ToolProgram => Path.Combine(Bin, "blksnap");
+
+    /// <summary>The system python3 when there is one (see PATH above), else whatever PATH finds.</summary>
+    public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
     /// <summary>PATH with the binaries first, BLKSNAPFS_SOCKET, and $W/$M for shell snippets.</summary>
     public Dictionary<string, string> Environment { get; }
