@@ -273,7 +273,7 @@ do_run() {
   fi
   for d in "${rws[@]}"; do
     i=$((i + 1))
-    qargs+=(-virtfs "local,path=$d,mount_tag=rw$i,security_model=none,multidevs=remap")
+    qargs+=(-virtfs "local,path=${d//,/,,},mount_tag=rw$i,security_model=none,multidevs=remap")
     rwconf+="rw$i $d"$'\n'
   done
   i=0
@@ -283,7 +283,7 @@ do_run() {
       truncate -s "${d#scratch:}" "$tmp/scratch$i.img" || die "--scratch ${d#scratch:}: bad size"
       d=$tmp/scratch$i.img
     fi
-    qargs+=(-drive "file=$d,format=raw,if=virtio,cache=writeback,discard=unmap")
+    qargs+=(-drive "file=${d//,/,,},format=raw,if=virtio,cache=writeback,discard=unmap")
   done
 
   local insmod="" m
@@ -310,11 +310,11 @@ do_run() {
     echo "export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1"
     echo "export DM_DISABLE_UDEV=1"
     for name in CI $(compgen -e | grep -E '^(BLKSNAP_|DOTNET_|NUGET_|KT_)' || true); do
-      [[ -n ${!name+x} ]] && echo "export $name=$(q "${!name}")"
+      if [[ -n ${!name+x} ]]; then echo "export $name=$(q "${!name}")"; fi
     done
     for e in "${envs[@]}"; do
       if [[ $e == *=* ]]; then echo "export ${e%%=*}=$(q "${e#*=}")"
-      else [[ -n ${!e+x} ]] && echo "export $e=$(q "${!e}")"; fi
+      elif [[ -n ${!e+x} ]]; then echo "export $e=$(q "${!e}")"; fi
     done
     echo "cd -- $(q "$PWD") || { echo 'vm.sh: cannot enter '$(q "$PWD")' inside the VM' >&2; exit 125; }"
     printf 'exec'; for e in "$@"; do printf ' %q' "$e"; done; echo
