@@ -1,0 +1,96 @@
+using System.Globalization;
+using BlkSnapFs.EndToEnd.Tests.Infrastructure;
+
+namespace BlkSnapFs.EndToEnd.Tests;
+
+/// <summary>The daemon's start and end: SIGTERM, foreground mode, and starts refused for bad configuration.</summary>
+public sealed class DaemonLifecycleTests : EndToEndTest
+{
+    [Fact]
+    public async Task Sigterm_WithSnapshotTaken_DestroysIt_RemovesStorageMountAndSocket()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        await M.StartDaemonAsync([("a", a)]);
+        var storage = M.PathOf("diff.storage");
+        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", storage, "-l", "256M")).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", id);
+        await M.ShOkAsync("dd if=/dev/urandom of=\"$M/a/live\" bs=1M count=4 conv=notrunc,fsync status=none");
+        Assert.True(File.Exists(storage));
+
+        await M.ShOkAsync($"kill -TERM {M.DaemonPid}");
+        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid), TimeSpan.FromSeconds(20)), "the daemon did not end on SIGTERM");
+        Assert.False(File.Exists(storage), "the snapshot's storage file stayed after SIGTERM");
+        Assert.False(TestMachine.IsMounted(M.Mnt), "the mount stayed after SIGTERM");
+        Assert.False(File.Exists(M.Socket), "the control socket stayed after SIGTERM");
+        // The device file still holds what was written through live.
+        Assert.Equal(64L << 20, new FileInfo(a).Length);
+    }
+
+    [Fact]
+    public async Task ForegroundMode_StaysAttached_ServesUntilUmount_ExitsZero()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        M.WriteConfig([("a", a)]);
+        var daemon = M.StartBackground(M.DaemonProgram, "--config", M.ConfigPath, M.Mnt, "-f");
+        Assert.True(await TestMachine.WaitUntilAsync(() => TestMachine.IsMounted(M.Mnt) && File.Exists(M.Socket), TimeSpan.FromSeconds(30)),
+            "the foreground daemon did not mount: " + daemon.Stderr);
+        Assert.Matches(@"^\d+\.\d+\.\d+\.\d+\s*$", await M.BlksnapOkAsync("version"));
+        // In the foreground the started process itself is the daemon; it has not returned.
+        Assert.False(daemon.HasExited);
+        Assert.Equal([daemon.Pid], M.FindDaemonPids());
+
+        var r = await M.RunAsync("umount", M.Mnt);
+        Assert.True(r.Ok, r.ToString());
+        var end = await daemon.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(end is not null, "the foreground daemon did not end at umount");
+        Assert.Equal(0, end.ExitCode);
+        Assert.False(File.Exists(M.Socket));
+    }
+
+    public static TheoryData<string, string, string> BadStarts => new()
+    {
+        // case, what the error line must name, the errno name
+        { "unknown-key", "Bogus", "EINVAL" },
+        { "bad-value", "Chunk:MinimumShift", "EINVAL" },
+        { "missing-config", "no-such-config.json", "ENOENT" },
+        { "missing-mountpoint", "no-such-dir", "ENOENT" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadStarts))]
+    public async Task BadConfiguration_ExitsOne_OneLineNamingProblem_NoMountNoSocket(string kind, string named, string errno)
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        M.WriteConfig([("a", a)], kind == "unknown-key" ? new System.Text.Json.Nodes.JsonObject { ["Bogus"] = 1 } : null);
+        string[] args = kind switch
+        {
+            "bad-value" => ["--config", M.ConfigPath, M.Mnt, "-o", "Chunk:MinimumShift=abc"],
+            "missing-config" => ["--config", M.PathOf("no-such-config.json"), M.Mnt],
+            "missing-mountpoint" => ["--config", M.ConfigPath, M.PathOf("no-such-dir")],
+            _ => ["--config", M.ConfigPath, M.Mnt],
+        };
+        var r = await M.RunAsync(TimeSpan.FromSeconds(60), M.DaemonProgram, args);
+        Assert.Equal(1, r.ExitCode);
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(named, line, StringComparison.Ordinal);
+        Assert.Contains(errno, line, StringComparison.Ordinal);
+        Assert.Empty(TestMachine.MountsUnder(M.Work));
+        Assert.False(File.Exists(M.Socket), "a control socket was left behind by a refused start");
+        Assert.Empty(M.FindDaemonPids());
+    }
+
+    [Fact]
+    public async Task SecondDaemonOnSameSocket_IsRefused_FirstServesOn()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        await M.StartDaemonAsync([("a", a)]);
+        var other = M.PathOf("mnt2");
+        Directory.CreateDirectory(other);
+        var r = await M.RunAsync(TimeSpan.FromSeconds(60), M.DaemonProgram, "--config", M.ConfigPath, other);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("EADDRINUSE", r.Stderr, StringComparison.Ordinal);
+        Assert.False(TestMachine.IsMounted(other), "the refused daemon left its mount");
+        Assert.Equal(M.DaemonPid.ToString(CultureInfo.InvariantCulture), Assert.Single(M.FindDaemonPids()).ToString(CultureInfo.InvariantCulture));
+        Assert.Matches(@"^\d+\.\d+\.\d+\.\d+\s*$", await M.BlksnapOkAsync("version"));
+    }
+}
