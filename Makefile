@@ -29,7 +29,7 @@ test: build
 	BLKSNAPFS_BIN=$(CURDIR)/$(BIN) scripts/test.sh
 
 test-kernel: build
-	tests/kernel/run-tests.sh
+	tests/kernel/run-tests.sh --self-check
 
 demo: build
 	scripts/demo.sh $(CURDIR)/$(BIN)

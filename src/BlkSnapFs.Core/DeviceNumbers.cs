@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace BlkSnapFs.Core;
 
 /// <summary>stat(2) facts .NET does not expose: file type and device numbers.</summary>
-internal static partial class DeviceNumbers
+public static partial class DeviceNumbers
 {
     private const uint S_IFMT = 0xF000;
     private const uint S_IFBLK = 0x6000;

@@ -74,7 +74,7 @@ internal sealed class DmLinearDevice
         }
     }
 
-    private static bool IsBlockDevice(string path) => File.Exists(path) && new FileInfo(path).Attributes.HasFlag(FileAttributes.Device);
+    private static bool IsBlockDevice(string path) => DeviceNumbers.IsBlockDevice(path);
 
     private static string DeviceNumberOf(string path) => File.ReadAllText($"/sys/class/block/{System.IO.Path.GetFileName(path)}/dev").Trim();
 }

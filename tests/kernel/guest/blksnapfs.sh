@@ -152,7 +152,7 @@ fio_figures() {
   run_fio() {
     local label=$1 dev=$2 bs=$3 rw=$4
     fio --name="$label" --filename="$dev" --rw="$rw" --bs="$bs" --iodepth=16 --ioengine=libaio --direct=1 \
-        --size=256M --runtime=15 --time_based=0 --output-format=terse --terse-version=3 2>/dev/null \
+        --size=128M --runtime=8 --output-format=terse --terse-version=3 2>/dev/null \
       | awk -F';' -v l="$label" '{ printf "fio %-40s %8.1f MiB/s %8.0f IOPS\n", l, $48/1024, $49 }'
   }
   run_fio "raw vdb seq 1M write" /dev/vdb 1M write
