@@ -87,6 +87,7 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
                $"error_code: {device.ErrorCode}\nfrontend: {f.Frontend.ToString().ToLowerInvariant()}\n" +
                $"path: {device.Path}\ncapacity: {device.Capacity}\n" +
                $"live_export: {f.LiveExport ?? "none"}\nimage_export: {f.ImageExport ?? "none"}\n" +
-               $"nbd_device: {f.NbdDevice ?? "none"}\ndm_device: {f.DmDevice ?? "none"}\n";
+               $"nbd_device: {f.NbdDevice ?? "none"}\ndm_device: {f.DmDevice ?? "none"}\n" +
+               $"take_pause_us: {(device.Snapshot is { State: SnapshotState.Taken } s ? (long)s.TakeHoldTime.TotalMicroseconds : 0)}\n";
     }
 }
