@@ -292,6 +292,20 @@ internal sealed class DiffArea : IDisposable
             _queue.Add(this, chunk);
     }
 
+    /// <summary>Makes the image's writes and copied chunks durable; EIO once destroyed or corrupted.</summary>
+    public void Flush()
+    {
+        Enter();
+        try
+        {
+            _storage.Flush();
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
     public void SetCorrupted(int errno)
     {
         if (Interlocked.CompareExchange(ref _errorCode, -Math.Abs(errno), 0) == 0)

@@ -35,7 +35,7 @@ public sealed class SnapshotImage
     }
 
     /// <summary>Makes the image's writes and copied chunks durable.</summary>
-    public void Flush() => Snapshot.Storage.Flush();
+    public void Flush() => _area.Flush();
 
     /// <summary>Writes into the image; ENOSPC past the end.</summary>
     public void Write(long offset, ReadOnlySpan<byte> data)

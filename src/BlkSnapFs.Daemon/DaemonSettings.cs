@@ -64,7 +64,7 @@ public sealed record DaemonSettings
                 throw new BlkSnapException(Errno.ENOENT, $"configuration file {configFile}: {Errno.Describe(Errno.ENOENT)}");
             builder.AddJsonFile(full, optional: false);
         }
-        builder.AddEnvironmentVariables("BLKSNAPFS_");
+        builder.AddInMemoryCollection(EnvironmentSettings());
         builder.AddInMemoryCollection(overrides.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)));
         IConfigurationRoot config;
         try
@@ -76,6 +76,23 @@ public sealed record DaemonSettings
             throw new BlkSnapException(Errno.EINVAL, $"configuration: {e.Message}");
         }
         return From(config);
+    }
+
+    /// <summary>
+    /// BLKSNAPFS_Section__Key variables that name daemon settings; others with the prefix belong
+    /// to the tool or the tests (BLKSNAPFS_SOCKET, BLKSNAPFS_BIN) and are left alone.
+    /// </summary>
+    private static IEnumerable<KeyValuePair<string, string?>> EnvironmentSettings()
+    {
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)variable.Key;
+            if (!name.StartsWith("BLKSNAPFS_", StringComparison.Ordinal))
+                continue;
+            var key = name["BLKSNAPFS_".Length..].Replace("__", ":", StringComparison.Ordinal);
+            if (KnownKeys.Contains(key, StringComparer.OrdinalIgnoreCase) || key.StartsWith("Devices:", StringComparison.OrdinalIgnoreCase))
+                yield return new(key, (string?)variable.Value);
+        }
     }
 
     public static DaemonSettings From(IConfiguration config)
@@ -114,8 +131,7 @@ public sealed record DaemonSettings
                     throw new BlkSnapException(Errno.EINVAL, $"unknown configuration key {key} (a device takes {string.Join(", ", DeviceKeys)})");
                 continue;
             }
-            // BLKSNAPFS_SOCKET is the blksnap tool's, not a daemon setting.
-            if (!KnownKeys.Contains(key, StringComparer.OrdinalIgnoreCase) && !key.Equals("SOCKET", StringComparison.OrdinalIgnoreCase))
+            if (!KnownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
                 throw new BlkSnapException(Errno.EINVAL, $"unknown configuration key {key}");
         }
     }

@@ -194,6 +194,7 @@ public class ScenarioTests
             Thread.Sleep(5);
         engine.Destroy(snapshot.Id);
         Assert.Equal(Errno.EIO, Assert.Throws<BlkSnapException>(() => image.Read(0, new byte[512])).Errno);
+        Assert.Equal(Errno.EIO, Assert.Throws<BlkSnapException>(image.Flush).Errno);
         Thread.Sleep(100);
         stop.Cancel();
         await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(30));
