@@ -4,7 +4,7 @@ DESTDIR ?=
 CONFIGURATION ?= Release
 OUT := out
 BIN := $(OUT)/bin
-SOURCES := $(shell find src -name '*.cs' -o -name '*.csproj') Directory.Build.props config/blksnapfs.json
+SOURCES := $(shell find src \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props config/blksnapfs.json
 
 .PHONY: all build setup test test-kernel demo install uninstall bench deb clean
 
@@ -36,6 +36,7 @@ demo: build
 
 bench: build
 	dotnet run --project bench/BlkSnapFs.Bench -c Release -- --size-mib 1024 --runs 3
+	bench/image-read/run.sh 1024 3
 
 install: $(BIN)/blksnapfs $(BIN)/blksnap
 	install -D -m 0755 $(BIN)/blksnapfs $(DESTDIR)$(PREFIX)/bin/blksnapfs
