@@ -61,7 +61,7 @@ nbd_ioctl() {
 # dm-linear over a loop device; while a writer runs on the mounted ext4, the table is swapped
 # (suspend/reload/resume) to /dev/nbd2, which nbdkit serves from the same backing file.
 dm_swap() {
-  local d loop sectors writer size_at_swap writes mib=16
+  local d loop sectors writer size_at_swap writes before mib=16
   d=$(scratch_dir 256M)
   truncate -s 128M "$d/disk.img"
   loop=$(loop_attach "$d/disk.img")
@@ -73,8 +73,12 @@ dm_swap() {
   nbd_attach "$d/nbd.sock" /dev/nbd2
   head -c "${mib}M" /dev/urandom >"$d/src"
 
-  (for i in $(seq 0 $((mib - 1))); do
-     dd if="$d/src" of="$d/mnt/data" bs=1M count=1 skip="$i" seek="$i" conv=notrunc,fsync status=none
+  # The writer goes round the file (same bytes at the same places) until told to stop, so the
+  # swap always happens under writes however fast the machine is.
+  (i=0
+   while [[ ! -e $d/stop ]]; do
+     dd if="$d/src" of="$d/mnt/data" bs=1M count=1 skip=$((i % mib)) seek=$((i % mib)) conv=notrunc,fsync status=none
+     i=$((i + 1))
    done) &
   writer=$!
   t_defer kill "$writer"
@@ -88,8 +92,13 @@ dm_swap() {
   dmsetup table kt-swap
   dmsetup table kt-swap | grep -q " $(devno /dev/nbd2) 0\$" || die "table does not point to nbd2"
   echo "swapped at $((size_at_swap >> 20)) MiB of $mib"
-  [[ $size_at_swap -lt $((mib << 20)) ]] || die "the writer had finished before the swap"
+  kill -0 "$writer" 2>/dev/null || die "the writer had stopped before the swap"
 
+  # Let it complete at least one whole pass after the swap, then stop it.
+  while [[ $(stat -c %s "$d/mnt/data") -lt $((mib << 20)) ]]; do sleep 0.05; done
+  before=$(awk '{print $5}' /sys/block/nbd2/stat)
+  while [[ $(awk '{print $5}' /sys/block/nbd2/stat) -lt $((before + 2 * mib)) ]]; do sleep 0.05; done
+  touch "$d/stop"
   wait "$writer"
   sync
   writes=$(awk '{print $5}' /sys/block/nbd2/stat)
