@@ -101,7 +101,6 @@ public sealed class DiffStorage : IDisposable
         bytes = AlignUp(bytes);
         for (var attempt = 0; ; attempt++)
         {
-            bool low;
             lock (_lock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
@@ -111,11 +110,11 @@ public sealed class DiffStorage : IDisposable
                         continue;
                     var offset = _used[i];
                     _used[i] += bytes;
-                    low = FreeLocked() <= LowThreshold && !_lowRaised;
-                    if (low)
+                    if (!_lowRaised && FreeLocked() <= LowThreshold)
+                    {
                         _lowRaised = true;
-                    if (low)
                         OnLowFreeSpace();
+                    }
                     return (i, offset);
                 }
             }
