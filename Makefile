@@ -36,7 +36,6 @@ demo: build
 
 bench: build
 	dotnet run --project bench/BlkSnapFs.Bench -c Release -- --size-mib 1024 --runs 3
-	bench/image-read/run.sh 1024 3
 
 install: $(BIN)/blksnapfs $(BIN)/blksnap
 	install -D -m 0755 $(BIN)/blksnapfs $(DESTDIR)$(PREFIX)/bin/blksnapfs
