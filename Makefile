@@ -34,8 +34,9 @@ test-kernel: build
 demo: build
 	scripts/demo.sh $(CURDIR)/$(BIN)
 
+# BlkSnapFs against the raw file, qemu-storage-daemon and nbdkit+nbdfuse: bench/RESULTS.md, bench/results.png.
 bench: build
-	dotnet run --project bench/BlkSnapFs.Bench -c Release -- --size-mib 1024 --runs 3
+	bench/peers/run.sh --bin $(CURDIR)/$(BIN)
 
 install: $(BIN)/blksnapfs $(BIN)/blksnap
 	install -D -m 0755 $(BIN)/blksnapfs $(DESTDIR)$(PREFIX)/bin/blksnapfs
