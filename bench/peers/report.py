@@ -55,18 +55,22 @@ RATIO_TARGETS = [
 def load(path):
     data = defaultdict(dict)  # (size, peer, metric) -> {run: value}
     units = {}
+    details = []
     with open(path) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 6:
                 continue
             size, peer, metric, run, value, unit = parts
+            if metric.startswith("detail_"):
+                details.append((size, peer, metric[len("detail_"):], run, unit))
+                continue
             try:
                 data[(size, peer, metric)][run] = float(value)
             except ValueError:
                 continue
             units[metric] = unit
-    return data, units
+    return data, details
 
 
 def med(values):
@@ -153,10 +157,9 @@ def main():
     ap.add_argument("--runs", default="")
     ap.add_argument("--data-dir", default="/var/tmp")
     ap.add_argument("--engine-output", default="")
-    ap.add_argument("--mismatches", default="")
     ap.add_argument("--build", default="")
     a = ap.parse_args()
-    data, units = load(a.tsv)
+    data, details = load(a.tsv)
     sizes = sorted({k[0] for k in data if k[0].isdigit()}, key=int)
     peers = [p for p in PEER_NAMES if any(k[1] == p and k[0] in sizes for k in data)]
     m = machine()
@@ -240,13 +243,12 @@ def main():
                     cells.append(f"ok ({len(v)}/{len(v)})" if not bad else f"**MISMATCH** in run(s) {', '.join(sorted(bad))} ({len(v) - len(bad)}/{len(v)} ok)")
             L.append(f"| {PEER_NAMES[peer]} | {size} MiB | {cells[0]} | {cells[1]} |")
     L.append("")
-    if a.mismatches and os.path.exists(a.mismatches) and os.path.getsize(a.mismatches):
-        L.append("Mismatches found (per-MiB md5 of the image against the device just before the snapshot):")
+    if details:
+        L.append("Mismatches found (per-MiB md5 of the image, read in 1 MiB requests, and `md5sum` of the whole "
+                 "image, against the device just before the snapshot):")
         L.append("")
-        with open(a.mismatches) as f:
-            for line in f:
-                size, peer, what, detail = line.rstrip("\n").split("\t")
-                L.append(f"- {PEER_NAMES.get(peer, peer)}, {size} MiB, {what.replace('_', ' ')}: {detail}")
+        for size, peer, what, run, text in sorted(details):
+            L.append(f"- {PEER_NAMES.get(peer, peer)}, {size} MiB, {what.replace('_', ' ')}, run {run}: {text}")
         L.append("")
 
     # throughput tables
@@ -344,8 +346,7 @@ def chart(data, sizes, peers, target_rows, path):
     tfn = os.path.join(tmp, "targets.dat")
     with open(tfn, "w") as f:
         for i, (label, fig, goal, ok, score, _) in enumerate(target_rows):
-            clean = label.replace("`", "").replace('"', "")
-            f.write(f'{i} {score:.4f} {1 if ok else 0} "{clean}"\n')
+            f.write(f'{i} {min(score, 40):.4f} {1 if ok else 0} {score:.4f}\n')
     n = len(blocks) + 1
     height = 420 * len(blocks) + max(360, 26 * len(target_rows) + 120)
     gp = [
@@ -371,14 +372,14 @@ def chart(data, sizes, peers, target_rows, path):
         "unset logscale y", "set logscale x 2", "unset style", "set style fill solid 0.85 border -1",
         'set title "Targets: measured ÷ goal (for ≤ goals: goal ÷ measured); right of the dashed line = met"',
         "set ylabel ''", "set xlabel 'score (log scale)'", "unset xtics", "set xtics",
-        f"set yrange [-1:{len(target_rows)}]", "set xrange [0.05:64]", "set ytics ()", "unset key",
+        f"set yrange [-1:{len(target_rows)}]", "set xrange [0.05:256]", "set ytics ()", "unset key",
     ]
-    ytics = ", ".join(f'"{r[0].replace(chr(96), "").replace(chr(34), "")}" {i}' for i, r in enumerate(target_rows))
+    ytics = ", ".join(f'"{r[0].replace(chr(96), "").replace(chr(34), "").replace("%", "%%")}" {i}' for i, r in enumerate(target_rows))
     gp.append(f"set ytics ({ytics})")
     gp.append("set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb 'black'")
     gp.append(f'plot "{tfn}" using (sqrt($2*0.05)):1:(0.05):($2):($1-0.35):($1+0.35):($3 > 0.5 ? 0x2ca02c : 0xd62728) '
               "with boxxyerror lc rgb variable notitle, "
-              f'"{tfn}" using ($2*1.08):1:(sprintf("%.2f", $2)) with labels left notitle')
+              f'"{tfn}" using ($2*1.08):1:(sprintf("%.2f", $4)) with labels left notitle')
     gp.append("unset multiplot")
     script = os.path.join(tmp, "chart.gp")
     with open(script, "w") as f:

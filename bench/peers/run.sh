@@ -210,7 +210,7 @@ check_image() { # SIZE PEER RUN WHAT EXPECTED: read the image twice, in 1 MiB re
     [ "$got" = "$5" ] && what="1 MiB reads match; md5sum's stream of small reads differs"
     [ "$got" != "$5" ] && [ "$stream" = "$5" ] && what="$what (md5sum's small reads match)"
     record "$1" "$2" "correct_$4" "$3" 0 mismatch
-    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$4" "run $3: $what" >> "$work/mismatches.txt"
+    printf '%s\t%s\t%s\t%s\t0\t%s\n' "$1" "$2" "detail_$4" "$3" "$what" >> "$tsv"
     log "  !! $2: image differs from the device before the snapshot ($4): $what"
   fi
 }
@@ -397,9 +397,9 @@ for size in $sizes; do run_throughput "$size"; done
 elapsed=$(( ($(now_us) - t_start) / 1000000 ))
 
 for f in "${also[@]}"; do cat "$f" >> "$tsv"; done
+[ ${#also[@]} -gt 0 ] && cmdline="$cmdline (with the earlier results in ${also[*]})"
 "$py" "$here/report.py" --tsv "$tsv" --results "$results" --chart "$chart" --command "$cmdline" \
   --started "$started" --elapsed "$elapsed" --runs "$runs" --data-dir "$base" \
-  --engine-output "$work/engine-output.txt" --mismatches "$work/mismatches.txt" --build "$build_info"
-cp "$tsv" "${results%.md}.tsv"
-[ -s "$work/mismatches.txt" ] && cp "$work/mismatches.txt" "${results%.md}.mismatches.txt"
-log "wrote $results, $chart and ${results%.md}.tsv"
+  --engine-output "$work/engine-output.txt" --build "$build_info"
+cp "$tsv" "$here/last-results.tsv"
+log "wrote $results, $chart and $here/last-results.tsv (all lines: size peer metric run value unit)"
