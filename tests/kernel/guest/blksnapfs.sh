@@ -69,8 +69,8 @@ dm_attach_under_load() {
   local d id writer mib=96
   d=$(scratch_dir 512M)
   test -b /dev/vda || die "/dev/vda missing"
-  mkfs.ext4 -q -F /dev/vda
   dm_create kt-data "0 $(blockdev --getsz /dev/vda) linear /dev/vda 0"
+  mkfs.ext4 -q -F /dev/mapper/kt-data
   mount_dev /dev/mapper/kt-data "$d/fs"
   cp -r /usr/share/doc/coreutils "$d/fs/docs"
   sync
