@@ -20,8 +20,6 @@ internal sealed class ChunkBufferSlots : IDisposable
         _chunkSize = chunkSize;
     }
 
-    public int InUse => _buffers.Length - _available.CurrentCount;
-
     public int Acquire(CancellationToken cancel)
     {
         try

@@ -40,7 +40,6 @@ internal sealed class DiffArea : IDisposable
 
     public int ChunkSize => 1 << _chunkShift;
     public ChunkMap Chunks => _chunks;
-    public int BuffersInUse => _slots.InUse;
 
     /// <summary>0, or the negative errno that corrupted this device's image.</summary>
     public int ErrorCode => Volatile.Read(ref _errorCode);

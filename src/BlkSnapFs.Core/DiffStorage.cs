@@ -33,7 +33,6 @@ public sealed class DiffStorage : IDisposable
     public long Capacity { get { lock (_lock) return _areas.Sum(a => a.Length); } }
     public long Used { get { lock (_lock) return _used.Sum(); } }
     public long Free => Capacity - Used;
-    public long Limit { get { lock (_lock) return _limit; } }
     public IReadOnlyList<string> Areas { get { lock (_lock) return _areas.Select(a => a.Description).ToList(); } }
 
     /// <summary>Adds a file (created and allocated if needed), a directory (an unlinked temporary file) or a block device.</summary>
@@ -87,7 +86,7 @@ public sealed class DiffStorage : IDisposable
             }
             _areas.Add(area);
             _used.Add(0);
-            if (Capacity - Used > LowThreshold)
+            if (FreeLocked() > LowThreshold)
                 _lowRaised = false;
             _noSpaceRaised = false;
         }

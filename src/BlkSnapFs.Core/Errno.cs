@@ -58,8 +58,6 @@ public static class Errno
         UnauthorizedAccessException => EACCES,
         FileNotFoundException or DirectoryNotFoundException => ENOENT,
         IOException io when (io.HResult & 0xFFFF0000) == 0 && io.HResult > 0 => io.HResult,
-        IOException io when io.HResult == unchecked((int)0x80070070) => ENOSPC,
-        IOException io when io.Message.Contains("No space left", StringComparison.Ordinal) => ENOSPC,
         _ => EIO,
     };
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlkSnapFs.Core;
@@ -12,6 +11,9 @@ public sealed class FileBlockDevice : IBlockDevice
 {
     private readonly SafeFileHandle _handle;
     private readonly bool _direct;
+
+    // Read-modify-write of partial sectors (direct I/O only) must not interleave on the same sector.
+    private readonly Lock _edgeLock = new();
 
     private FileBlockDevice(string path, SafeFileHandle handle, bool isBlockDevice, bool direct)
     {
@@ -41,8 +43,7 @@ public sealed class FileBlockDevice : IBlockDevice
     public static FileBlockDevice Open(string path, bool direct = false)
     {
         var full = System.IO.Path.GetFullPath(path);
-        FileSystemInfo info = new FileInfo(full);
-        if (!info.Exists)
+        if (!File.Exists(full))
         {
             if (Directory.Exists(full))
                 throw new BlkSnapException(Errno.EISDIR, $"{path}: {Errno.Describe(Errno.EISDIR)}");
@@ -169,8 +170,6 @@ public sealed class FileBlockDevice : IBlockDevice
         }
     }
 
-    private readonly Lock _edgeLock = new();
-
     private void WriteBounced(long offset, ReadOnlySpan<byte> data)
     {
         var mask = SectorSize - 1L;
@@ -180,7 +179,6 @@ public sealed class FileBlockDevice : IBlockDevice
         try
         {
             var span = bounce.Span[..(int)(end - start)];
-            // Read-modify-write of partial sectors must not interleave with another one on the same sector.
             lock (_edgeLock)
             {
                 if (start != offset || end != offset + data.Length)

@@ -53,8 +53,7 @@ public sealed class TrackedDevice : IDisposable
         _gate.EnterReadLock();
         try
         {
-            Tracker.MarkWritten(offset, data.Length);
-            _area?.CopyBeforeWrite(offset, data.Length);
+            BeforeWrite(offset, data.Length);
             Device.Write(offset, data);
         }
         finally
@@ -78,14 +77,20 @@ public sealed class TrackedDevice : IDisposable
         _gate.EnterReadLock();
         try
         {
-            Tracker.MarkWritten(offset, length);
-            _area?.CopyBeforeWrite(offset, length);
+            BeforeWrite(offset, length);
             apply(offset, length);
         }
         finally
         {
             _gate.ExitReadLock();
         }
+    }
+
+    /// <summary>The filter, run with the gate held: record the change, then copy what the held snapshot still needs.</summary>
+    private void BeforeWrite(long offset, long length)
+    {
+        Tracker.MarkWritten(offset, length);
+        _area?.CopyBeforeWrite(offset, length);
     }
 
     public void Flush() => Device.Flush();

@@ -26,7 +26,7 @@ public sealed class ControlCommands(DeviceManager devices)
             case "detach":
                 return new JsonObject { ["detached"] = devices.Detach(r.String("device")) };
             case "cbtinfo":
-                return CbtInfo(devices.Resolve(r.String("device"), attachPaths: false));
+                return DeviceFacts.CbtInfo(devices.Resolve(r.String("device"), attachPaths: false));
             case "readcbtmap":
                 return ReadCbtMap(devices.Resolve(r.String("device"), attachPaths: false));
             case "markdirtyblock":
@@ -62,19 +62,6 @@ public sealed class ControlCommands(DeviceManager devices)
             default:
                 throw new BlkSnapException(Errno.EOPNOTSUPP, $"unknown command '{op}'");
         }
-    }
-
-    public static JsonObject CbtInfo(TrackedDevice device)
-    {
-        var t = device.Tracker;
-        return new JsonObject
-        {
-            ["device_capacity"] = device.Capacity,
-            ["block_size"] = t.BlockSize,
-            ["block_count"] = t.BlockCount,
-            ["generation_id"] = t.GenerationId.ToString(),
-            ["changes_number"] = t.ChangesNumber,
-        };
     }
 
     private static JsonObject ReadCbtMap(TrackedDevice device)
@@ -129,14 +116,6 @@ public sealed class ControlCommands(DeviceManager devices)
         ["path"] = d.Path,
         ["frontend"] = devices.Describe(d).Frontend.ToString().ToLowerInvariant(),
         ["snapshot"] = d.Snapshot?.Id.ToString(),
-        ["state"] = StateOf(d),
-    };
-
-    public static string StateOf(TrackedDevice d) => d.Snapshot switch
-    {
-        null => "none",
-        { State: SnapshotState.Created } => "created",
-        _ when d.ErrorCode != 0 => "corrupted",
-        _ => "taken",
+        ["state"] = DeviceFacts.StateOf(d),
     };
 }

@@ -31,8 +31,6 @@ public sealed class NbdExports : IAsyncDisposable
         }
     }
 
-    public IPEndPoint? TcpEndPoint => _tcp?.TcpEndPoint;
-
     /// <summary>Serves <paramref name="backend"/> as export <paramref name="name"/>; returns its socket path.</summary>
     public string Start(string name, INbdExportBackend backend, string description)
     {

@@ -73,17 +73,13 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
 
     public string ImagePath(TrackedDevice device) => Path.Combine(mountPoint, device.Name, "image");
 
-    private static string CbtInfo(TrackedDevice device)
-    {
-        var t = device.Tracker;
-        return $"device_capacity: {device.Capacity}\nblock_size: {t.BlockSize}\nblock_count: {t.BlockCount}\n" +
-               $"generation_id: {t.GenerationId}\nchanges_number: {t.ChangesNumber}\n";
-    }
+    private static string CbtInfo(TrackedDevice device) =>
+        string.Concat(DeviceFacts.CbtInfo(device).Select(field => $"{field.Key}: {field.Value}\n"));
 
     private string Info(TrackedDevice device)
     {
         var f = describe(device);
-        return $"snapshot: {device.Snapshot?.Id.ToString() ?? "none"}\nstate: {ControlCommands.StateOf(device)}\n" +
+        return $"snapshot: {device.Snapshot?.Id.ToString() ?? "none"}\nstate: {DeviceFacts.StateOf(device)}\n" +
                $"error_code: {device.ErrorCode}\nfrontend: {f.Frontend.ToString().ToLowerInvariant()}\n" +
                $"path: {device.Path}\ncapacity: {device.Capacity}\n" +
                $"live_export: {f.LiveExport ?? "none"}\nimage_export: {f.ImageExport ?? "none"}\n" +

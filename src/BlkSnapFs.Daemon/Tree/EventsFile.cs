@@ -71,11 +71,7 @@ internal sealed class EventsFile(TrackedDevice device, DeviceSignal changed) : F
             long sequence;
             lock (cursor)
             {
-                if (cursor.PendingOffset < cursor.Pending.Length)
-                    return true;
-                snapshot = device.Snapshot;
-                sequence = snapshot == cursor.Snapshot ? cursor.Sequence : 0;
-                if (snapshot is not null && snapshot.Events.Count > sequence)
+                if (Ready(cursor, out snapshot, out sequence))
                     return true;
             }
             var events = snapshot is null ? Task.Delay(Timeout.Infinite, cancellationToken) : snapshot.Events.NextAsync(sequence, cancellationToken);
@@ -88,11 +84,14 @@ internal sealed class EventsFile(TrackedDevice device, DeviceSignal changed) : F
     {
         var cursor = (Cursor)handle.State!;
         lock (cursor)
-        {
-            var snapshot = device.Snapshot;
-            var sequence = snapshot == cursor.Snapshot ? cursor.Sequence : 0;
-            var ready = cursor.PendingOffset < cursor.Pending.Length || (snapshot is not null && snapshot.Events.Count > sequence);
-            return ready ? PollEvents.In : 0;
-        }
+            return Ready(cursor, out _, out _) ? PollEvents.In : 0;
+    }
+
+    /// <summary>Whether a read would return data now: a line half given, or an event after the cursor (called with the cursor locked).</summary>
+    private bool Ready(Cursor cursor, out Snapshot? snapshot, out long sequence)
+    {
+        snapshot = device.Snapshot;
+        sequence = snapshot == cursor.Snapshot ? cursor.Sequence : 0;
+        return cursor.PendingOffset < cursor.Pending.Length || (snapshot is not null && snapshot.Events.Count > sequence);
     }
 }
