@@ -23,7 +23,7 @@ public sealed class BadInputTests : EndToEndTest
     {
         var descriptors = M.OpenDescriptors(M.DaemonPid);
         var mounts = TestMachine.MountsUnder(M.Work).Count;
-        var loops = (await M.RunAsync("losetup", "-a")).Stdout;
+        var loops = await OwnLoopsAsync();
 
         var r = await M.BlksnapAsync(args);
         Assert.Equal(1, r.ExitCode);
@@ -32,12 +32,16 @@ public sealed class BadInputTests : EndToEndTest
         Assert.StartsWith(strerror, line, StringComparison.Ordinal);
 
         Assert.Equal(mounts, TestMachine.MountsUnder(M.Work).Count);
-        Assert.Equal(loops, (await M.RunAsync("losetup", "-a")).Stdout);
+        Assert.Equal(loops, await OwnLoopsAsync());
         // The connection's descriptor goes when the daemon notices the close; give it a moment.
         Assert.True(await TestMachine.WaitUntilAsync(() => M.OpenDescriptors(M.DaemonPid) <= descriptors, TimeSpan.FromSeconds(5)),
             $"the daemon holds {M.OpenDescriptors(M.DaemonPid)} descriptors after `blksnap {string.Join(' ', args)}` failed, {descriptors} before");
         Assert.Matches(@"^\d+\.\d+\.\d+\.\d+\s*$", await M.BlksnapOkAsync("version"));
     }
+
+    // Only this test's loop devices: other test classes attach and detach theirs meanwhile.
+    private async Task<string> OwnLoopsAsync() => string.Join('\n',
+        (await M.RunAsync("losetup", "-a")).Stdout.Split('\n').Where(line => line.Contains(M.Work, StringComparison.Ordinal)));
 
     [Fact]
     public async Task UnknownDevice_NoSuchDevice()
