@@ -3,17 +3,14 @@ namespace BlkSnapFs.Core;
 /// <summary>Where a chunk's pre-take data is.</summary>
 public enum ChunkState
 {
-    /// <summary>Still only on the original (while locked by a loader: being read from it).</summary>
+    /// <summary>Still only on the original (while locked: being copied to the storage).</summary>
     NotCopied = 0,
 
-    /// <summary>In a chunk buffer, queued for the difference storage.</summary>
-    InBuffer = 1,
-
     /// <summary>In the difference storage at (area, offset).</summary>
-    Stored = 2,
+    Stored = 1,
 
     /// <summary>Lost: the copy could not be made or stored; the image fails with EIO here.</summary>
-    Failed = 3,
+    Failed = 2,
 }
 
 /// <summary>
@@ -55,14 +52,10 @@ public sealed class ChunkMap
 
     public static bool IsLocked(ulong word) => (word & LockedBit) != 0;
 
-    public static ulong InBuffer(int slot) => ((ulong)ChunkState.InBuffer << KindShift) | (uint)slot;
-
     public static ulong Stored(int area, long offset) =>
         ((ulong)ChunkState.Stored << KindShift) | ((ulong)area << AreaShift) | (ulong)(offset >> StoredUnitShift);
 
     public static ulong Failed => (ulong)ChunkState.Failed << KindShift;
-
-    public static int SlotOf(ulong word) => (int)(word & PayloadMask);
 
     public static (int Area, long Offset) LocationOf(ulong word) =>
         ((int)((word & AreaMask) >> AreaShift), (long)(word & PayloadMask) << StoredUnitShift);
@@ -113,19 +106,18 @@ public sealed class ChunkMap
     }
 
     /// <summary>How many chunks are in each state (a snapshot of a moving map).</summary>
-    public (long NotCopied, long InBuffer, long Stored, long Failed) Census()
+    public (long NotCopied, long Stored, long Failed) Census()
     {
-        long notCopied = 0, inBuffer = 0, stored = 0, failed = 0;
+        long notCopied = 0, stored = 0, failed = 0;
         foreach (var w in _words)
         {
             switch (KindOf(w))
             {
                 case ChunkState.NotCopied: notCopied++; break;
-                case ChunkState.InBuffer: inBuffer++; break;
                 case ChunkState.Stored: stored++; break;
                 default: failed++; break;
             }
         }
-        return (notCopied, inBuffer, stored, failed);
+        return (notCopied, stored, failed);
     }
 }

@@ -1,41 +1,46 @@
 namespace BlkSnapFs.Core;
 
 /// <summary>
-/// One device's part of a taken snapshot: its chunk map, its chunk buffers, and the three
-/// operations that use them: copy-before-write for writes to the original, and reads and
-/// writes of the snapshot image. Corruption is per device: other devices of the snapshot live on.
+/// One device's part of a taken snapshot: its chunk map and the three operations that use it:
+/// copy-before-write for writes to the original, and reads and writes of the snapshot image.
+/// A chunk's pre-take data goes to the difference storage before the write that overwrites it
+/// proceeds, so a chunk is only ever not copied (locked while being copied) or stored (or failed).
+/// Corruption is per device: other devices of the snapshot live on.
 /// </summary>
-internal sealed class DiffArea : IDisposable
+internal sealed class DiffArea
 {
+    // A copy-before-write run is at most this long: a large request's chunks cost one read and one store.
+    private const int MaximumRunBytes = 4 << 20;
+
     private readonly IBlockDevice _device;
     private readonly string _name;
     private readonly ChangeTracker _tracker;
     private readonly ChunkMap _chunks;
-    private readonly ChunkBufferSlots _slots;
+    private readonly ChunkBuffers _buffers;
     private readonly DiffStorage _storage;
     private readonly EventQueue _events;
-    private readonly ChunkStoreQueue _queue;
     private readonly int _chunkShift;
-    private readonly CancellationTokenSource _closing = new();
+    private readonly int _maximumRun;
+    private bool _closing;
     private int _users;
     private int _errorCode;
 
     public DiffArea(IBlockDevice device, string name, ChangeTracker tracker, ChunkParameters parameters,
-        DiffStorage storage, EventQueue events, ChunkStoreQueue queue)
+        DiffStorage storage, EventQueue events)
     {
         _device = device;
         _name = name;
         _tracker = tracker;
         _storage = storage;
         _events = events;
-        _queue = queue;
         var minimumShift = Math.Max(parameters.MinimumShift, Math.Max(EngineParameters.PageShift, Log2(device.SectorSize)));
         _chunkShift = EngineParameters.UnitShift(device.Capacity, minimumShift, Math.Max(minimumShift, parameters.MaximumShift), parameters.MaximumCount);
         var count = EngineParameters.CountOf(device.Capacity, _chunkShift);
         if (count > Array.MaxLength)
             throw new BlkSnapException(Errno.EFBIG, $"{name}: {count} chunks are too many; raise Chunk:MaximumShift");
         _chunks = new ChunkMap((int)count);
-        _slots = new ChunkBufferSlots(parameters.MaximumInQueue, ChunkSize);
+        _buffers = new ChunkBuffers((long)parameters.MaximumInQueue << _chunkShift);
+        _maximumRun = (int)Math.Clamp(Math.Min(MaximumRunBytes, _buffers.Budget) >> _chunkShift, 1, parameters.MaximumInQueue);
     }
 
     public int ChunkSize => 1 << _chunkShift;
@@ -45,8 +50,9 @@ internal sealed class DiffArea : IDisposable
     public int ErrorCode => Volatile.Read(ref _errorCode);
 
     /// <summary>
-    /// Makes sure every chunk that [offset, offset+length) overwrites has its pre-take data
-    /// copied (into a buffer on its way to the storage) before the caller writes the original.
+    /// Makes sure every chunk that [offset, offset+length) overwrites has its pre-take data in the
+    /// difference storage before the caller writes the original. Neighbouring chunks not yet copied
+    /// are copied together: one read of the original and one write to the storage per run.
     /// Never fails: a copy that cannot be made corrupts the snapshot, not the write.
     /// </summary>
     public void CopyBeforeWrite(long offset, long length)
@@ -55,84 +61,94 @@ internal sealed class DiffArea : IDisposable
             return;
         var first = (int)(offset >> _chunkShift);
         var last = (int)((offset + length - 1) >> _chunkShift);
-        for (var c = first; c <= last; c++)
+        for (var c = first; c <= last;)
         {
-            if (ChunkMap.KindOf(_chunks.Peek(c)) == ChunkState.NotCopied)
-                CopyChunk(c);
+            if (ChunkMap.KindOf(_chunks.Peek(c)) != ChunkState.NotCopied)
+            {
+                c++;
+                continue;
+            }
+            c += CopyRun(c, Math.Min(last, c + _maximumRun - 1));
         }
     }
 
-    private void CopyChunk(int chunk)
+    /// <summary>
+    /// Locks the not-copied chunks from <paramref name="first"/> on (ascending, so runs never
+    /// deadlock), copies them in one piece and marks them stored. Returns how many chunks it settled.
+    /// </summary>
+    private int CopyRun(int first, int last)
     {
-        var state = _chunks.Lock(chunk);
+        var state = _chunks.Lock(first);
         if (ChunkMap.KindOf(state) != ChunkState.NotCopied || ErrorCode != 0)
         {
-            _chunks.Unlock(chunk, state);
-            return;
+            _chunks.Unlock(first, state);
+            return 1;
         }
-        var next = state;
+        var end = first + 1;
+        while (end <= last)
+        {
+            var next = _chunks.Lock(end);
+            if (ChunkMap.KindOf(next) != ChunkState.NotCopied)
+            {
+                _chunks.Unlock(end, next);
+                break;
+            }
+            end++;
+        }
+        var start = ChunkStart(first);
+        var bytes = (int)(ChunkStart(end - 1) + ChunkLength(end - 1) - start);
+        var settled = first;
+        AlignedBuffer? buffer = null;
         try
         {
-            var slot = _slots.Acquire(_closing.Token);
-            try
+            buffer = _buffers.Rent(bytes);
+            var data = buffer.Span[..bytes];
+            _device.Read(start, data);
+            if (end - first == 1 || !TryStore(first, end, data))
             {
-                _device.Read(ChunkStart(chunk), _slots.Span(slot, ChunkLength(chunk)));
-                next = ChunkMap.InBuffer(slot);
+                // one chunk, or no room for the run in one piece: chunk by chunk, as far as the storage goes
+                for (; settled < end; settled++)
+                    Store(settled, settled + 1, data.Slice((int)(ChunkStart(settled) - start), ChunkLength(settled)));
             }
-            catch
-            {
-                _slots.Release(slot);
-                throw;
-            }
+            settled = end;
         }
         catch (Exception e)
         {
-            next = ChunkMap.Failed;
             SetCorrupted(Errno.Of(e));
+            for (var c = settled; c < end; c++)
+                _chunks.Unlock(c, ChunkMap.Failed);
         }
         finally
         {
-            _chunks.Unlock(chunk, next);
+            if (buffer is not null)
+                _buffers.Return(buffer, bytes);
         }
-        if (ChunkMap.KindOf(next) == ChunkState.InBuffer)
-            _queue.Add(this, chunk);
+        return end - first;
     }
 
-    /// <summary>Moves a buffered chunk to the difference storage (called by the store queue's workers).</summary>
-    public void StoreChunk(int chunk)
+    private bool TryStore(int first, int end, ReadOnlySpan<byte> data)
     {
-        var state = _chunks.Lock(chunk);
-        var next = state;
-        var slot = -1;
         try
         {
-            if (ChunkMap.KindOf(state) != ChunkState.InBuffer)
-                return;
-            slot = ChunkMap.SlotOf(state);
-            if (ErrorCode != 0 || _closing.IsCancellationRequested)
-            {
-                next = ChunkMap.Failed;
-                return;
-            }
-            var length = ChunkLength(chunk);
-            var (area, offset) = _storage.Allocate(length);
-            _storage.Write(area, offset, _slots.Span(slot, length));
-            next = ChunkMap.Stored(area, offset);
+            Store(first, end, data);
+            return true;
         }
-        catch (Exception e)
+        catch (BlkSnapException e) when (e.Errno == Errno.ENOSPC)
         {
-            next = ChunkMap.Failed;
-            SetCorrupted(Errno.Of(e));
-        }
-        finally
-        {
-            _chunks.Unlock(chunk, next);
-            if (slot >= 0)
-                _slots.Release(slot);
+            return false;
         }
     }
 
-    /// <summary>Reads the image: stored chunks from the storage, buffered ones from memory, the rest from the original.</summary>
+    /// <summary>Writes locked chunks [first, end) to the storage in one piece and unlocks them as stored.</summary>
+    private void Store(int first, int end, ReadOnlySpan<byte> data)
+    {
+        var (area, at) = _storage.Allocate(data.Length);
+        _storage.Write(area, at, data);
+        for (var c = first; c < end; c++)
+            _chunks.Unlock(c, ChunkMap.Stored(area, at + (ChunkStart(c) - ChunkStart(first))));
+    }
+
+    /// <summary>Reads the image: stored chunks from the storage, the rest from the original.</summary>
     public void ReadImage(long offset, Span<byte> buffer)
     {
         Enter();
@@ -141,15 +157,12 @@ internal sealed class DiffArea : IDisposable
             while (!buffer.IsEmpty)
             {
                 var chunk = (int)(offset >> _chunkShift);
-                if (ChunkMap.KindOf(_chunks.Peek(chunk)) != ChunkState.NotCopied)
+                var run = ChunkMap.KindOf(_chunks.Peek(chunk)) switch
                 {
-                    var n = SegmentLength(offset, buffer.Length);
-                    ReadChunk(chunk, offset, buffer[..n]);
-                    offset += n;
-                    buffer = buffer[n..];
-                    continue;
-                }
-                var run = ReadUncopiedRun(offset, buffer);
+                    ChunkState.NotCopied => ReadUncopiedRun(offset, buffer),
+                    ChunkState.Stored => ReadStoredRun(offset, buffer),
+                    _ => ReadChunk(chunk, offset, buffer[..SegmentLength(offset, buffer.Length)]),
+                };
                 offset += run;
                 buffer = buffer[run..];
             }
@@ -187,7 +200,28 @@ internal sealed class DiffArea : IDisposable
         return length;
     }
 
-    private void ReadChunk(int chunk, long offset, Span<byte> destination)
+    /// <summary>
+    /// Reads stored chunks that sit next to each other in the storage with one read. Stored is a
+    /// final state, so no lock is needed: the chunks cannot move while they are read.
+    /// </summary>
+    private int ReadStoredRun(long offset, Span<byte> buffer)
+    {
+        var chunk = (int)(offset >> _chunkShift);
+        var (area, at) = ChunkMap.LocationOf(_chunks.Peek(chunk));
+        var storageStart = at + (offset - ChunkStart(chunk));
+        var length = SegmentLength(offset, buffer.Length);
+        while (length < buffer.Length)
+        {
+            var word = _chunks.Peek(++chunk);
+            if (ChunkMap.KindOf(word) != ChunkState.Stored || ChunkMap.LocationOf(word) != (area, storageStart + length))
+                break;
+            length += SegmentLength(offset + length, buffer.Length - length);
+        }
+        _storage.Read(area, storageStart, buffer[..length]);
+        return length;
+    }
+
+    private int ReadChunk(int chunk, long offset, Span<byte> destination)
     {
         var inChunk = (int)(offset - ChunkStart(chunk));
         while (true)
@@ -198,25 +232,12 @@ internal sealed class DiffArea : IDisposable
                 case ChunkState.NotCopied:
                     _device.Read(offset, destination);
                     if (ChunkMap.KindOf(_chunks.Peek(chunk)) == ChunkState.NotCopied)
-                        return;
+                        return destination.Length;
                     continue;
                 case ChunkState.Stored:
                     var (area, at) = ChunkMap.LocationOf(word);
                     _storage.Read(area, at + inChunk, destination);
-                    return;
-                case ChunkState.InBuffer:
-                    var state = _chunks.Lock(chunk);
-                    try
-                    {
-                        if (ChunkMap.KindOf(state) != ChunkState.InBuffer)
-                            continue;
-                        _slots.Span(ChunkMap.SlotOf(state), ChunkLength(chunk)).Slice(inChunk, destination.Length).CopyTo(destination);
-                        return;
-                    }
-                    finally
-                    {
-                        _chunks.Unlock(chunk, state);
-                    }
+                    return destination.Length;
                 default:
                     throw Corrupted();
             }
@@ -247,7 +268,6 @@ internal sealed class DiffArea : IDisposable
     private void WriteChunk(int chunk, long offset, ReadOnlySpan<byte> data)
     {
         var inChunk = (int)(offset - ChunkStart(chunk));
-        var length = ChunkLength(chunk);
         var state = _chunks.Lock(chunk);
         var next = state;
         try
@@ -255,25 +275,22 @@ internal sealed class DiffArea : IDisposable
             switch (ChunkMap.KindOf(state))
             {
                 case ChunkState.NotCopied:
-                    var slot = _slots.Acquire(_closing.Token);
-                    var buffer = _slots.Span(slot, length);
+                    var length = ChunkLength(chunk);
+                    var buffer = _buffers.Rent(length); // EIO once destroyed: the chunk stays as it was
                     try
                     {
-                        if (data.Length != length)
-                            _device.Read(ChunkStart(chunk), buffer);
+                        next = LoadAndStore(chunk, inChunk, data, buffer.Span[..length]);
                     }
                     catch (Exception e)
                     {
-                        _slots.Release(slot);
                         next = ChunkMap.Failed;
                         SetCorrupted(Errno.Of(e));
                         throw Corrupted();
                     }
-                    data.CopyTo(buffer[inChunk..]);
-                    next = ChunkMap.InBuffer(slot);
-                    break;
-                case ChunkState.InBuffer:
-                    data.CopyTo(_slots.Span(ChunkMap.SlotOf(state), length)[inChunk..]);
+                    finally
+                    {
+                        _buffers.Return(buffer, length);
+                    }
                     break;
                 case ChunkState.Stored:
                     var (area, at) = ChunkMap.LocationOf(state);
@@ -287,8 +304,17 @@ internal sealed class DiffArea : IDisposable
         {
             _chunks.Unlock(chunk, next);
         }
-        if (next != state)
-            _queue.Add(this, chunk);
+    }
+
+    /// <summary>An image write to a chunk not yet copied: the chunk from the original, the data over it, all to the storage.</summary>
+    private ulong LoadAndStore(int chunk, int inChunk, ReadOnlySpan<byte> data, Span<byte> buffer)
+    {
+        if (data.Length != buffer.Length)
+            _device.Read(ChunkStart(chunk), buffer);
+        data.CopyTo(buffer[inChunk..]);
+        var (area, at) = _storage.Allocate(buffer.Length);
+        _storage.Write(area, at, buffer);
+        return ChunkMap.Stored(area, at);
     }
 
     /// <summary>Makes the image's writes and copied chunks durable; EIO once destroyed or corrupted.</summary>
@@ -318,7 +344,7 @@ internal sealed class DiffArea : IDisposable
     private void Enter()
     {
         Interlocked.Increment(ref _users);
-        if (_closing.IsCancellationRequested)
+        if (Volatile.Read(ref _closing))
         {
             Exit();
             throw new BlkSnapException(Errno.EIO, $"{_name}: the snapshot was destroyed");
@@ -332,10 +358,11 @@ internal sealed class DiffArea : IDisposable
 
     private void Exit() => Interlocked.Decrement(ref _users);
 
-    /// <summary>Refuses new image operations and waits for those under way, which end quickly (waits for buffers are cancelled).</summary>
+    /// <summary>Refuses new image operations and waits for those under way, which end quickly (waits for copy memory are cancelled).</summary>
     public void Close()
     {
-        _closing.Cancel();
+        Volatile.Write(ref _closing, true);
+        _buffers.Close();
         var spin = new SpinWait();
         while (Volatile.Read(ref _users) != 0)
             spin.SpinOnce(sleep1Threshold: 20);
@@ -349,10 +376,4 @@ internal sealed class DiffArea : IDisposable
         (int)Math.Min(remaining, ChunkSize - (offset & (ChunkSize - 1)));
 
     private static int Log2(int value) => System.Numerics.BitOperations.Log2((uint)value);
-
-    public void Dispose()
-    {
-        _slots.Dispose();
-        _closing.Dispose();
-    }
 }

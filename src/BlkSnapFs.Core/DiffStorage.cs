@@ -184,25 +184,9 @@ public sealed class DiffStorage : IDisposable
         _events.Raise(SnapshotEvent.NoSpace());
     }
 
-    public void Write(int area, long offset, ReadOnlySpan<byte> data)
-    {
-        var a = AreaAt(area);
-        RandomAccess.Write(a.Handle, data, a.Start + offset);
-    }
+    public void Write(int area, long offset, ReadOnlySpan<byte> data) => AreaAt(area).Write(offset, data);
 
-    public void Read(int area, long offset, Span<byte> buffer)
-    {
-        var a = AreaAt(area);
-        var position = a.Start + offset;
-        while (!buffer.IsEmpty)
-        {
-            var n = RandomAccess.Read(a.Handle, buffer, position);
-            if (n <= 0)
-                throw new BlkSnapException(Errno.EIO, $"difference storage {a.Description} ended at {position}");
-            buffer = buffer[n..];
-            position += n;
-        }
-    }
+    public void Read(int area, long offset, Span<byte> buffer) => AreaAt(area).Read(offset, buffer);
 
     /// <summary>Makes every stored chunk durable (fdatasync of each area).</summary>
     public void Flush()

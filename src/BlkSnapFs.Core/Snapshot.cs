@@ -19,7 +19,6 @@ public sealed class Snapshot
     private readonly Lock _lock = new();
     private readonly List<TrackedDevice> _devices = [];
     private readonly EngineParameters _parameters;
-    private ChunkStoreQueue? _queue;
 
     internal Snapshot(EngineParameters parameters)
     {
@@ -63,20 +62,7 @@ public sealed class Snapshot
                 throw new BlkSnapException(Errno.ENODEV, $"snapshot {Id} has no devices");
 
             var ordered = _devices.OrderBy(d => d.Path, StringComparer.Ordinal).ToList();
-            var queue = new ChunkStoreQueue(Id.ToString()[..8], Math.Clamp(Environment.ProcessorCount, 2, 4));
-            var areas = new List<DiffArea>(ordered.Count);
-            try
-            {
-                foreach (var device in ordered)
-                    areas.Add(new DiffArea(device.Device, device.Name, device.Tracker, _parameters.Chunk, Storage, Events, queue));
-            }
-            catch
-            {
-                foreach (var area in areas)
-                    area.Dispose();
-                queue.Dispose();
-                throw;
-            }
+            var areas = ordered.Select(d => new DiffArea(d.Device, d.Name, d.Tracker, _parameters.Chunk, Storage, Events)).ToList();
 
             var held = 0;
             var clock = new Stopwatch();
@@ -94,7 +80,6 @@ public sealed class Snapshot
                     ordered[i].Attach(areas[i]);
                     ordered[i].Image = new SnapshotImage(ordered[i], this, areas[i]);
                 }
-                _queue = queue;
                 State = SnapshotState.Taken;
             }
             finally
@@ -107,7 +92,7 @@ public sealed class Snapshot
         }
     }
 
-    /// <summary>Detaches every device, waits for image I/O under way, and releases buffers and storage.</summary>
+    /// <summary>Detaches every device, waits for image I/O under way, and releases the storage.</summary>
     internal void Destroy()
     {
         lock (_lock)
@@ -134,9 +119,6 @@ public sealed class Snapshot
             }
             foreach (var area in areas)
                 area.Close();
-            _queue?.Dispose();
-            foreach (var area in areas)
-                area.Dispose();
             Storage.Dispose();
             Events.Close();
         }

@@ -106,6 +106,24 @@ internal sealed class StorageArea : IDisposable
         return true;
     }
 
+    /// <summary>Writes at <paramref name="offset"/> inside the area.</summary>
+    public void Write(long offset, ReadOnlySpan<byte> data) =>
+        RandomAccess.Write(Handle, data, Start + offset);
+
+    /// <summary>Reads at <paramref name="offset"/> inside the area, all of it or EIO.</summary>
+    public void Read(long offset, Span<byte> buffer)
+    {
+        var position = Start + offset;
+        while (!buffer.IsEmpty)
+        {
+            var n = RandomAccess.Read(Handle, buffer, position);
+            if (n <= 0)
+                throw new BlkSnapException(Errno.EIO, $"difference storage {Description} ended at {position}");
+            buffer = buffer[n..];
+            position += n;
+        }
+    }
+
     public void Dispose()
     {
         Handle.Dispose();

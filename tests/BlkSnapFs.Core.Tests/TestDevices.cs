@@ -52,11 +52,14 @@ public static class SmallParameters
     }.Corrected();
 }
 
-/// <summary>A device whose reads or writes can be made to fail, to test what a dying disk does to a snapshot.</summary>
+/// <summary>A device whose reads or writes can be made to fail, to test what a dying disk does to a snapshot; it counts reads.</summary>
 public sealed class FaultyDevice(IBlockDevice inner) : IBlockDevice
 {
     public volatile int FailReadsWith;
     public volatile int FailWritesWith;
+    private int _reads;
+
+    public int Reads => Volatile.Read(ref _reads);
 
     public string Path => inner.Path;
     public long Capacity => inner.Capacity;
@@ -65,6 +68,7 @@ public sealed class FaultyDevice(IBlockDevice inner) : IBlockDevice
 
     public void Read(long offset, Span<byte> buffer)
     {
+        Interlocked.Increment(ref _reads);
         if (FailReadsWith != 0)
             throw new BlkSnapException(FailReadsWith, $"injected read failure at {offset}");
         inner.Read(offset, buffer);
