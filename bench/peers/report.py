@@ -158,6 +158,7 @@ def main():
     ap.add_argument("--data-dir", default="/var/tmp")
     ap.add_argument("--engine-output", default="")
     ap.add_argument("--build", default="")
+    ap.add_argument("--settings", default="")
     a = ap.parse_args()
     data, details = load(a.tsv)
     sizes = sorted({k[0] for k in data if k[0].isdigit()}, key=int)
@@ -175,7 +176,9 @@ def main():
              f"data under {disk(a.data_dir)}.")
     L.append(f"Peers: {tool_versions()}.")
     if a.build:
-        L.append(f"BlkSnapFs: {a.build} (default configuration: 4 FUSE workers, chunks 2^18 B and up).")
+        configuration = (f"settings changed from the defaults: {a.settings}" if a.settings
+                         else "default configuration: 4 FUSE workers, chunks 2^18 B and up")
+        L.append(f"BlkSnapFs: {a.build} ({configuration}).")
     L.append("")
     L.append("![ratios](results.png)")
     L.append("")

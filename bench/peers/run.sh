@@ -6,6 +6,7 @@
 #   bench/peers/run.sh [--sizes "1024 8192"] [--runs 3] [--quick] [--bin DIR] [--dir DIR]
 #                      [--peers "raw blksnapfs qemu nbdkit"] [--skip "pause memory latency engine"]
 #                      [--results FILE] [--chart FILE] [--keep] [--also EARLIER.tsv]
+#                      [--set Section:Key=VALUE ...]   (BlkSnapFs settings other than the defaults)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +21,7 @@ results=$repo/bench/RESULTS.md
 chart=$repo/bench/results.png
 keep=0
 also=()   # earlier runs' TSV files to put in the same report (e.g. an 8 GiB set run separately)
+settings=()  # BlkSnapFs settings for every daemon the bench starts (-o Section:Key=VALUE)
 cmdline="bench/peers/run.sh $*"
 
 while [ $# -gt 0 ]; do
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
     --chart) chart=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --also) also+=("$2"); shift 2 ;;
+    --set) settings+=(-o "$2"); shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -139,7 +142,7 @@ bsfs_write_config() { # FILE SOCKET NAME=PATH...
 }
 bsfs_start() { # MOUNT CONFIG: starts the daemon in the foreground (background job), sets BSFS_PID
   mkdir -p "$1"
-  "$bin/blksnapfs" --config "$2" "$1" -f >>"$work/blksnapfs.log" 2>&1 &
+  "$bin/blksnapfs" --config "$2" "${settings[@]}" "$1" -f >>"$work/blksnapfs.log" 2>&1 &
   BSFS_PID=$!; pids+=("$BSFS_PID"); mounts+=("$1")
   wait_mounted "$1"
 }
@@ -400,6 +403,7 @@ for f in "${also[@]}"; do cat "$f" >> "$tsv"; done
 [ ${#also[@]} -gt 0 ] && cmdline="$cmdline (with the earlier results in ${also[*]})"
 "$py" "$here/report.py" --tsv "$tsv" --results "$results" --chart "$chart" --command "$cmdline" \
   --started "$started" --elapsed "$elapsed" --runs "$runs" --data-dir "$base" \
-  --engine-output "$work/engine-output.txt" --build "$build_info"
+  --engine-output "$work/engine-output.txt" --build "$build_info" \
+  --settings "$(printf '%s ' "${settings[@]}" | sed 's/-o //g; s/ $//')"
 cp "$tsv" "$here/last-results.tsv"
 log "wrote $results, $chart and $here/last-results.tsv (all lines: size peer metric run value unit)"
