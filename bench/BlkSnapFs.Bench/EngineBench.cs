@@ -143,7 +143,7 @@ internal sealed class EngineBench(BenchOptions options)
         var chunks = device.Image!.ChunkCensus();
         var chunkSize = device.Image.ChunkSize;
         engine.Destroy(snapshot.Id);
-        return $"1 TiB sparse device, snapshot taken, {chunks.Stored} chunks of {chunkSize} bytes copied: managed heap +{managed / 1048576.0:F1} MiB, process RSS {rss / 1048576.0:F1} MiB (tracking blocks {device.Tracker.BlockCount}, block size {device.Tracker.BlockSize})";
+        return $"1 TiB sparse device, snapshot taken, {chunks.Stored + chunks.InBuffer} chunks of {chunkSize} bytes copied: managed heap +{managed / 1048576.0:F1} MiB, process RSS {rss / 1048576.0:F1} MiB (tracking blocks {device.Tracker.BlockCount}, block size {device.Tracker.BlockSize})";
     }
 
     private static byte[] Pattern(int seed)

@@ -1,42 +1,57 @@
 namespace BlkSnapFs.Core;
 
 /// <summary>
-/// The memory of one device's copies in flight: chunks read from the original on their way to the
+/// The run buffers of one device's snapshot: chunks read from the original on their way to the
 /// difference storage. At most Chunk:MaximumInQueue chunks' worth is held at once; a copier that
-/// would exceed it waits (on a monitor, not spinning) until another copy has been stored.
+/// would exceed it waits (on a monitor, not spinning) until a run has been stored, which is what
+/// bounds the store queue.
 /// </summary>
 internal sealed class ChunkBuffers
 {
     private readonly object _lock = new();
+    private readonly AlignedBuffer?[] _slots;
+    private readonly Stack<int> _free;
     private readonly long _budget;
     private long _inUse;
     private bool _closed;
 
-    public ChunkBuffers(long budget) => _budget = budget;
+    public ChunkBuffers(int maximumRuns, long budget)
+    {
+        _slots = new AlignedBuffer?[maximumRuns];
+        _free = new Stack<int>(Enumerable.Range(0, maximumRuns).Reverse());
+        _budget = budget;
+    }
 
-    /// <summary>The largest single request that fits the budget.</summary>
     public long Budget => _budget;
 
-    /// <summary>An aligned buffer of at least <paramref name="bytes"/>; EIO once closed.</summary>
-    public AlignedBuffer Rent(int bytes)
+    /// <summary>A slot with a buffer of at least <paramref name="bytes"/>; EIO once closed.</summary>
+    public int Rent(int bytes)
     {
+        int slot;
         lock (_lock)
         {
-            while (!_closed && _inUse > 0 && _inUse + bytes > _budget)
+            while (!_closed && (_free.Count == 0 || (_inUse > 0 && _inUse + bytes > _budget)))
                 Monitor.Wait(_lock);
             if (_closed)
                 throw new BlkSnapException(Errno.EIO, "the snapshot was destroyed");
             _inUse += bytes;
+            slot = _free.Pop();
         }
-        return AlignedBuffer.Rent(bytes);
+        _slots[slot] = AlignedBuffer.Rent(bytes);
+        return slot;
     }
 
-    public void Return(AlignedBuffer buffer, int bytes)
+    public Span<byte> Span(int slot) => _slots[slot]!.Span;
+
+    public void Return(int slot, int bytes)
     {
+        var buffer = _slots[slot]!;
+        _slots[slot] = null;
         buffer.Return();
         lock (_lock)
         {
             _inUse -= bytes;
+            _free.Push(slot);
             Monitor.PulseAll(_lock);
         }
     }

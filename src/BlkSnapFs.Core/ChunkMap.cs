@@ -3,14 +3,17 @@ namespace BlkSnapFs.Core;
 /// <summary>Where a chunk's pre-take data is.</summary>
 public enum ChunkState
 {
-    /// <summary>Still only on the original (while locked: being copied to the storage).</summary>
+    /// <summary>Still only on the original (while locked by a copier: being read from it).</summary>
     NotCopied = 0,
 
+    /// <summary>In a run buffer (slot, place in the run), queued for the difference storage.</summary>
+    InBuffer = 1,
+
     /// <summary>In the difference storage at (area, offset).</summary>
-    Stored = 1,
+    Stored = 2,
 
     /// <summary>Lost: the copy could not be made or stored; the image fails with EIO here.</summary>
-    Failed = 2,
+    Failed = 3,
 }
 
 /// <summary>
@@ -29,6 +32,8 @@ public sealed class ChunkMap
     private const ulong AreaMask = 0xFFFFUL << AreaShift;
     private const ulong PayloadMask = (1UL << AreaShift) - 1;
     private const int StoredUnitShift = 12;
+    private const int IndexBits = 16;
+    private const ulong IndexMask = (1UL << IndexBits) - 1;
     private const int Stripes = 256;
     private const int SpinsBeforeSleep = 20;
 
@@ -51,6 +56,10 @@ public sealed class ChunkMap
     public static ChunkState KindOf(ulong word) => (ChunkState)((word & KindMask) >> KindShift);
 
     public static bool IsLocked(ulong word) => (word & LockedBit) != 0;
+
+    public static ulong InBuffer(int slot, int index) => ((ulong)ChunkState.InBuffer << KindShift) | ((ulong)slot << IndexBits) | (uint)index;
+
+    public static (int Slot, int Index) BufferOf(ulong word) => ((int)((word & PayloadMask) >> IndexBits), (int)(word & IndexMask));
 
     public static ulong Stored(int area, long offset) =>
         ((ulong)ChunkState.Stored << KindShift) | ((ulong)area << AreaShift) | (ulong)(offset >> StoredUnitShift);
@@ -106,18 +115,19 @@ public sealed class ChunkMap
     }
 
     /// <summary>How many chunks are in each state (a snapshot of a moving map).</summary>
-    public (long NotCopied, long Stored, long Failed) Census()
+    public (long NotCopied, long InBuffer, long Stored, long Failed) Census()
     {
-        long notCopied = 0, stored = 0, failed = 0;
+        long notCopied = 0, inBuffer = 0, stored = 0, failed = 0;
         foreach (var w in _words)
         {
             switch (KindOf(w))
             {
                 case ChunkState.NotCopied: notCopied++; break;
+                case ChunkState.InBuffer: inBuffer++; break;
                 case ChunkState.Stored: stored++; break;
                 default: failed++; break;
             }
         }
-        return (notCopied, stored, failed);
+        return (notCopied, inBuffer, stored, failed);
     }
 }

@@ -19,6 +19,7 @@ public sealed class Snapshot
     private readonly Lock _lock = new();
     private readonly List<TrackedDevice> _devices = [];
     private readonly EngineParameters _parameters;
+    private ChunkStoreQueue? _queue;
 
     internal Snapshot(EngineParameters parameters)
     {
@@ -62,7 +63,17 @@ public sealed class Snapshot
                 throw new BlkSnapException(Errno.ENODEV, $"snapshot {Id} has no devices");
 
             var ordered = _devices.OrderBy(d => d.Path, StringComparer.Ordinal).ToList();
-            var areas = ordered.Select(d => new DiffArea(d.Device, d.Name, d.Tracker, _parameters.Chunk, Storage, Events)).ToList();
+            var queue = new ChunkStoreQueue(Id.ToString()[..8], Math.Clamp(Environment.ProcessorCount, 2, 4));
+            List<DiffArea> areas;
+            try
+            {
+                areas = ordered.Select(d => new DiffArea(d.Device, d.Name, d.Tracker, _parameters.Chunk, Storage, Events, queue)).ToList();
+            }
+            catch
+            {
+                queue.Dispose();
+                throw;
+            }
 
             var held = 0;
             var clock = new Stopwatch();
@@ -80,6 +91,7 @@ public sealed class Snapshot
                     ordered[i].Attach(areas[i]);
                     ordered[i].Image = new SnapshotImage(ordered[i], this, areas[i]);
                 }
+                _queue = queue;
                 State = SnapshotState.Taken;
             }
             finally
@@ -92,7 +104,7 @@ public sealed class Snapshot
         }
     }
 
-    /// <summary>Detaches every device, waits for image I/O under way, and releases the storage.</summary>
+    /// <summary>Detaches every device, waits for image I/O under way, and releases buffers and storage.</summary>
     internal void Destroy()
     {
         lock (_lock)
@@ -119,6 +131,7 @@ public sealed class Snapshot
             }
             foreach (var area in areas)
                 area.Close();
+            _queue?.Dispose();
             Storage.Dispose();
             Events.Close();
         }

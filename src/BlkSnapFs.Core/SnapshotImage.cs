@@ -23,7 +23,7 @@ public sealed class SnapshotImage
     public int ErrorCode => _area.ErrorCode;
 
     /// <summary>How many chunks are in each state.</summary>
-    public (long NotCopied, long Stored, long Failed) ChunkCensus() => _area.Chunks.Census();
+    public (long NotCopied, long InBuffer, long Stored, long Failed) ChunkCensus() => _area.Chunks.Census();
 
     /// <summary>Each chunk's state and place in the storage (for tests that check how chunks were stored).</summary>
     internal ChunkMap Chunks => _area.Chunks;

@@ -4,7 +4,8 @@ namespace BlkSnapFs.Core.Tests;
 
 /// <summary>
 /// Copy-before-write of neighbouring chunks in runs (one read of the original, one piece of
-/// storage), and image reads that merge chunks lying next to each other in the storage.
+/// storage), and image reads that merge chunks lying next to each other in the storage. Image
+/// flush waits for the queued runs, so the tests see where the chunks went.
 /// </summary>
 public class CopyRunTests
 {
@@ -33,6 +34,7 @@ public class CopyRunTests
         var before = counted.Reads;
 
         device.Write(16 * Chunk, new byte[64 * Chunk]);
+        device.Image!.Flush(); // the runs are stored by the store queue's workers
 
         Assert.Equal(64 / 8, counted.Reads - before);
         var chunks = device.Image!.Chunks;
@@ -53,6 +55,7 @@ public class CopyRunTests
         using var _engine = engine;
 
         device.Write(0, new byte[8 * Chunk]);
+        device.Image!.Flush();
 
         Assert.Equal(0, device.ErrorCode);
         Assert.Equal((1 << 20) / Chunk - 8, device.Image!.ChunkCensus().NotCopied);
@@ -70,9 +73,13 @@ public class CopyRunTests
 
         // chunks 3, 2, 1, 0 are stored in that order, so each lies before its left neighbour in the storage
         for (var c = 3; c >= 0; c--)
+        {
             device.Write(c * Chunk + 100, new byte[10]);
+            device.Image!.Flush();
+        }
         // and 4..7 as one run, next to 0 in the storage but not after 3
         device.Write(4 * Chunk, new byte[4 * Chunk]);
+        device.Image!.Flush();
 
         var image = new byte[8 * Chunk + 300];
         Assert.Equal(image.Length, device.Image!.Read(0, image));
