@@ -22,8 +22,6 @@ internal sealed class ChunkBuffers
         _budget = budget;
     }
 
-    public long Budget => _budget;
-
     /// <summary>A slot with a buffer of at least <paramref name="bytes"/>; EIO once closed.</summary>
     public int Rent(int bytes)
     {

@@ -11,7 +11,6 @@ internal sealed class ChunkStoreQueue : IDisposable
 {
     private readonly Queue<(DiffArea Area, int First, int Count, int Slot)> _runs = new();
     private readonly Thread[] _workers;
-    private int _sleeping;
     private bool _completed;
 
     public ChunkStoreQueue(string name, int workers)
@@ -29,8 +28,7 @@ internal sealed class ChunkStoreQueue : IDisposable
         lock (_runs)
         {
             _runs.Enqueue((area, first, count, slot));
-            if (_sleeping > 0)
-                Monitor.Pulse(_runs);
+            Monitor.Pulse(_runs);
         }
     }
 
@@ -45,9 +43,7 @@ internal sealed class ChunkStoreQueue : IDisposable
                 {
                     if (_completed)
                         return;
-                    _sleeping++;
                     Monitor.Wait(_runs);
-                    _sleeping--;
                 }
             }
             run.Area.StoreRun(run.First, run.Count, run.Slot);

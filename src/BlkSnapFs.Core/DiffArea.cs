@@ -44,7 +44,7 @@ internal sealed class DiffArea
             throw new BlkSnapException(Errno.EFBIG, $"{name}: {count} chunks are too many; raise Chunk:MaximumShift");
         _chunks = new ChunkMap((int)count);
         _buffers = new ChunkBuffers(parameters.MaximumInQueue, (long)parameters.MaximumInQueue << _chunkShift);
-        _maximumRun = (int)Math.Clamp(Math.Min(MaximumRunBytes, _buffers.Budget) >> _chunkShift, 1, parameters.MaximumInQueue);
+        _maximumRun = Math.Clamp(MaximumRunBytes >> _chunkShift, 1, parameters.MaximumInQueue);
     }
 
     public int ChunkSize => 1 << _chunkShift;
@@ -156,9 +156,9 @@ internal sealed class DiffArea
             for (var c = settled; c < end; c++)
                 _chunks.Unlock(c, ChunkMap.Failed);
             _buffers.Return(slot, bytes);
-            lock (_pendingLock)
+            if (Interlocked.Decrement(ref _pending) == 0)
             {
-                if (--_pending == 0)
+                lock (_pendingLock)
                     Monitor.PulseAll(_pendingLock);
             }
         }
@@ -166,8 +166,7 @@ internal sealed class DiffArea
 
     private void Queue(int first, int count, int slot)
     {
-        lock (_pendingLock)
-            _pending++;
+        Interlocked.Increment(ref _pending);
         _queue.Add(this, first, count, slot);
     }
 
@@ -377,7 +376,7 @@ internal sealed class DiffArea
         {
             lock (_pendingLock)
             {
-                while (_pending > 0)
+                while (Volatile.Read(ref _pending) > 0)
                     Monitor.Wait(_pendingLock);
             }
             _storage.Flush();

@@ -20,7 +20,7 @@ internal sealed class DeviceExportBackend(TrackedDevice device) : INbdExportBack
         }
         catch (BlkSnapException e)
         {
-            throw new NbdException(e.Errno, e.Message);
+            throw NbdErrors.From(e);
         }
     }
 
@@ -32,7 +32,7 @@ internal sealed class DeviceExportBackend(TrackedDevice device) : INbdExportBack
         }
         catch (BlkSnapException e)
         {
-            throw new NbdException(e.Errno, e.Message);
+            throw NbdErrors.From(e);
         }
     }
 

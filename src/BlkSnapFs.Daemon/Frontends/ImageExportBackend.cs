@@ -19,7 +19,7 @@ internal sealed class ImageExportBackend(SnapshotImage image) : INbdExportBacken
         }
         catch (BlkSnapException e)
         {
-            throw new NbdException(e.Errno, e.Message);
+            throw NbdErrors.From(e);
         }
     }
 
@@ -33,7 +33,7 @@ internal sealed class ImageExportBackend(SnapshotImage image) : INbdExportBacken
         }
         catch (BlkSnapException e)
         {
-            throw new NbdException(e.Errno, e.Message);
+            throw NbdErrors.From(e);
         }
     }
 

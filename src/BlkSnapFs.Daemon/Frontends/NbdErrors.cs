@@ -3,9 +3,14 @@ using BlkSnapFs.Nbd;
 
 namespace BlkSnapFs.Daemon.Frontends;
 
-/// <summary>Engine errors as the NBD server reports them to clients.</summary>
+/// <summary>
+/// Engine errors as the NBD server reports them to clients. Reads and writes, whose spans cannot
+/// enter a lambda, catch and convert with <see cref="From"/>; the rest go through <see cref="Run"/>.
+/// </summary>
 internal static class NbdErrors
 {
+    public static NbdException From(BlkSnapException e) => new(e.Errno, e.Message);
+
     public static void Run(Action body)
     {
         try
@@ -14,7 +19,7 @@ internal static class NbdErrors
         }
         catch (BlkSnapException e)
         {
-            throw new NbdException(e.Errno, e.Message);
+            throw From(e);
         }
     }
 }
