@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BlkSnapFs.Core;
 
 namespace BlkSnapFs.Core.Tests;
@@ -311,7 +312,10 @@ public class ScenarioTests
         using var engine = new BlkSnapEngine(SmallParameters.Create());
         var devices = Enumerable.Range(0, 3).Select(i => engine.Attach(dir.Device($"d{i}", 1 << 20, new Random(i))).Device).ToList();
         // Each writer stamps the same increasing counter on all three devices; the images must agree on it.
+        // The take must fall inside the burst (a loaded machine may start the writer late), so it waits
+        // for rounds written before and after it.
         using var stop = new CancellationTokenSource();
+        long rounds = 0;
         var writer = Task.Run(() =>
         {
             var stamp = new byte[8];
@@ -320,12 +324,15 @@ public class ScenarioTests
                 BitConverter.TryWriteBytes(stamp, n);
                 foreach (var d in devices)
                     d.Write(0, stamp);
+                Volatile.Write(ref rounds, n);
             }
         });
-        Thread.Sleep(50);
+        WaitForRounds(100);
         var snapshot = engine.Create(devices);
         snapshot.Storage.AppendFile(dir.File("diff"), 4 << 20);
         engine.Take(snapshot.Id);
+        var atTake = Volatile.Read(ref rounds);
+        WaitForRounds(atTake + 100);
         stop.Cancel();
         await writer;
         var stamps = devices.Select(d =>
@@ -335,6 +342,17 @@ public class ScenarioTests
             return BitConverter.ToInt64(b);
         }).ToList();
         Assert.True(stamps[0] - stamps[2] is 0 or 1, $"stamps {string.Join(",", stamps)}");
-        Assert.True(snapshot.TakeHoldTime < TimeSpan.FromSeconds(1));
+        Assert.InRange(stamps[0], 100, atTake + 1);
+        Assert.True(snapshot.TakeHoldTime < TimeSpan.FromSeconds(1), $"held {snapshot.TakeHoldTime}");
+
+        void WaitForRounds(long count)
+        {
+            var clock = Stopwatch.StartNew();
+            while (Volatile.Read(ref rounds) < count && !writer.IsCompleted)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"the writer made {Volatile.Read(ref rounds)} rounds in a minute");
+                Thread.Sleep(1);
+            }
+        }
     }
 }
