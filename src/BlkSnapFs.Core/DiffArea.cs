@@ -20,6 +20,7 @@ internal sealed class DiffArea
     private readonly DiffStorage _storage;
     private readonly EventQueue _events;
     private readonly ChunkStoreQueue _queue;
+    private readonly ImageReadAhead _readAhead;
     private readonly int _chunkShift;
     private readonly int _maximumRun;
     private readonly object _pendingLock = new();
@@ -45,6 +46,7 @@ internal sealed class DiffArea
         _chunks = new ChunkMap((int)count);
         _buffers = new ChunkBuffers(parameters.MaximumInQueue, (long)parameters.MaximumInQueue << _chunkShift);
         _maximumRun = Math.Clamp(MaximumRunBytes >> _chunkShift, 1, parameters.MaximumInQueue);
+        _readAhead = new ImageReadAhead(device, storage, _chunks, _chunkShift);
     }
 
     public int ChunkSize => 1 << _chunkShift;
@@ -198,6 +200,7 @@ internal sealed class DiffArea
         Enter();
         try
         {
+            _readAhead.BeforeRead(offset, buffer.Length);
             while (!buffer.IsEmpty)
             {
                 var chunk = (int)(offset >> _chunkShift);

@@ -188,6 +188,8 @@ public sealed class DiffStorage : IDisposable
 
     public void Read(int area, long offset, Span<byte> buffer) => AreaAt(area).Read(offset, buffer);
 
+    public void ReadAhead(int area, long offset, long length) => AreaAt(area).ReadAhead(offset, length);
+
     /// <summary>Makes every stored chunk durable (fdatasync of each area).</summary>
     public void Flush()
     {

@@ -94,6 +94,13 @@ public sealed class FileBlockDevice : IBlockDevice
 
     public void Flush() => Native.Sync(_handle, Path);
 
+    public void ReadAhead(long offset, long length)
+    {
+        // Direct I/O bypasses the page cache the hint would fill.
+        if (!_direct)
+            Native.ReadAhead(_handle, offset, length);
+    }
+
     public void Discard(long offset, long length)
     {
         if (length == 0)

@@ -21,4 +21,7 @@ public interface IBlockDevice : IDisposable
     void Discard(long offset, long length);
 
     void WriteZeroes(long offset, long length);
+
+    /// <summary>A hint that the range will be read soon: start reading it, do not wait.</summary>
+    void ReadAhead(long offset, long length);
 }

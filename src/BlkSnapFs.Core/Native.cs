@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace BlkSnapFs.Core;
 
-/// <summary>The few Linux calls .NET lacks: ioctls on block devices, fallocate, O_TMPFILE/O_DIRECT opens, fsync.</summary>
+/// <summary>The few Linux calls .NET lacks: ioctls on block devices, fallocate, O_TMPFILE/O_DIRECT opens, fsync, fadvise.</summary>
 internal static partial class Native
 {
     public const int O_RDWR = 0x2;
@@ -14,6 +14,8 @@ internal static partial class Native
     public const int FALLOC_FL_KEEP_SIZE = 0x01;
     public const int FALLOC_FL_PUNCH_HOLE = 0x02;
     public const int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    private const int POSIX_FADV_WILLNEED = 3;
 
     private const ulong BLKGETSIZE64 = 0x80081272;
     private const ulong BLKSSZGET = 0x1268;
@@ -26,6 +28,9 @@ internal static partial class Native
 
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
+    private static partial int Fadvise(SafeFileHandle fd, long offset, long length, int advice);
 
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     private static partial int FdataSync(SafeFileHandle fd);
@@ -47,6 +52,9 @@ internal static partial class Native
 
     public static bool TryAllocate(SafeFileHandle fd, int mode, long offset, long length) =>
         Fallocate(fd, mode, offset, length) == 0;
+
+    /// <summary>Starts reading a range into the page cache and returns at once; only a hint, so failures are ignored.</summary>
+    public static void ReadAhead(SafeFileHandle fd, long offset, long length) => _ = Fadvise(fd, offset, length, POSIX_FADV_WILLNEED);
 
     public static void Sync(SafeFileHandle fd, string what)
     {

@@ -124,6 +124,8 @@ internal sealed class StorageArea : IDisposable
         }
     }
 
+    public void ReadAhead(long offset, long length) => Native.ReadAhead(Handle, Start + offset, length);
+
     public void Dispose()
     {
         Handle.Dispose();

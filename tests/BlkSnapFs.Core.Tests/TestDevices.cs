@@ -52,7 +52,7 @@ public static class SmallParameters
     }.Corrected();
 }
 
-/// <summary>A device whose reads or writes can be made to fail, to test what a dying disk does to a snapshot; it counts reads.</summary>
+/// <summary>A device whose reads or writes can be made to fail, to test what a dying disk does to a snapshot; it counts reads and records read-ahead hints.</summary>
 public sealed class FaultyDevice(IBlockDevice inner) : IBlockDevice
 {
     public volatile int FailReadsWith;
@@ -84,6 +84,16 @@ public sealed class FaultyDevice(IBlockDevice inner) : IBlockDevice
     public void Flush() => inner.Flush();
     public void Discard(long offset, long length) => inner.Discard(offset, length);
     public void WriteZeroes(long offset, long length) => inner.WriteZeroes(offset, length);
+
+    public void ReadAhead(long offset, long length)
+    {
+        lock (ReadAheads)
+            ReadAheads.Add((offset, length));
+        inner.ReadAhead(offset, length);
+    }
+
+    public List<(long Offset, long Length)> ReadAheads { get; } = [];
+
     public void Dispose() => inner.Dispose();
 }
 

@@ -1,0 +1,87 @@
+namespace BlkSnapFs.Core;
+
+/// <summary>
+/// Read-ahead for sequential reads of one device's snapshot image. Once some chunks are copied, an
+/// image read in order reads the original and the storage each with gaps; the page cache reads
+/// ahead only for reads that follow each other, and the kernel sends a FUSE file one read at a
+/// time, so every piece after a gap was a synchronous disk read. This starts reading those pieces
+/// a window ahead (posix_fadvise WILLNEED, served in the background). Pieces that continue where
+/// the last one of their kind ended are left to the page cache's own read-ahead: hinting them too
+/// made untouched images slower. All fields are hints: readers racing on them at worst read a
+/// range ahead twice or not at all.
+/// </summary>
+internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, ChunkMap chunks, int chunkShift)
+{
+    /// <summary>How far ahead of a sequential reader pieces are read.</summary>
+    public const long WindowBytes = 8 << 20;
+
+    private long _lastReadEnd = -1;
+    private long _windowEnd;
+    private long _originalNext = -1; // where the last not-copied piece ended on the original
+    private long _storageNext = -1; // where the last stored piece ended, (area << 48) | offset
+
+    /// <summary>Called before each image read of [offset, offset + length).</summary>
+    public void BeforeRead(long offset, int length)
+    {
+        var end = offset + length;
+        var last = Interlocked.Exchange(ref _lastReadEnd, end);
+        var windowEnd = Volatile.Read(ref _windowEnd);
+        if (offset != last && (offset >= windowEnd || offset < windowEnd - WindowBytes))
+            return;
+        var to = Math.Min(end + WindowBytes, device.Capacity);
+        var from = windowEnd >= end && windowEnd <= to ? windowEnd : end;
+        if (from >= to)
+            return;
+        if (from == end)
+        {
+            // A new sequence: nothing is known of where the last pieces ended.
+            Volatile.Write(ref _originalNext, -1);
+            Volatile.Write(ref _storageNext, -1);
+        }
+        Volatile.Write(ref _windowEnd, to);
+        Hint(from, to);
+    }
+
+    /// <summary>Splits [from, to) into pieces that are contiguous on the original or in the storage and hints each that starts a gap.</summary>
+    private void Hint(long from, long to)
+    {
+        var piece = (Kind: ChunkState.Failed, Location: 0L, Start: from, Length: 0L);
+        for (var at = from; at < to;)
+        {
+            var chunk = (int)(at >> chunkShift);
+            var chunkStart = (long)chunk << chunkShift;
+            var span = Math.Min(chunkStart + (1L << chunkShift), to) - at;
+            var word = chunks.Peek(chunk);
+            var kind = ChunkMap.KindOf(word);
+            var location = at;
+            if (kind == ChunkState.Stored)
+            {
+                var (area, storedAt) = ChunkMap.LocationOf(word);
+                location = ((long)area << 48) | (storedAt + at - chunkStart);
+            }
+            if (kind != piece.Kind || location != piece.Location + piece.Length)
+            {
+                HintPiece(piece.Kind, piece.Location, piece.Length);
+                piece = (kind, location, at, 0);
+            }
+            piece.Length += span;
+            at += span;
+        }
+        HintPiece(piece.Kind, piece.Location, piece.Length);
+    }
+
+    private void HintPiece(ChunkState kind, long location, long length)
+    {
+        switch (kind)
+        {
+            case ChunkState.NotCopied:
+                if (Interlocked.Exchange(ref _originalNext, location + length) != location)
+                    device.ReadAhead(location, length);
+                break;
+            case ChunkState.Stored:
+                if (Interlocked.Exchange(ref _storageNext, location + length) != location)
+                    storage.ReadAhead((int)(location >> 48), location & ((1L << 48) - 1), length);
+                break;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using BlkSnapFs.Core;
+
+namespace BlkSnapFs.Core.Tests;
+
+/// <summary>
+/// Sequential image reads hint the original's pieces that follow a gap a window ahead, leave
+/// contiguous reads to the page cache, and random reads hint nothing. The hints change no data.
+/// </summary>
+public class ReadAheadTests
+{
+    private const int Size = 32 << 20;
+    private const int Request = 64 << 10;
+
+    private static (BlkSnapEngine Engine, FaultyDevice Counted, TrackedDevice Device, byte[] PreTake) Setup(TestDirectory dir)
+    {
+        var engine = new BlkSnapEngine(SmallParameters.Create());
+        var counted = new FaultyDevice(FileBlockDevice.Open(dir.Device("disk", Size, new Random(9))));
+        var device = engine.Attach(counted, "disk");
+        var preTake = ImageReader.ReadAll(device);
+        var snapshot = engine.Create([device]);
+        snapshot.Storage.AppendFile(dir.File("diff"), Size);
+        engine.Take(snapshot.Id);
+        return (engine, counted, device, preTake);
+    }
+
+    [Fact]
+    public void HalfCopiedImageReadsTheOriginalsPiecesAhead()
+    {
+        using var dir = new TestDirectory();
+        var (engine, counted, device, preTake) = Setup(dir);
+        using var _engine = engine;
+        for (long at = 0; at < Size; at += 2 * Request)
+            device.Write(at, new byte[Request]);
+        device.Image!.Flush();
+        counted.ReadAheads.Clear();
+
+        Assert.Equal(preTake, ImageReader.ReadAll(device.Image!, Request));
+
+        // The first read is not yet a sequence; from the second on, every not-copied piece past the
+        // one being read is hinted once, as the window reaches it.
+        var expected = Enumerable.Range(1, Size / (2 * Request) - 1).Select(i => ((long)(2 * i + 1) * Request, (long)Request));
+        Assert.Equal(expected, counted.ReadAheads);
+    }
+
+    [Fact]
+    public void UntouchedImageIsLeftToThePageCache()
+    {
+        using var dir = new TestDirectory();
+        var (engine, counted, device, preTake) = Setup(dir);
+        using var _engine = engine;
+
+        Assert.Equal(preTake, ImageReader.ReadAll(device.Image!, Request));
+
+        // One hint starts the first window; the rest of the original is read contiguously.
+        Assert.Equal([(2L * Request, ImageReadAhead.WindowBytes)], counted.ReadAheads);
+    }
+
+    [Fact]
+    public void RandomReadsHintNothing()
+    {
+        using var dir = new TestDirectory();
+        var (engine, counted, device, preTake) = Setup(dir);
+        using var _engine = engine;
+        var buffer = new byte[Request];
+        const int count = Size / Request;
+        for (var i = 0; i < count; i++)
+        {
+            var at = (long)(i * 7 % count) * Request;
+            device.Image!.Read(at, buffer);
+            Assert.True(buffer.AsSpan().SequenceEqual(preTake.AsSpan((int)at, Request)), $"image differs at {at}");
+        }
+
+        Assert.Empty(counted.ReadAheads);
+    }
+}
