@@ -17,8 +17,12 @@ public sealed class ConcurrencyTests
 
         Assert.True(result.ExitCode == 0, result.Errors);
         Assert.True(tree.Statistics.PeakActiveRequests >= 2, $"peak {tree.Statistics.PeakActiveRequests}");
-        // Each read holds its worker 400 ms; one after the other would take 800 ms or more.
-        Assert.True(result.Elapsed < TimeSpan.FromMilliseconds(780), $"took {result.Elapsed}");
+        // Each read holds its worker 400 ms; two of them were under way at the same moment. (Timed in
+        // the node, not around the shell, so a slow process start on a loaded machine cannot fail it.)
+        var reads = tree.Slow.Reads;
+        Assert.True(
+            reads.Any(a => reads.Any(b => a != b && b.Start < a.End && a.Start < b.End)),
+            $"reads (start, end): {string.Join(", ", reads)}");
     }
 
     [Fact]
