@@ -45,7 +45,7 @@ internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, C
     /// <summary>Splits [from, to) into pieces that are contiguous on the original or in the storage and hints each that starts a gap.</summary>
     private void Hint(long from, long to)
     {
-        var piece = (Kind: ChunkState.Failed, Location: 0L, Start: from, Length: 0L);
+        var piece = (Kind: ChunkState.Failed, Location: 0L, Length: 0L);
         for (var at = from; at < to;)
         {
             var chunk = (int)(at >> chunkShift);
@@ -62,7 +62,7 @@ internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, C
             if (kind != piece.Kind || location != piece.Location + piece.Length)
             {
                 HintPiece(piece.Kind, piece.Location, piece.Length);
-                piece = (kind, location, at, 0);
+                piece = (kind, location, 0);
             }
             piece.Length += span;
             at += span;
