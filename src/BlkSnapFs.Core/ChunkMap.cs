@@ -69,6 +69,30 @@ public sealed class ChunkMap
     public static (int Area, long Offset) LocationOf(ulong word) =>
         ((int)((word & AreaMask) >> AreaShift), (long)(word & PayloadMask) << StoredUnitShift);
 
+    /// <summary>
+    /// The piece of the image from byte <paramref name="offset"/> up to <paramref name="limit"/> at
+    /// most that one request can read: neighbouring not-copied chunks (Location is the offset on the
+    /// original), stored chunks lying next to each other in one storage area (Area and Location in
+    /// the storage), or one chunk in any other state. Read without locking.
+    /// </summary>
+    public (ChunkState Kind, int Area, long Location, long Length) PieceAt(long offset, long limit, int chunkShift)
+    {
+        var chunk = (int)(offset >> chunkShift);
+        var word = Peek(chunk);
+        var kind = KindOf(word);
+        var (area, location) = kind == ChunkState.Stored ? LocationOf(word) : (0, (long)chunk << chunkShift);
+        location += offset - ((long)chunk << chunkShift);
+        var end = Math.Min((long)(chunk + 1) << chunkShift, limit);
+        while (end < limit && kind is ChunkState.NotCopied or ChunkState.Stored)
+        {
+            var next = Peek(++chunk);
+            if (KindOf(next) != kind || (kind == ChunkState.Stored && LocationOf(next) != (area, location + end - offset)))
+                break;
+            end = Math.Min(end + (1L << chunkShift), limit);
+        }
+        return (kind, area, location, end - offset);
+    }
+
     /// <summary>Takes the chunk's lock and returns its state word (without the lock bits).</summary>
     public ulong Lock(int chunk)
     {

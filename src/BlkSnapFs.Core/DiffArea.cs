@@ -203,15 +203,23 @@ internal sealed class DiffArea
             _readAhead.BeforeRead(offset, buffer.Length);
             while (!buffer.IsEmpty)
             {
-                var chunk = (int)(offset >> _chunkShift);
-                var run = ChunkMap.KindOf(_chunks.Peek(chunk)) switch
+                var piece = _chunks.PieceAt(offset, offset + buffer.Length, _chunkShift);
+                var part = buffer[..(int)piece.Length];
+                switch (piece.Kind)
                 {
-                    ChunkState.NotCopied => ReadUncopiedRun(offset, buffer),
-                    ChunkState.Stored => ReadStoredRun(offset, buffer),
-                    _ => ReadChunk(chunk, offset, buffer[..SegmentLength(offset, buffer.Length)]),
-                };
-                offset += run;
-                buffer = buffer[run..];
+                    case ChunkState.NotCopied:
+                        ReadUncopied(offset, part);
+                        break;
+                    case ChunkState.Stored:
+                        // Stored is a final state: the chunks cannot move while they are read, no lock needed.
+                        _storage.Read(piece.Area, piece.Location, part);
+                        break;
+                    default:
+                        ReadChunk((int)(offset >> _chunkShift), offset, part);
+                        break;
+                }
+                offset += part.Length;
+                buffer = buffer[part.Length..];
             }
         }
         finally
@@ -221,54 +229,25 @@ internal sealed class DiffArea
     }
 
     /// <summary>
-    /// Reads a run of not-yet-copied chunks from the original in one request, then checks each is
-    /// still not copied: the original changes only after a chunk leaves that state, so a chunk that
-    /// still shows it was read intact; one that moved on is read again from where its data went.
+    /// Reads not-yet-copied chunks from the original in one request, then checks each is still not
+    /// copied: the original changes only after a chunk leaves that state, so a chunk that still
+    /// shows it was read intact; one that moved on is read again from where its data went.
     /// </summary>
-    private int ReadUncopiedRun(long offset, Span<byte> buffer)
+    private void ReadUncopied(long offset, Span<byte> buffer)
     {
-        var first = (int)(offset >> _chunkShift);
-        var length = SegmentLength(offset, buffer.Length);
-        var last = first;
-        while (length < buffer.Length && ChunkMap.KindOf(_chunks.Peek(last + 1)) == ChunkState.NotCopied)
-        {
-            last++;
-            length += SegmentLength(offset + length, buffer.Length - length);
-        }
-        _device.Read(offset, buffer[..length]);
-        for (var c = first; c <= last; c++)
+        _device.Read(offset, buffer);
+        var last = (int)((offset + buffer.Length - 1) >> _chunkShift);
+        for (var c = (int)(offset >> _chunkShift); c <= last; c++)
         {
             if (ChunkMap.KindOf(_chunks.Peek(c)) == ChunkState.NotCopied)
                 continue;
             var start = Math.Max(offset, ChunkStart(c));
-            var end = Math.Min(offset + length, ChunkStart(c) + ChunkLength(c));
+            var end = Math.Min(offset + buffer.Length, ChunkStart(c) + ChunkLength(c));
             ReadChunk(c, start, buffer.Slice((int)(start - offset), (int)(end - start)));
         }
-        return length;
     }
 
-    /// <summary>
-    /// Reads stored chunks that sit next to each other in the storage with one read. Stored is a
-    /// final state, so no lock is needed: the chunks cannot move while they are read.
-    /// </summary>
-    private int ReadStoredRun(long offset, Span<byte> buffer)
-    {
-        var chunk = (int)(offset >> _chunkShift);
-        var (area, at) = ChunkMap.LocationOf(_chunks.Peek(chunk));
-        var storageStart = at + (offset - ChunkStart(chunk));
-        var length = SegmentLength(offset, buffer.Length);
-        while (length < buffer.Length)
-        {
-            var word = _chunks.Peek(++chunk);
-            if (ChunkMap.KindOf(word) != ChunkState.Stored || ChunkMap.LocationOf(word) != (area, storageStart + length))
-                break;
-            length += SegmentLength(offset + length, buffer.Length - length);
-        }
-        _storage.Read(area, storageStart, buffer[..length]);
-        return length;
-    }
-
-    private int ReadChunk(int chunk, long offset, Span<byte> destination)
+    private void ReadChunk(int chunk, long offset, Span<byte> destination)
     {
         var inChunk = (int)(offset - ChunkStart(chunk));
         while (true)
@@ -279,12 +258,12 @@ internal sealed class DiffArea
                 case ChunkState.NotCopied:
                     _device.Read(offset, destination);
                     if (ChunkMap.KindOf(_chunks.Peek(chunk)) == ChunkState.NotCopied)
-                        return destination.Length;
+                        return;
                     continue;
                 case ChunkState.Stored:
                     var (area, at) = ChunkMap.LocationOf(word);
                     _storage.Read(area, at + inChunk, destination);
-                    return destination.Length;
+                    return;
                 case ChunkState.InBuffer:
                     var state = _chunks.Lock(chunk);
                     try
@@ -292,7 +271,7 @@ internal sealed class DiffArea
                         if (ChunkMap.KindOf(state) != ChunkState.InBuffer)
                             continue;
                         BufferedChunk(state, chunk).Slice(inChunk, destination.Length).CopyTo(destination);
-                        return destination.Length;
+                        return;
                     }
                     finally
                     {

@@ -42,46 +42,25 @@ internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, C
         Hint(from, to);
     }
 
-    /// <summary>Splits [from, to) into pieces that are contiguous on the original or in the storage and hints each that starts a gap.</summary>
+    /// <summary>Hints each piece of [from, to) that starts a gap on the original or in the storage.</summary>
     private void Hint(long from, long to)
     {
-        var piece = (Kind: ChunkState.Failed, Location: 0L, Length: 0L);
         for (var at = from; at < to;)
         {
-            var chunk = (int)(at >> chunkShift);
-            var chunkStart = (long)chunk << chunkShift;
-            var span = Math.Min(chunkStart + (1L << chunkShift), to) - at;
-            var word = chunks.Peek(chunk);
-            var kind = ChunkMap.KindOf(word);
-            var location = at;
-            if (kind == ChunkState.Stored)
+            var piece = chunks.PieceAt(at, to, chunkShift);
+            switch (piece.Kind)
             {
-                var (area, storedAt) = ChunkMap.LocationOf(word);
-                location = ((long)area << 48) | (storedAt + at - chunkStart);
+                case ChunkState.NotCopied:
+                    if (Interlocked.Exchange(ref _originalNext, piece.Location + piece.Length) != piece.Location)
+                        device.ReadAhead(piece.Location, piece.Length);
+                    break;
+                case ChunkState.Stored:
+                    var key = ((long)piece.Area << 48) | piece.Location;
+                    if (Interlocked.Exchange(ref _storageNext, key + piece.Length) != key)
+                        storage.ReadAhead(piece.Area, piece.Location, piece.Length);
+                    break;
             }
-            if (kind != piece.Kind || location != piece.Location + piece.Length)
-            {
-                HintPiece(piece.Kind, piece.Location, piece.Length);
-                piece = (kind, location, 0);
-            }
-            piece.Length += span;
-            at += span;
-        }
-        HintPiece(piece.Kind, piece.Location, piece.Length);
-    }
-
-    private void HintPiece(ChunkState kind, long location, long length)
-    {
-        switch (kind)
-        {
-            case ChunkState.NotCopied:
-                if (Interlocked.Exchange(ref _originalNext, location + length) != location)
-                    device.ReadAhead(location, length);
-                break;
-            case ChunkState.Stored:
-                if (Interlocked.Exchange(ref _storageNext, location + length) != location)
-                    storage.ReadAhead((int)(location >> 48), location & ((1L << 48) - 1), length);
-                break;
+            at += piece.Length;
         }
     }
 }
