@@ -4,7 +4,7 @@
 # Writes bench/RESULTS.md and bench/results.png (ratios). Needs root (drop_caches, FUSE mounts).
 #
 #   bench/peers/run.sh [--sizes "1024 8192"] [--runs 3] [--quick] [--bin DIR] [--dir DIR]
-#                      [--peers "raw blksnapfs qemu nbdkit"] [--skip "pause memory latency engine"]
+#                      [--peers "raw blksnapfs qemu nbdkit"] [--skip "pause memory latency engine ceiling"]
 #                      [--results FILE] [--chart FILE] [--keep] [--also EARLIER.tsv]
 #                      [--set Section:Key=VALUE ...]   (BlkSnapFs settings other than the defaults)
 set -euo pipefail
@@ -103,6 +103,21 @@ timed() {
   t1=$(now_us)
   record "$size" "$peer" "$metric" "$run" "$(awk -v m="$mib" -v us=$((t1 - t0)) 'BEGIN{printf "%.1f", m * 1e6 / us}')" MiB/s
 }
+# timed_fio SIZE PEER METRIC RUN -- fio_workload...: records MiB/s from fio's own report: bytes over the
+# job's runtime, which includes its end_fsync but not fio's start-up (about 0.4 s here, the same for every
+# peer; counted, it pulls the ratios of short passes toward 1)
+timed_fio() {
+  local size=$1 peer=$2 metric=$3 run=$4; shift 5
+  rm -f "$work/fio.json"
+  FIO_REPORT=$work/fio.json "$@" 2>>"$work/tools.log" || { log "failed: $*"; tail -5 "$work/tools.log" >&2; return 1; }
+  record "$size" "$peer" "$metric" "$run" "$(fio_mib_s "$work/fio.json")" MiB/s
+}
+fio_mib_s() { # FIO_JSON: bytes moved ÷ the longest job runtime, MiB/s
+  "$py" -c 'import json, sys
+jobs = json.load(open(sys.argv[1]))["jobs"]
+moved = sum(j[d]["io_bytes"] for j in jobs for d in ("read", "write"))
+print(f"{moved / 2**20 / (max(j['"'"'job_runtime'"'"'] for j in jobs) / 1000):.1f}")' "$1"
+}
 checksum() { "$py" "$here/blocksum.py" "$1" "${2:-$work/pre.sums}"; }  # FILE [LIST]: per-MiB md5s kept in LIST
 
 # ---------------------------------------------------------------- workloads
@@ -110,15 +125,16 @@ read_buffered() { dd if="$1" of=/dev/null bs=1M status=none; }
 read_direct() { dd if="$1" of=/dev/null bs=1M iflag=direct status=none; }
 fio_seq() {  # FILE SIZE_MIB: sequential 1 MiB O_DIRECT writes over the whole device, fsync at the end
   fio --name=seq --filename="$1" --rw=write --bs=1M --size="$2"M --direct=1 --ioengine=psync \
-      --end_fsync=1 --randseed=7 --output=/dev/null
+      --end_fsync=1 --randseed=7 --output-format=json --output="${FIO_REPORT:-/dev/null}"
 }
 fio_half() { # FILE SIZE_MIB: every other MiB written, so half of any chunk size <= 1 MiB gets copied
   fio --name=half --filename="$1" --rw=write:1M --bs=1M --size="$2"M --direct=1 --ioengine=psync \
-      --end_fsync=1 --output=/dev/null
+      --end_fsync=1 --output-format=json --output="${FIO_REPORT:-/dev/null}"
 }
 fio_rand() { # FILE SIZE_MIB IO_MIB: random 4 KiB O_DIRECT writes, iodepth 16, the same offsets each call
   fio --name=rand --filename="$1" --rw=randwrite --bs=4k --size="$2"M --io_size="$3"M --direct=1 \
-      --ioengine=libaio --iodepth=16 --randseed=42 --randrepeat=1 --end_fsync=1 --runtime=300 --output=/dev/null
+      --ioengine=libaio --iodepth=16 --randseed=42 --randrepeat=1 --end_fsync=1 --runtime=300 \
+      --output-format=json --output="${FIO_REPORT:-/dev/null}"
 }
 
 # ---------------------------------------------------------------- peers
@@ -218,6 +234,38 @@ check_image() { # SIZE PEER RUN WHAT EXPECTED: read the image twice, in 1 MiB re
   fi
 }
 
+# The copy ceiling of random first-touch writes: the I/O a snapshot with BlkSnapFs's chunk size cannot
+# avoid, run by fio with no waiting between its parts, all at once: random reads of every chunk the
+# writes touch (O_DIRECT, 16 in flight: each of fio's 16 writes waits for at most one chunk), their
+# store (buffered, sequential) and the 4 KiB writes themselves. Touched chunks are the expected count
+# for W distinct 4 KiB blocks spread over B: chunks x (1 - (1 - W/B)^(blocks per chunk)).
+chunk_shift() { # SIZE_MIB: the chunk shift BlkSnapFs picks for the size (default or --set Chunk:MinimumShift)
+  local minimum=18 s
+  for s in "${settings[@]}"; do [[ $s == Chunk:MinimumShift=* ]] && minimum=${s#*=}; done
+  awk -v b="$(( $1 * 1048576 ))" -v m="$minimum" 'BEGIN { s = m; while (b / 2^s > 2097152) s++; print s }'
+}
+run_ceiling() { # SIZE_MIB RAND_MIB RUN
+  local size=$1 rand_mib=$2 run=$3 shift chunk copy_mib
+  shift=$(chunk_shift "$size"); chunk=$((1 << shift))
+  copy_mib=$(awk -v size="$size" -v w="$rand_mib" -v c="$chunk" 'BEGIN {
+    blocks = size * 256; chunks = size * 1048576 / c; touched = chunks * (1 - (1 - w * 256 / blocks) ^ (c / 4096))
+    printf "%d", touched * c / 1048576 + 0.5 }')
+  rm -f "$work/ceiling-store"
+  drop_caches
+  fio --output-format=json --output="$work/fio.json" \
+    --name=copy-read --filename="$DEV" --rw=randread --bs="$chunk" --size="$size"M --io_size="$copy_mib"M \
+      --direct=1 --ioengine=libaio --iodepth=16 \
+    --name=copy-store --filename="$work/ceiling-store" --rw=write --bs="$chunk" --size="$copy_mib"M --ioengine=psync \
+    --name=writes --filename="$DEV" --rw=randwrite --bs=4k --size="$size"M --io_size="$rand_mib"M --direct=1 \
+      --ioengine=libaio --iodepth=16 --randseed=42 --randrepeat=1 --end_fsync=1 2>>"$work/tools.log" \
+    || { log "failed: copy ceiling fio"; tail -5 "$work/tools.log" >&2; return 1; }
+  record "$size" ceiling write_rand_first "$run" "$("$py" -c 'import json, sys
+jobs = json.load(open(sys.argv[1]))["jobs"]
+print(f"{int(sys.argv[2]) / (max(j['"'"'job_runtime'"'"'] for j in jobs) / 1000):.1f}")' "$work/fio.json" "$rand_mib")" MiB/s
+  record "$size" ceiling copy_mib "$run" "$copy_mib" MiB
+  rm -f "$work/ceiling-store"
+}
+
 run_throughput() { # SIZE_MIB
   SIZE_MIB=$1
   local size=$SIZE_MIB rand_mib run peer pre
@@ -236,20 +284,20 @@ run_throughput() { # SIZE_MIB
       drop_caches; timed "$size" "$size" "$peer" read_buffered_untouched "$run" -- read_buffered "$IMG"
       drop_caches; timed "$size" "$size" "$peer" read_direct_untouched "$run" -- read_direct "$IMG"
       # 2. live write, sequential 1 MiB: first touch (copy-on-write), then rewrite; then the image check
-      drop_caches; timed "$size" "$size" "$peer" write_seq_first "$run" -- fio_seq "$LIVE" "$size"
-      timed "$size" "$size" "$peer" write_seq_rewrite "$run" -- fio_seq "$LIVE" "$size"
+      drop_caches; timed_fio "$size" "$peer" write_seq_first "$run" -- fio_seq "$LIVE" "$size"
+      timed_fio "$size" "$peer" write_seq_rewrite "$run" -- fio_seq "$LIVE" "$size"
       case $peer in raw|nbdkit) drop_caches; pre=$(checksum "$DEV") ;; esac
       check_image "$size" "$peer" "$run" after_seq_writes "$pre"
       $(fn "$peer" unsnap)
       # 2b. random 4 KiB writes, iodepth 16, on a new snapshot: first touch, then the same offsets again
       $(fn "$peer" snap)
-      drop_caches; timed "$rand_mib" "$size" "$peer" write_rand_first "$run" -- fio_rand "$LIVE" "$size" "$rand_mib"
-      timed "$rand_mib" "$size" "$peer" write_rand_rewrite "$run" -- fio_rand "$LIVE" "$size" "$rand_mib"
+      drop_caches; timed_fio "$size" "$peer" write_rand_first "$run" -- fio_rand "$LIVE" "$size" "$rand_mib"
+      timed_fio "$size" "$peer" write_rand_rewrite "$run" -- fio_rand "$LIVE" "$size" "$rand_mib"
       $(fn "$peer" unsnap)
       # 1b. image read after half of the chunks were copied, and the image check
       drop_caches; pre=$(checksum "$DEV")
       $(fn "$peer" snap)
-      timed "$((size / 2))" "$size" "$peer" write_half_first "$run" -- fio_half "$LIVE" "$size"
+      timed_fio "$size" "$peer" write_half_first "$run" -- fio_half "$LIVE" "$size"
       drop_caches; timed "$size" "$size" "$peer" read_buffered_half "$run" -- read_buffered "$IMG"
       drop_caches; timed "$size" "$size" "$peer" read_direct_half "$run" -- read_direct "$IMG"
       case $peer in raw|nbdkit) drop_caches; pre=$(checksum "$DEV") ;; esac
@@ -257,6 +305,7 @@ run_throughput() { # SIZE_MIB
       $(fn "$peer" unsnap)
       $(fn "$peer" teardown)
     done
+    [[ " $skip " == *" ceiling "* ]] || { log "size $size MiB, run $run, copy ceiling"; run_ceiling "$size" "$rand_mib" "$run"; }
   done
   rm -f "$DEV"
 }
