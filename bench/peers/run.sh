@@ -234,7 +234,7 @@ check_image() { # SIZE PEER RUN WHAT EXPECTED: read the image twice, in 1 MiB re
   fi
 }
 
-# The copy ceiling of random first-touch writes: the I/O a snapshot with BlkSnapFs's chunk size cannot
+# The chunk I/O alone of random first-touch writes: the I/O a snapshot with BlkSnapFs's chunk size cannot
 # avoid, run by fio with no waiting between its parts, all at once: random reads of every chunk the
 # writes touch (O_DIRECT, 16 in flight: each of fio's 16 writes waits for at most one chunk), their
 # store (buffered, sequential) and the 4 KiB writes themselves. Touched chunks are the expected count
@@ -258,7 +258,7 @@ run_ceiling() { # SIZE_MIB RAND_MIB RUN
     --name=copy-store --filename="$work/ceiling-store" --rw=write --bs="$chunk" --size="$copy_mib"M --ioengine=psync \
     --name=writes --filename="$DEV" --rw=randwrite --bs=4k --size="$size"M --io_size="$rand_mib"M --direct=1 \
       --ioengine=libaio --iodepth=16 --randseed=42 --randrepeat=1 --end_fsync=1 2>>"$work/tools.log" \
-    || { log "failed: copy ceiling fio"; tail -5 "$work/tools.log" >&2; return 1; }
+    || { log "failed: chunk I/O alone (fio)"; tail -5 "$work/tools.log" >&2; return 1; }
   record "$size" ceiling write_rand_first "$run" "$("$py" -c 'import json, sys
 jobs = json.load(open(sys.argv[1]))["jobs"]
 print(f"{int(sys.argv[2]) / (max(j['"'"'job_runtime'"'"'] for j in jobs) / 1000):.1f}")' "$work/fio.json" "$rand_mib")" MiB/s
@@ -305,7 +305,7 @@ run_throughput() { # SIZE_MIB
       $(fn "$peer" unsnap)
       $(fn "$peer" teardown)
     done
-    [[ " $skip " == *" ceiling "* ]] || { log "size $size MiB, run $run, copy ceiling"; run_ceiling "$size" "$rand_mib" "$run"; }
+    [[ " $skip " == *" ceiling "* ]] || { log "size $size MiB, run $run, chunk I/O alone"; run_ceiling "$size" "$rand_mib" "$run"; }
   done
   rm -f "$DEV"
 }
