@@ -112,11 +112,11 @@ timed_fio() {
   FIO_REPORT=$work/fio.json "$@" 2>>"$work/tools.log" || { log "failed: $*"; tail -5 "$work/tools.log" >&2; return 1; }
   record "$size" "$peer" "$metric" "$run" "$(fio_mib_s "$work/fio.json")" MiB/s
 }
-fio_mib_s() { # FIO_JSON: bytes moved ÷ the longest job runtime, MiB/s
+fio_mib_s() { # FIO_JSON [MIB]: bytes moved (or MIB) ÷ the longest job runtime, MiB/s
   "$py" -c 'import json, sys
 jobs = json.load(open(sys.argv[1]))["jobs"]
-moved = sum(j[d]["io_bytes"] for j in jobs for d in ("read", "write"))
-print(f"{moved / 2**20 / (max(j['"'"'job_runtime'"'"'] for j in jobs) / 1000):.1f}")' "$1"
+mib = float(sys.argv[2]) if len(sys.argv) > 2 else sum(j[d]["io_bytes"] for j in jobs for d in ("read", "write")) / 2**20
+print(f"{mib / (max(j['"'"'job_runtime'"'"'] for j in jobs) / 1000):.1f}")' "$@"
 }
 checksum() { "$py" "$here/blocksum.py" "$1" "${2:-$work/pre.sums}"; }  # FILE [LIST]: per-MiB md5s kept in LIST
 
@@ -259,9 +259,7 @@ run_ceiling() { # SIZE_MIB RAND_MIB RUN
     --name=writes --filename="$DEV" --rw=randwrite --bs=4k --size="$size"M --io_size="$rand_mib"M --direct=1 \
       --ioengine=libaio --iodepth=16 --randseed=42 --randrepeat=1 --end_fsync=1 2>>"$work/tools.log" \
     || { log "failed: chunk I/O alone (fio)"; tail -5 "$work/tools.log" >&2; return 1; }
-  record "$size" ceiling write_rand_first "$run" "$("$py" -c 'import json, sys
-jobs = json.load(open(sys.argv[1]))["jobs"]
-print(f"{int(sys.argv[2]) / (max(j['"'"'job_runtime'"'"'] for j in jobs) / 1000):.1f}")' "$work/fio.json" "$rand_mib")" MiB/s
+  record "$size" ceiling write_rand_first "$run" "$(fio_mib_s "$work/fio.json" "$rand_mib")" MiB/s
   record "$size" ceiling copy_mib "$run" "$copy_mib" MiB
   rm -f "$work/ceiling-store"
 }
