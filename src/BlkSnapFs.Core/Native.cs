@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace BlkSnapFs.Core;
 
-/// <summary>The few Linux calls .NET lacks: ioctls on block devices, fallocate, O_TMPFILE/O_DIRECT opens, fsync, fadvise.</summary>
+/// <summary>The few Linux calls .NET lacks: ioctls on block devices, fallocate, O_TMPFILE/O_DIRECT opens, fsync, fadvise, uncached writes.</summary>
 internal static partial class Native
 {
     public const int O_RDWR = 0x2;
@@ -16,6 +16,9 @@ internal static partial class Native
     public const int FALLOC_FL_ZERO_RANGE = 0x10;
 
     private const int POSIX_FADV_WILLNEED = 3;
+    private const int RWF_DONTCACHE = 0x80; // Linux 6.14+; not yet in the installed uapi headers
+    private const int EOPNOTSUPP = 95;
+    private const int EINVAL = 22;
 
     private const ulong BLKGETSIZE64 = 0x80081272;
     private const ulong BLKSSZGET = 0x1268;
@@ -34,6 +37,16 @@ internal static partial class Native
 
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     private static partial int FdataSync(SafeFileHandle fd);
+
+    [LibraryImport("libc", EntryPoint = "pwritev2", SetLastError = true)]
+    private static unsafe partial nint PWriteV2(SafeFileHandle fd, IoVector* vectors, int count, long offset, int flags);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private unsafe struct IoVector
+    {
+        public byte* Base;
+        public nuint Length;
+    }
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags, int mode);
@@ -55,6 +68,33 @@ internal static partial class Native
 
     /// <summary>Starts reading a range into the page cache and returns at once; only a hint, so failures are ignored.</summary>
     public static void ReadAhead(SafeFileHandle fd, long offset, long length) => _ = Fadvise(fd, offset, length, POSIX_FADV_WILLNEED);
+
+    /// <summary>
+    /// Writes all of <paramref name="data"/> with RWF_DONTCACHE: through the page cache, but written
+    /// back at once and dropped after. False, with nothing written, when the kernel or the file
+    /// system does not offer it; other failures throw.
+    /// </summary>
+    public static unsafe bool TryWriteUncached(SafeFileHandle fd, ReadOnlySpan<byte> data, long offset, string what)
+    {
+        fixed (byte* start = data)
+        {
+            var done = 0;
+            while (done < data.Length)
+            {
+                var vector = new IoVector { Base = start + done, Length = (nuint)(data.Length - done) };
+                var n = PWriteV2(fd, &vector, 1, offset + done, RWF_DONTCACHE);
+                if (n < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (done == 0 && errno is EOPNOTSUPP or EINVAL)
+                        return false;
+                    throw new BlkSnapException(errno, $"write {what}: {Errno.Describe(errno)}");
+                }
+                done += (int)n;
+            }
+        }
+        return true;
+    }
 
     public static void Sync(SafeFileHandle fd, string what)
     {

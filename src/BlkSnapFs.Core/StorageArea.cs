@@ -25,6 +25,8 @@ internal sealed class StorageArea : IDisposable
     /// <summary>The path of a file this storage created, deleted when the storage goes.</summary>
     public string? RemoveOnDispose { get; }
 
+    private bool _uncachedWorks = true; // until the kernel or the file system refuses RWF_DONTCACHE
+
     /// <summary>
     /// A file: created when missing (and removed at release), or an existing one; allocated to
     /// <paramref name="size"/> bytes when given, else its current length is used.
@@ -106,9 +108,20 @@ internal sealed class StorageArea : IDisposable
         return true;
     }
 
-    /// <summary>Writes at <paramref name="offset"/> inside the area.</summary>
-    public void Write(long offset, ReadOnlySpan<byte> data) =>
+    /// <summary>
+    /// Writes at <paramref name="offset"/> inside the area; <paramref name="uncached"/> asks for
+    /// RWF_DONTCACHE, used where the kernel and the file system offer it.
+    /// </summary>
+    public void Write(long offset, ReadOnlySpan<byte> data, bool uncached)
+    {
+        if (uncached && Volatile.Read(ref _uncachedWorks))
+        {
+            if (Native.TryWriteUncached(Handle, data, Start + offset, Description))
+                return;
+            Volatile.Write(ref _uncachedWorks, false);
+        }
         RandomAccess.Write(Handle, data, Start + offset);
+    }
 
     /// <summary>Reads at <paramref name="offset"/> inside the area, all of it or EIO.</summary>
     public void Read(long offset, Span<byte> buffer)
