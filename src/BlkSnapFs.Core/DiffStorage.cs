@@ -42,6 +42,7 @@ public sealed class DiffStorage : IDisposable
     /// 8 GiB random first-touch pass they cost 3-5 times the CPU of uncached ones).
     /// </summary>
     internal long CachedWriteBudget { get; set; } = BackgroundDirtyBytes();
+
     public IReadOnlyList<string> Areas { get { lock (_lock) return _areas.Select(a => a.Description).ToList(); } }
 
     /// <summary>Adds a file (created and allocated if needed), a directory (an unlinked temporary file) or a block device.</summary>

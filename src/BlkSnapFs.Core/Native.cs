@@ -17,8 +17,6 @@ internal static partial class Native
 
     private const int POSIX_FADV_WILLNEED = 3;
     private const int RWF_DONTCACHE = 0x80; // Linux 6.14+; not yet in the installed uapi headers
-    private const int EOPNOTSUPP = 95;
-    private const int EINVAL = 22;
 
     private const ulong BLKGETSIZE64 = 0x80081272;
     private const ulong BLKSSZGET = 0x1268;
@@ -86,10 +84,12 @@ internal static partial class Native
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
-                    if (done == 0 && errno is EOPNOTSUPP or EINVAL)
+                    if (done == 0 && errno is Errno.EOPNOTSUPP or Errno.EINVAL)
                         return false;
                     throw new BlkSnapException(errno, $"write {what}: {Errno.Describe(errno)}");
                 }
+                if (n == 0)
+                    throw new BlkSnapException(Errno.EIO, $"write {what}: no progress at {offset + done}");
                 done += (int)n;
             }
         }
