@@ -193,9 +193,9 @@ def main():
             label = f"{SHORT[metric]} vs {PEER_NAMES[peer]}, {int(size) // 1024 if int(size) >= 1024 else size}{' GiB' if int(size) >= 1024 else ' MiB'}"
             ceiling, _ = ratio_stats_peer(data, size, metric, "raw", peer)
             note = f"raw file ÷ peer = {ceiling:.2f}×" if ceiling is not None and peer != "raw" else ""
-            copy, _ = ratio_stats_peer(data, size, metric, "ceiling", peer)
-            if copy is not None:
-                note = f"chunk I/O alone ÷ peer = {copy:.2f}× (see below)"
+            chunk_io, _ = ratio_stats_peer(data, size, metric, "ceiling", peer)
+            if chunk_io is not None:
+                note = f"chunk I/O alone ÷ peer = {chunk_io:.2f}× (see below)"
             target_rows.append((label, f"{r:.2f}× ({span(pairs, 2)})", f"≥ {t}×", r >= t, r / t, note))
 
     def single(size, peer, metric):
@@ -266,10 +266,10 @@ def main():
         if rand:
             L.append(f"Random writes: {rand:.0f} MiB of 4 KiB writes per pass (the same offsets in both passes).")
             L.append("")
-        ceiling = list(data.get((size, "ceiling", "write_rand_first"), {}).values())
+        chunk_io = list(data.get((size, "ceiling", "write_rand_first"), {}).values())
         copied = list(data.get((size, "ceiling", "copy_mib"), {}).values())
-        if ceiling and copied:
-            L.append(f"Chunk I/O alone, for the random first touch: {fmt(med(ceiling))} MiB/s ({span(ceiling)}). That is fio "
+        if chunk_io and copied:
+            L.append(f"Chunk I/O alone, for the random first touch: {fmt(med(chunk_io))} MiB/s ({span(chunk_io)}). That is fio "
                      f"doing at once, with no waiting between them, only the I/O that BlkSnapFs's chunk size makes "
                      f"unavoidable: random O_DIRECT reads, 16 in flight, of the {med(copied):.0f} MiB of chunks the writes "
                      f"touch, their sequential store, and the 4 KiB writes. It gives the scale of what copying whole "

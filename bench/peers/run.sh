@@ -245,8 +245,8 @@ chunk_shift() { # SIZE_MIB: the chunk shift BlkSnapFs picks for the size (defaul
   awk -v b="$(( $1 * 1048576 ))" -v m="$minimum" 'BEGIN { s = m; while (b / 2^s > 2097152) s++; print s }'
 }
 run_ceiling() { # SIZE_MIB RAND_MIB RUN
-  local size=$1 rand_mib=$2 run=$3 shift chunk copy_mib
-  shift=$(chunk_shift "$size"); chunk=$((1 << shift))
+  local size=$1 rand_mib=$2 run=$3 chunk copy_mib
+  chunk=$((1 << $(chunk_shift "$size")))
   copy_mib=$(awk -v size="$size" -v w="$rand_mib" -v c="$chunk" 'BEGIN {
     blocks = size * 256; chunks = size * 1048576 / c; touched = chunks * (1 - (1 - w * 256 / blocks) ^ (c / 4096))
     printf "%d", touched * c / 1048576 + 0.5 }')
