@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Net.Sockets;
 using Xunit.Abstractions;
 using static BlkSnapFs.Nbd.Tests.RawNbdClient;
 
@@ -11,7 +10,7 @@ public sealed class AllocationCounting;
 
 /// <summary>
 /// Once a connection is warm, the server allocates nothing per READ or WRITE, with 16 requests in
-/// flight. The client here is the test's own raw socket, with every buffer made in advance, so
+/// flight (the least of three rounds of 2048 requests). The client here is the test's own raw socket, with every buffer made in advance, so
 /// what the process allocates while it runs is the server's (and the runner's own threads').
 /// </summary>
 [Collection(nameof(AllocationCounting))]
@@ -48,17 +47,17 @@ public sealed class AllocationTests(ITestOutputHelper output) : IDisposable
                 for (int i = 0; i < InFlight; i++)
                 {
                     long offset = (long)(done + i) * length % ExportSize;
-                    WriteHeader(header, command, (ulong)(done + i), (ulong)offset, (uint)length);
-                    SendAll(client.Socket, header);
+                    WriteRequestHeader(header, command, (ulong)(done + i), (ulong)offset, (uint)length);
+                    client.SendAll(header);
                     if (command == CmdWrite)
                     {
-                        SendAll(client.Socket, data);
+                        client.SendAll(data);
                     }
                 }
 
                 for (int i = 0; i < InFlight; i++)
                 {
-                    ReceiveAll(client.Socket, reply);
+                    client.ReceiveExactly(reply);
                     // Plain checks: xunit's Assert.Equal allocates a comparer per call.
                     if (BinaryPrimitives.ReadUInt32BigEndian(reply) != SimpleReplyMagic || BinaryPrimitives.ReadUInt32BigEndian(reply.AsSpan(4)) != 0)
                     {
@@ -66,7 +65,7 @@ public sealed class AllocationTests(ITestOutputHelper output) : IDisposable
                     }
                     if (command == CmdRead)
                     {
-                        ReceiveAll(client.Socket, data);
+                        client.ReceiveExactly(data);
                     }
                 }
             }
@@ -75,42 +74,17 @@ public sealed class AllocationTests(ITestOutputHelper output) : IDisposable
         Batches(Measured);
         Thread.Sleep(200);
         Batches(Measured);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        Batches(Measured);
-        long bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        // The least of three rounds: what the other tests' servers and tools leave winding down
+        // (seen once: 37 KB) lands in one round; a per-request cost lands in every one.
+        long bytes = Enumerable.Range(0, 3).Min(_ =>
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            Batches(Measured);
+            return GC.GetTotalAllocatedBytes(precise: true) - before;
+        });
         output.WriteLine($"{(command == CmdRead ? "read" : "write")} of {length} B, {InFlight} in flight: {Measured} requests, {bytes} bytes allocated");
         Assert.True(bytes < Measured * AllowedBytesPerRequest, $"{bytes} bytes allocated for {Measured} requests ({(double)bytes / Measured:F1} per request)");
-    }
-
-    private static void WriteHeader(Span<byte> header, ushort command, ulong cookie, ulong offset, uint length)
-    {
-        BinaryPrimitives.WriteUInt32BigEndian(header, RequestMagic);
-        BinaryPrimitives.WriteUInt16BigEndian(header[4..], 0);
-        BinaryPrimitives.WriteUInt16BigEndian(header[6..], command);
-        BinaryPrimitives.WriteUInt64BigEndian(header[8..], cookie);
-        BinaryPrimitives.WriteUInt64BigEndian(header[16..], offset);
-        BinaryPrimitives.WriteUInt32BigEndian(header[24..], length);
-    }
-
-    private static void SendAll(Socket socket, ReadOnlySpan<byte> bytes)
-    {
-        while (!bytes.IsEmpty)
-        {
-            bytes = bytes[socket.Send(bytes)..];
-        }
-    }
-
-    private static void ReceiveAll(Socket socket, Span<byte> buffer)
-    {
-        while (!buffer.IsEmpty)
-        {
-            int received = socket.Receive(buffer);
-            if (received <= 0)
-            {
-                Assert.Fail("the server closed the connection");
-            }
-            buffer = buffer[received..];
-        }
     }
 
     public void Dispose() => _served.Dispose();

@@ -122,16 +122,27 @@ public sealed class RawNbdClient : IDisposable
     public void SendRequest(ushort command, ulong cookie, ulong offset, uint length, ReadOnlySpan<byte> payload = default, ushort flags = 0, uint magic = RequestMagic)
     {
         var header = new byte[28];
+        WriteRequestHeader(header, command, cookie, offset, length, flags, magic);
+        SendAll(header);
+        SendAll(payload);
+    }
+
+    /// <summary>Encodes a 28-byte request header into <paramref name="header"/>.</summary>
+    public static void WriteRequestHeader(Span<byte> header, ushort command, ulong cookie, ulong offset, uint length, ushort flags = 0, uint magic = RequestMagic)
+    {
         BinaryPrimitives.WriteUInt32BigEndian(header, magic);
-        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(4), flags);
-        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(6), command);
-        BinaryPrimitives.WriteUInt64BigEndian(header.AsSpan(8), cookie);
-        BinaryPrimitives.WriteUInt64BigEndian(header.AsSpan(16), offset);
-        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(24), length);
-        Socket.Send(header);
-        while (!payload.IsEmpty)
+        BinaryPrimitives.WriteUInt16BigEndian(header[4..], flags);
+        BinaryPrimitives.WriteUInt16BigEndian(header[6..], command);
+        BinaryPrimitives.WriteUInt64BigEndian(header[8..], cookie);
+        BinaryPrimitives.WriteUInt64BigEndian(header[16..], offset);
+        BinaryPrimitives.WriteUInt32BigEndian(header[24..], length);
+    }
+
+    public void SendAll(ReadOnlySpan<byte> bytes)
+    {
+        while (!bytes.IsEmpty)
         {
-            payload = payload[Socket.Send(payload)..];
+            bytes = bytes[Socket.Send(bytes)..];
         }
     }
 
@@ -164,19 +175,24 @@ public sealed class RawNbdClient : IDisposable
     public byte[] Receive(int length)
     {
         var buffer = new byte[length];
-        var filled = 0;
-        while (filled < length)
+        ReceiveExactly(buffer);
+        return buffer;
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from the socket, allocating nothing unless the server closes.</summary>
+    public void ReceiveExactly(Span<byte> buffer)
+    {
+        var length = buffer.Length;
+        while (!buffer.IsEmpty)
         {
-            var received = Socket.Receive(buffer, filled, length - filled, SocketFlags.None);
+            var received = Socket.Receive(buffer);
             if (received == 0)
             {
-                throw new EndOfStreamException($"server closed after {filled} of {length} bytes");
+                throw new EndOfStreamException($"server closed after {length - buffer.Length} of {length} bytes");
             }
 
-            filled += received;
+            buffer = buffer[received..];
         }
-
-        return buffer;
     }
 
     /// <summary>True if the server closes the connection (discarding anything it still sends).</summary>
