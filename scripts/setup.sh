@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need; quick when everything is present.
 set -euo pipefail
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 packages=(fuse3 rsync xfsprogs fio nbdkit libnbd-bin qemu-utils kmod cpio busybox-static
           nbd-client qemu-system-x86 qemu-system-common e2fsprogs util-linux dosfstools
           python3-libnbd dmsetup)
@@ -10,8 +12,7 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get update -q >/dev/null
+  apt_get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v dotnet >/dev/null || { echo "setup: dotnet SDK not found (ENOENT)" >&2; exit 1; }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using BlkSnapFs.Core;
 
 namespace BlkSnapFs.Daemon;
@@ -8,21 +7,12 @@ namespace BlkSnapFs.Daemon;
 /// Background start, as mount(8) expects of a FUSE helper: the program starts itself again in a
 /// new session and returns once that copy reports the mount ready, or fails with its error.
 /// </summary>
-public static partial class Launcher
+public static class Launcher
 {
     private const string ChildVariable = "BLKSNAPFSD_BACKGROUND_CHILD";
     public const string ReadyLine = "blksnapfs-ready";
 
     public static bool IsBackgroundChild => Environment.GetEnvironmentVariable(ChildVariable) == "1";
-
-    [LibraryImport("libc", EntryPoint = "setsid")]
-    private static partial int SetSid();
-
-    [LibraryImport("libc", EntryPoint = "dup2", SetLastError = true)]
-    private static partial int Dup2(int oldFd, int newFd);
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Open(string path, int flags, int mode);
 
     public static int StartInBackground(string[] args)
     {
@@ -58,7 +48,7 @@ public static partial class Launcher
     public static void Detach()
     {
         if (IsBackgroundChild)
-            _ = SetSid();
+            _ = Native.setsid();
     }
 
     /// <summary>In the background child: tell the parent the mount is ready, then stop writing to its pipes.</summary>
@@ -68,11 +58,11 @@ public static partial class Launcher
             return;
         Console.Out.WriteLine(ReadyLine);
         Console.Out.Flush();
-        const int writeOnlyCreateAppend = 0x1 | 0x40 | 0x400;
-        var target = Open(logFile ?? "/dev/null", writeOnlyCreateAppend, 0x180);
+        var target = Native.open(logFile ?? "/dev/null", Native.O_WRONLY | Native.O_CREAT | Native.O_APPEND,
+            (int)(UnixFileMode.UserRead | UnixFileMode.UserWrite));
         if (target < 0)
-            target = Open("/dev/null", 0x1, 0);
-        _ = Dup2(target, 1);
-        _ = Dup2(target, 2);
+            target = Native.open("/dev/null", Native.O_WRONLY, 0);
+        _ = Native.dup2(target, 1);
+        _ = Native.dup2(target, 2);
     }
 }

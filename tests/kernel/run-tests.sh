@@ -44,7 +44,57 @@ else
   exit 1
 fi
 
+# One accelerator for the whole run: vm.sh probes KVM once and every boot after reads the answer.
+export VM_ACCEL_CACHE=$logs/accel
+t=$EPOCHREALTIME
+accel=$($VM accel)
+echo "kernel-tests: accelerator ${accel^^} (chosen in $(secs_since "$t")s)"
+
 if ((self_check)); then
+  # A KVM that fails to start, or starts and never boots, ends in a TCG run, not a red lane.
+  # A fake qemu misbehaves only when asked for KVM; /dev/kvm is stood in for by a writable file.
+  printf '%s\n' '#!/bin/bash' \
+    'if [[ " $* " == *accel=kvm* ]]; then' \
+    '  case $FAKE_KVM in' \
+    '    abort) echo "qemu-system-x86_64: kvm_buf_set_msrs: Assertion failed (fake)" >&2; kill -ABRT $$ ;;' \
+    '    hang) exec sleep 3600 ;;' \
+    '  esac' \
+    'fi' \
+    'exec qemu-system-x86_64 "$@"' >"$logs/fake-qemu"
+  chmod +x "$logs/fake-qemu"
+  : >"$logs/fake-kvm"
+  for mode in abort hang; do
+    t=$EPOCHREALTIME
+    rc=0
+    out=$(FAKE_KVM=$mode VM_QEMU=$logs/fake-qemu VM_KVM_DEVICE=$logs/fake-kvm VM_KVM_PROBE_TIMEOUT=10 \
+          VM_ACCEL_CACHE='' VM_ACCEL='' $VM run -q -- echo booted 2>"$logs/kvm-$mode.err") || rc=$?
+    if [[ $rc == 0 && $out == booted ]] && grep -q '^vm.sh: KVM unusable here: .*; using TCG$' "$logs/kvm-$mode.err"; then
+      pass "vm-kvm-$mode-falls-back-to-tcg ($(grep -m1 -o 'KVM unusable here: .*' "$logs/kvm-$mode.err"), $(secs_since "$t")s)"
+    else
+      cat "$logs/kvm-$mode.err" >&2
+      fail "vm-kvm-$mode-falls-back-to-tcg (exit $rc, output '$out')"
+    fi
+  done
+
+  # Package installs wait for another apt's locks (fresh machines run apt just after boot).
+  t=$EPOCHREALTIME
+  python3 -c 'import fcntl, sys, time
+locks = [open(p, "a") for p in ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/lib/apt/lists/lock")]
+for f in locks: fcntl.lockf(f, fcntl.LOCK_EX)
+print("held", flush=True); time.sleep(6)' >"$logs/locker.out" &
+  locker=$!
+  for _ in $(seq 50); do [[ -s $logs/locker.out ]] && break; sleep 0.1; done
+  rc=0
+  bash -c 'source scripts/apt.sh; apt_get update -q' >/dev/null 2>"$logs/apt.err" || rc=$?
+  wait "$locker" || true
+  waited=$(secs_since "$t")
+  if [[ $rc == 0 ]] && grep -q 'waiting up to' "$logs/apt.err"; then
+    pass "apt-waits-for-the-lock (${waited}s)"
+  else
+    cat "$logs/apt.err" >&2
+    fail "apt-waits-for-the-lock (exit $rc)"
+  fi
+
   # Exit status and a writable share come back from the guest.
   share=$(mktemp -d "$PWD/tests/kernel/work/share.XXXXXX")
   t=$EPOCHREALTIME

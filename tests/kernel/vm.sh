@@ -5,7 +5,7 @@
 #
 #   tests/kernel/vm.sh build [--refresh]
 #   tests/kernel/vm.sh run [options] -- COMMAND [ARG...]
-#   tests/kernel/vm.sh info | clean
+#   tests/kernel/vm.sh accel | info | clean
 #
 # See docs/kernel-tests.md for the whole story.
 set -euo pipefail
@@ -14,6 +14,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=${VM_WORK_DIR:-$HERE/work}
 VMDIR=$WORK/vm
 PROG=vm.sh
+QEMU=${VM_QEMU:-qemu-system-x86_64}
+# shellcheck source=../../scripts/apt.sh
+source "$HERE/../../scripts/apt.sh"
 
 # Modules the initramfs loads itself (enough to reach the 9p root and the output ports).
 INITRD_MODULES=(virtio_pci virtio_blk virtio_console 9pnet_virtio 9p overlay)
@@ -32,7 +35,7 @@ usage() {
   cat <<'EOF'
 usage: tests/kernel/vm.sh build [--refresh]
        tests/kernel/vm.sh run [options] -- COMMAND [ARG...]
-       tests/kernel/vm.sh info | clean
+       tests/kernel/vm.sh accel | info | clean
 
 build             download Debian's kernel (apt-get download) and build the initramfs into
                   tests/kernel/work/vm (idempotent; --refresh re-resolves the newest kernel)
@@ -48,6 +51,7 @@ run               boot the VM, run COMMAND in the host's cwd, stream its stdout/
   --modprobe M    also load module M before the command (repeatable)
   --console       stream the kernel console to stderr too (debugging)
   --quiet         no vm.sh progress lines on stderr
+accel             print the accelerator runs will use (kvm or tcg), probing KVM if need be
 info              print the kernel and paths in use
 clean             remove tests/kernel/work
 EOF
@@ -63,9 +67,8 @@ ensure_host_packages() {
   [[ -x /bin/busybox ]] || missing+=(busybox-static)
   ((${#missing[@]})) || return 0
   note "installing host packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null || die "apt-get update failed"
-  apt-get install -y -q --no-install-recommends "${missing[@]}" qemu-system-common >/dev/null \
+  apt_get update -q >/dev/null || die "apt-get update failed"
+  apt_get install -y -q --no-install-recommends "${missing[@]}" qemu-system-common >/dev/null \
     || die "apt-get install ${missing[*]} failed"
 }
 
@@ -75,7 +78,7 @@ resolve_kernel_pkg() {
   local pkg
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   if [[ -z $pkg ]]; then
-    apt-get update -q >/dev/null 2>&1 || die "apt-get update failed"
+    apt_get update -q >/dev/null 2>&1 || die "apt-get update failed"
     pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   fi
   [[ -n $pkg ]] || die "cannot resolve a kernel package (apt-cache depends linux-image-amd64 gave nothing)"
@@ -120,7 +123,7 @@ do_build() {
   deb=$(ls "$debs/${pkg}_"*.deb 2>/dev/null | tail -n1 || true)
   if [[ -z $deb ]]; then
     note "downloading $pkg"
-    (cd "$debs" && apt-get download -q "$pkg" >/dev/null 2>"$debs/download.log") \
+    (cd "$debs" && apt_get download -q "$pkg" >/dev/null 2>"$debs/download.log") \
       || { cat "$debs/download.log" >&2; die "apt-get download $pkg failed"; }
     deb=$(ls "$debs/${pkg}_"*.deb 2>/dev/null | tail -n1 || true)
     [[ -n $deb ]] || die "apt-get download $pkg produced no .deb in $debs"
@@ -196,6 +199,58 @@ do_build() {
   exec 8>&-
 }
 
+# ---------------------------------------------------------------- accelerator
+
+# A writable /dev/kvm is not proof that KVM runs a guest: on some hosts qemu aborts at once
+# (`failed to set MSR 0x10a`, exit 134) or starts and the guest never prints anything. So KVM is
+# used only after a short boot of this lane's own kernel and initramfs printed a marker under it.
+# The answer is kept in $VM_ACCEL_CACHE when set (run-tests.sh sets one per run), so a run probes
+# once. VM_ACCEL=kvm|tcg skips the probe.
+KVM_DEVICE=${VM_KVM_DEVICE:-/dev/kvm}
+KVM_PROBE_TIMEOUT=${VM_KVM_PROBE_TIMEOUT:-20}
+KVM_PROBE_MARKER=vm-kvm-probe-ok
+
+# Prints kvm or tcg; says once, on stderr, why KVM was not taken when it was there.
+choose_accel() {
+  case ${VM_ACCEL:-auto} in
+    kvm|tcg) echo "$VM_ACCEL"; return ;;
+    auto) ;;
+    *) die "VM_ACCEL=$VM_ACCEL: want kvm, tcg or auto (EINVAL)" ;;
+  esac
+  if [[ ! -w $KVM_DEVICE ]]; then echo tcg; return; fi
+  if [[ -n ${VM_ACCEL_CACHE:-} && -s $VM_ACCEL_CACHE ]]; then cat "$VM_ACCEL_CACHE"; return; fi
+  local answer=kvm why
+  if ! why=$(probe_kvm); then
+    answer=tcg
+    echo "$PROG: KVM unusable here: $why; using TCG" >&2
+  fi
+  [[ -n ${VM_ACCEL_CACHE:-} ]] && echo "$answer" >"$VM_ACCEL_CACHE"
+  echo "$answer"
+}
+
+# Boots the lane's VM under KVM with a command that prints the marker. Success: the marker came
+# back. Failure: prints one line saying what went wrong (qemu's own error, or the timeout).
+probe_kvm() {
+  local log out rc=0 line
+  log=$(mktemp "$WORK/kvm-probe.XXXXXX")
+  out=$(VM_ACCEL=kvm VM_ACCEL_CACHE='' "$HERE/vm.sh" run -q --mem 256 --cpus 1 --timeout "$KVM_PROBE_TIMEOUT" \
+          -- echo "$KVM_PROBE_MARKER" 2>"$log") || rc=$?
+  if [[ $rc == 0 && $out == *"$KVM_PROBE_MARKER"* ]]; then rm -f "$log"; return 0; fi
+  if [[ $rc == 124 ]]; then
+    line="the guest printed nothing in ${KVM_PROBE_TIMEOUT}s"
+  elif line=$(grep -m1 -oE 'qemu exit [0-9]+' "$log"); then
+    local why
+    why=$(grep -m1 -iE 'qemu\|.*(error|assert|fail)' "$log" || grep -m1 'qemu|' "$log" || true)
+    why=${why#*qemu| }
+    line+=${why:+: $why}
+  else
+    line="the probe boot exited $rc without the marker"
+  fi
+  rm -f "$log"
+  echo "$line"
+  return 1
+}
+
 # ---------------------------------------------------------------- run
 
 tmp=; qpid=; readers=(); tailpid=
@@ -238,7 +293,7 @@ do_run() {
   (($#)) || die "run: no command (usage: vm.sh run [options] -- COMMAND...)"
   [[ $timeout =~ ^[0-9]+$ && $timeout -gt 0 ]] || die "--timeout must be a positive integer"
   [[ $mem =~ ^[0-9]+$ ]] || die "--mem must be MiB"
-  command -v qemu-system-x86_64 >/dev/null || ensure_host_packages
+  command -v "$QEMU" >/dev/null || ensure_host_packages
 
   do_build
   local kver pkgver modules
@@ -265,9 +320,10 @@ do_run() {
                -device virtio-serial-pci
                -chardev "pipe,id=vmout,path=$tmp/out" -device "virtserialport,chardev=vmout,name=vm.stdout"
                -chardev "pipe,id=vmerr,path=$tmp/err" -device "virtserialport,chardev=vmerr,name=vm.stderr")
-  local accel="TCG"
-  if [[ -w /dev/kvm ]]; then
-    qargs+=(-machine "pc,accel=kvm" -cpu host); accel="KVM"
+  local accel
+  accel=$(choose_accel) || exit 2
+  if [[ $accel == kvm ]]; then
+    qargs+=(-machine "pc,accel=kvm" -cpu host)
   else
     qargs+=(-machine "pc,accel=tcg" -cpu max)
   fi
@@ -327,9 +383,9 @@ do_run() {
   cat "$tmp/err.out" >&2 &
   readers+=($!)
 
-  note "booting Linux $kver (Debian $pkgver), $accel, $cpus vCPU, $mem MiB, timeout ${timeout}s"
+  note "booting Linux $kver (Debian $pkgver), ${accel^^}, $cpus vCPU, $mem MiB, timeout ${timeout}s"
   local t0=$EPOCHREALTIME qrc=0
-  timeout -k 5 "$timeout" qemu-system-x86_64 "${qargs[@]}" </dev/null >"$tmp/qemu.log" 2>&1 &
+  timeout -k 5 "$timeout" "$QEMU" "${qargs[@]}" </dev/null >"$tmp/qemu.log" 2>&1 &
   qpid=$!
   if [[ $console == 1 ]]; then
     : >>"$tmp/console.log"
@@ -383,7 +439,7 @@ do_info() {
   echo "vmlinuz:  $VMDIR/vmlinuz"
   echo "initrd:   $VMDIR/initrd.img"
   echo "modules:  $(<"$VMDIR/modules-dir")"
-  echo "accel:    $([[ -w /dev/kvm ]] && echo KVM || echo TCG)"
+  echo "accel:    ${VM_ACCEL:-auto} (auto: KVM if $KVM_DEVICE is writable and a probe boot under it works, else TCG)"
 }
 
 cmd=${1:-}
@@ -392,6 +448,7 @@ case $cmd in
   build) do_build "$@" ;;
   run) do_run "$@" ;;
   info) do_info ;;
+  accel) do_build; choose_accel ;;
   clean) rm -rf "$WORK" ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -1,0 +1,34 @@
+using System.Runtime.InteropServices;
+
+namespace BlkSnapFs.Daemon;
+
+/// <summary>The C library calls of the daemon that .NET lacks, with their C names.</summary>
+internal static partial class Native
+{
+    public const int O_RDONLY = 0x0;
+    public const int O_WRONLY = 0x1;
+    public const int O_CREAT = 0x40;
+    public const int O_APPEND = 0x400;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_ACCMODE = 0x3;
+
+    /// <summary>_IOWR('X', 119, int) and _IOWR('X', 120, int) of linux/fs.h: freeze and thaw a file system.</summary>
+    public const uint FIFREEZE = 0xC0045877;
+    public const uint FITHAW = 0xC0045878;
+
+    [LibraryImport("libc", EntryPoint = "setsid")]
+    public static partial int setsid();
+
+    [LibraryImport("libc", EntryPoint = "dup2", SetLastError = true)]
+    public static partial int dup2(int oldFd, int newFd);
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int ioctl(int fd, nuint request, int argument);
+}
