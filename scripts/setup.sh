@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 packages=(fuse3 rsync xfsprogs fio nbdkit libnbd-bin qemu-utils kmod cpio busybox-static
           nbd-client qemu-system-x86 qemu-system-common e2fsprogs util-linux dosfstools
-          python3-libnbd dmsetup)
+          python3-libnbd dmsetup squashfs-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -84,6 +84,18 @@ internal sealed class ControlClient : IDisposable
         }
     }
 
+    /// <summary>A reply's "warnings" (a file system taken unfrozen, say): one line each on stderr, the command still succeeds.</summary>
+    private static void PrintWarnings(JsonElement reply)
+    {
+        if (reply.TryGetProperty("warnings", out JsonElement warnings) && warnings.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement warning in warnings.EnumerateArray())
+            {
+                Console.Error.WriteLine($"warning: {warning}");
+            }
+        }
+    }
+
     private static JsonElement ParseReply(ReadOnlySpan<byte> line)
     {
         JsonElement reply;
@@ -106,6 +118,7 @@ internal sealed class ControlClient : IDisposable
 
         if (ok.ValueKind == JsonValueKind.True)
         {
+            PrintWarnings(reply);
             return reply;
         }
 

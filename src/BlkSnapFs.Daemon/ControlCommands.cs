@@ -35,14 +35,15 @@ public sealed class ControlCommands(DeviceManager devices)
             case "snapshot_create":
                 return Create(r);
             case "snapshot_add":
-                Engine.Add(r.Id(), devices.Resolve(r.String("device"), attachPaths: true));
+                var added = devices.Resolve(r.String("device"), attachPaths: true);
+                devices.RefuseBypass([added]);
+                Engine.Add(r.Id(), added);
                 return [];
             case "snapshot_appendstorage":
                 Engine.Get(r.Id()).Storage.AppendFile(r.String("path"), r.OptionalLong("size"));
                 return [];
             case "snapshot_take":
-                Engine.Take(r.Id());
-                return [];
+                return WithWarnings(devices.Take(r.Id()));
             case "snapshot_destroy":
                 Engine.Destroy(r.Id());
                 return [];
@@ -64,6 +65,10 @@ public sealed class ControlCommands(DeviceManager devices)
         }
     }
 
+    /// <summary>Things the user should know of a command that succeeded; the tool prints them on stderr.</summary>
+    private static JsonObject WithWarnings(IReadOnlyList<string> warnings) =>
+        warnings.Count == 0 ? [] : new JsonObject { ["warnings"] = new JsonArray([.. warnings.Select(w => JsonValue.Create(w))]) };
+
     private static JsonObject ReadCbtMap(TrackedDevice device)
     {
         var map = new byte[device.Tracker.BlockCount];
@@ -82,6 +87,7 @@ public sealed class ControlCommands(DeviceManager devices)
         if (limit is not null && storage is null)
             throw new BlkSnapException(Errno.EINVAL, "a limit needs a storage file or directory");
         var tracked = names.Select(n => devices.Resolve(n, attachPaths: true)).ToList();
+        devices.RefuseBypass(tracked);
         var snapshot = Engine.Create(tracked);
         try
         {

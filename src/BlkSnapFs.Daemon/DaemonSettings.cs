@@ -30,6 +30,7 @@ public sealed record DaemonSettings
         "Tracking", "Tracking:BlockMinimumShift", "Tracking:BlockMaximumShift", "Tracking:BlockMaximumCount",
         "Chunk", "Chunk:MinimumShift", "Chunk:MaximumShift", "Chunk:MaximumCount", "Chunk:MaximumInQueue",
         "DiffStorage", "DiffStorage:MinimumSectors",
+        "Take", "Take:Freeze", "Take:FreezeTimeoutSeconds",
         "Devices",
     ];
 
@@ -44,6 +45,10 @@ public sealed record DaemonSettings
     public string? NbdTcpAddress { get; init; }
     public required int NbdTimeoutSeconds { get; init; }
     public required EngineParameters Engine { get; init; }
+
+    /// <summary>Whether take freezes the file systems on the snapshot's devices, and for how long it waits for a freeze.</summary>
+    public required bool TakeFreeze { get; init; }
+    public required int TakeFreezeTimeoutSeconds { get; init; }
     public required IReadOnlyList<DeviceSettings> Devices { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
@@ -111,6 +116,8 @@ public sealed record DaemonSettings
             NbdTcpAddress = config["Nbd:TcpAddress"] is { Length: > 0 } tcp ? tcp : null,
             NbdTimeoutSeconds = ParseInt(config, "Nbd:TimeoutSeconds", 30, 1, 3600),
             Engine = engine,
+            TakeFreeze = ParseBool(config, "Take:Freeze", true),
+            TakeFreezeTimeoutSeconds = ParseInt(config, "Take:FreezeTimeoutSeconds", 30, 1, 3600),
             Devices = ParseDevices(config),
             Warnings = warnings,
         };
@@ -146,9 +153,7 @@ public sealed record DaemonSettings
             if (string.IsNullOrWhiteSpace(path))
                 throw new BlkSnapException(Errno.EINVAL, $"{where}:Path is missing");
             var frontend = ParseFrontend(section["Frontend"], $"{where}:Frontend");
-            var direct = section["Direct"] is { } d
-                ? bool.TryParse(d, out var b) ? b : throw new BlkSnapException(Errno.EINVAL, $"{where}:Direct: '{d}' is not true or false")
-                : false;
+            var direct = ParseBool(section, "Direct", false, where);
             devices.Add(new DeviceSettings(path, section["Name"], frontend, section["NbdDevice"], section["DmName"], direct));
         }
         return devices;
@@ -185,6 +190,15 @@ public sealed record DaemonSettings
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
             throw new BlkSnapException(Errno.EINVAL, $"{key}: '{text}' is not a whole number in {min}..{max}");
         return value;
+    }
+
+    private static bool ParseBool(IConfiguration config, string key, bool fallback, string? where = null)
+    {
+        var text = config[key];
+        if (text is null)
+            return fallback;
+        var name = where is null ? key : $"{where}:{key}";
+        return bool.TryParse(text, out var value) ? value : throw new BlkSnapException(Errno.EINVAL, $"{name}: '{text}' is not true or false");
     }
 
     private static T ParseEnum<T>(IConfiguration config, string key, T fallback) where T : struct, Enum

@@ -1,4 +1,5 @@
 using BlkSnapFs.Core;
+using BlkSnapFs.Daemon.Consistency;
 using BlkSnapFs.Daemon.Frontends;
 using Microsoft.Extensions.Logging;
 
@@ -58,6 +59,12 @@ public sealed class DeviceManager : IAsyncDisposable
     {
         lock (_lock)
         {
+            var full = Path.GetFullPath(path);
+            if (!_engine.Devices.Any(d => d.Path == full))
+            {
+                var existingDm = frontend == Frontend.Dm && !string.IsNullOrEmpty(dmName) ? BlockDeviceNumber.Of($"/dev/mapper/{dmName}") : null;
+                WriteBypass.Refuse(full, existingDm is null ? new HashSet<string>() : [existingDm], RouteHint(full, name ?? dmName ?? Path.GetFileName(full)));
+            }
             // The dm frontend shares the original with dm-linear's direct bios: bypass the page cache.
             var (device, attached) = _engine.Attach(path, name, direct || frontend == Frontend.Dm);
             if (!attached)
@@ -127,19 +134,20 @@ public sealed class DeviceManager : IAsyncDisposable
         attachment.LiveSocket = attachment.ImageSocket = null;
     }
 
+    /// <summary>Stops tracking a device named as every command names one; ENOENT when it is not tracked, as upstream.</summary>
     public bool Detach(string nameOrPath)
     {
+        TrackedDevice device;
+        try
+        {
+            device = Resolve(nameOrPath, attachPaths: false);
+        }
+        catch (BlkSnapException e) when (e.Errno == Errno.ENODEV)
+        {
+            throw new BlkSnapException(Errno.ENOENT, $"{nameOrPath} is not attached");
+        }
         lock (_lock)
         {
-            TrackedDevice device;
-            try
-            {
-                device = _engine.Find(nameOrPath);
-            }
-            catch (BlkSnapException e) when (e.Errno == Errno.ENODEV)
-            {
-                return false;
-            }
             if (device.Snapshot is { } snapshot)
                 throw new BlkSnapException(Errno.EBUSY, $"{device.Name} is in snapshot {snapshot.Id}");
             _view.DeviceDetached(device);
@@ -149,6 +157,67 @@ public sealed class DeviceManager : IAsyncDisposable
             _log.LogInformation("detached {Name}", device.Name);
             return true;
         }
+    }
+
+    /// <summary>How to put a device's writes through a frontend, for the bypass refusal.</summary>
+    private string RouteHint(string path, string name) => DeviceNumbers.IsBlockDevice(path)
+        ? "unmount it (or stop what holds it), then attach it with --frontend dm --name NAME (one path for fstab) or --frontend nbd, and mount that"
+        : $"unmount it and detach that loop device (umount, losetup -d), then use {_view.FilePath(name, "live")} instead (losetup -f --show {_view.FilePath(name, "live")})";
+
+    /// <summary>The kernel block devices a device's writes come in through: loops over its live file, its /dev/nbdN, its dm device.</summary>
+    private HashSet<string> FrontendDevices(TrackedDevice device)
+    {
+        var numbers = new HashSet<string>();
+        if (_attachments.TryGetValue(device, out var a))
+        {
+            if (a.Nbd is { } nbd)
+                numbers.Add(nbd.DeviceNumber);
+            if (a.Dm is { } dm && BlockDeviceNumber.Of(dm.Path) is { } dmNumber)
+                numbers.Add(dmNumber);
+        }
+        numbers.UnionWith(BlockDeviceNumber.LoopsBackedBy(LivePath(device)));
+        return numbers;
+    }
+
+    private string LivePath(TrackedDevice device) => _view.FilePath(device.Name, "live");
+
+    /// <summary>Refuses (EBUSY) a device whose writes can reach the original other than through its frontend.</summary>
+    public void RefuseBypass(IEnumerable<TrackedDevice> devices)
+    {
+        foreach (var device in devices)
+        {
+            HashSet<string> frontends;
+            lock (_lock)
+                frontends = FrontendDevices(device);
+            WriteBypass.Refuse(device.Path, frontends, RouteHint(device.Path, device.Name));
+        }
+    }
+
+    /// <summary>
+    /// Takes a snapshot the way upstream's module does: every file system on its devices'
+    /// frontends frozen first, all devices switched at once, then thawed (also on failure).
+    /// Returns the warnings for file systems that were taken unfrozen.
+    /// </summary>
+    public IReadOnlyList<string> Take(Guid id)
+    {
+        var snapshot = _engine.Get(id);
+        RefuseBypass(snapshot.Devices);
+        var fileSystems = new List<MountEntry>();
+        if (_settings.TakeFreeze)
+        {
+            HashSet<string> stack;
+            lock (_lock)
+                stack = BlockDeviceNumber.StackOn(snapshot.Devices.SelectMany(FrontendDevices));
+            fileSystems = [.. MountTable.Read()
+                .Where(m => stack.Contains(m.Device) || (m.Source.StartsWith("/dev/", StringComparison.Ordinal) && BlockDeviceNumber.Of(m.Source) is { } n && stack.Contains(n)))
+                .DistinctBy(m => m.Device)];
+        }
+        using var frozen = FrozenFileSystems.Freeze(fileSystems, TimeSpan.FromSeconds(_settings.TakeFreezeTimeoutSeconds), _log);
+        _engine.Take(id);
+        _log.LogInformation("took snapshot {Id}: writes held {Held:0.000} ms; froze {Frozen} in {Freeze:0.0} ms", id,
+            snapshot.TakeHoldTime.TotalMilliseconds, frozen.FrozenMountPoints.Any() ? string.Join(", ", frozen.FrozenMountPoints) : "no file system",
+            frozen.FreezeTime.TotalMilliseconds);
+        return frozen.Warnings;
     }
 
     /// <summary>
@@ -183,7 +252,7 @@ public sealed class DeviceManager : IAsyncDisposable
             foreach (var (device, attachment) in _attachments)
             {
                 var (major, minor) = device.Device.DeviceId;
-                if (backing is not null && backing == Path.Combine(Path.GetDirectoryName(_view.ImagePath(device))!, "live"))
+                if (backing is not null && backing == LivePath(device))
                     return device;
                 if (attachment.Nbd?.DeviceNumber == number || (attachment.Dm is { } dm && BlockDeviceNumber.Of(dm.Path) == number))
                     return device;

@@ -11,4 +11,7 @@ public interface IDeviceView
 
     /// <summary>The path a user opens to read the device's image.</summary>
     string ImagePath(TrackedDevice device);
+
+    /// <summary>The path of one of the files (image, live, ...) of the device of that name.</summary>
+    string FilePath(string deviceName, string file);
 }

@@ -1,6 +1,9 @@
 namespace BlkSnapFs.Daemon.Frontends;
 
-/// <summary>Block device numbers ("MAJ:MIN") from paths, and what a loop device is backed by, read from sysfs.</summary>
+/// <summary>
+/// Block device numbers ("MAJ:MIN") from paths, and what sysfs says of them: their names, what a
+/// loop device is backed by, their partitions and the devices stacked on them (holders).
+/// </summary>
 internal static class BlockDeviceNumber
 {
     /// <summary>"MAJ:MIN" of a block device path (/dev/block/8:16, /dev/loop0), or null if it is not one.</summary>
@@ -26,5 +29,70 @@ internal static class BlockDeviceNumber
     {
         var file = $"/sys/dev/block/{number}/loop/backing_file";
         return File.Exists(file) ? File.ReadAllText(file).Trim() : null;
+    }
+
+    /// <summary>Every loop device whose backing file is <paramref name="path"/>.</summary>
+    public static IEnumerable<string> LoopsBackedBy(string path)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/sys/block", "loop*"))
+        {
+            var dev = Path.Combine(dir, "dev");
+            if (File.Exists(dev) && File.ReadAllText(dev).Trim() is var number && LoopBackingFile(number) == path)
+                yield return number;
+        }
+    }
+
+    /// <summary>The path a user knows the device by: /dev/NAME, or /dev/mapper/NAME for device-mapper.</summary>
+    public static string PathOf(string number)
+    {
+        var sys = $"/sys/dev/block/{number}";
+        var dmName = Path.Combine(sys, "dm", "name");
+        if (File.Exists(dmName))
+            return $"/dev/mapper/{File.ReadAllText(dmName).Trim()}";
+        var target = new DirectoryInfo(sys).ResolveLinkTarget(returnFinalTarget: true)?.Name;
+        return target is null ? $"/dev/block/{number}" : $"/dev/{target}";
+    }
+
+    /// <summary>
+    /// The device and everything whose I/O ends on it: its partitions, the devices that hold it
+    /// (device-mapper, md, ...) and theirs, except the stacks under the devices in <paramref name="skip"/>.
+    /// </summary>
+    public static HashSet<string> StackOn(IEnumerable<string> numbers, IReadOnlySet<string>? skip = null)
+    {
+        var found = new HashSet<string>();
+        var pending = new Queue<string>(numbers);
+        while (pending.TryDequeue(out var number))
+        {
+            if (skip?.Contains(number) == true || !found.Add(number))
+                continue;
+            foreach (var next in Partitions(number).Concat(Holders(number)))
+                pending.Enqueue(next);
+        }
+        return found;
+    }
+
+    /// <summary>The devices that hold this one open as part of themselves (sysfs holders/).</summary>
+    public static IEnumerable<string> Holders(string number) => NumbersOf(Path.Combine($"/sys/dev/block/{number}", "holders"));
+
+    private static IEnumerable<string> Partitions(string number)
+    {
+        var sys = $"/sys/dev/block/{number}";
+        if (!Directory.Exists(sys))
+            return [];
+        return Directory.EnumerateDirectories(sys)
+            .Where(d => File.Exists(Path.Combine(d, "partition")) && File.Exists(Path.Combine(d, "dev")))
+            .Select(d => File.ReadAllText(Path.Combine(d, "dev")).Trim())
+            .ToList();
+    }
+
+    private static IEnumerable<string> NumbersOf(string holdersDirectory)
+    {
+        if (!Directory.Exists(holdersDirectory))
+            return [];
+        return Directory.EnumerateFileSystemEntries(holdersDirectory)
+            .Select(entry => Path.Combine("/sys/class/block", Path.GetFileName(entry), "dev"))
+            .Where(File.Exists)
+            .Select(dev => File.ReadAllText(dev).Trim())
+            .ToList();
     }
 }

@@ -71,7 +71,9 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
         }
     }
 
-    public string ImagePath(TrackedDevice device) => Path.Combine(mountPoint, device.Name, "image");
+    public string ImagePath(TrackedDevice device) => FilePath(device.Name, "image");
+
+    public string FilePath(string deviceName, string file) => Path.Combine(mountPoint, deviceName, file);
 
     private static string CbtInfo(TrackedDevice device) =>
         string.Concat(DeviceFacts.CbtInfo(device).Select(field => $"{field.Key}: {field.Value}\n"));
