@@ -53,13 +53,24 @@ internal static class EventCommands
         return command;
     }
 
+    /// <summary>
+    /// Upstream v2's watcher, line for line: its two events in its words (typo included), its time
+    /// label cut to 32 bits as its printing functions take it, the end at the first corrupted event
+    /// or when the snapshot is gone. --extended adds what BlkSnapFs knows beyond that:
+    /// low_free_space events and the device's name.
+    /// </summary>
     private static Command Watcher()
     {
         Option<string> id = CommandTree.SnapshotId();
-        var command = new Command("snapshot_watcher", "Print the snapshot's events as they come, until the snapshot is gone.") { id };
+        var extended = new Option<bool>("--extended", "-x")
+        {
+            Description = "Also print low free space events, and name the device of a corrupted event.",
+        };
+        var command = new Command("snapshot_watcher", "Print the snapshot's events as they come, until it is corrupted or gone.") { id, extended };
         command.SetControlAction((parsed, client, output) =>
         {
             string snapshot = parsed.GetRequiredValue(id);
+            bool all = parsed.GetValue(extended);
             output.TextLine("Start snapshot watcher.");
             while (true)
             {
@@ -70,7 +81,7 @@ internal static class EventCommands
                 }
                 catch (DaemonErrorException ex) when (ex.Errno == Errno.ENOENT)
                 {
-                    output.TextLine("The snapshot no longer exists.");
+                    output.TextLine("Snapshot not found");
                     break;
                 }
                 catch (DaemonErrorException ex) when (ex.Errno == Errno.EINTR)
@@ -79,6 +90,12 @@ internal static class EventCommands
                 }
 
                 if (reply.RequiredString("result") != "ok")
+                {
+                    continue;
+                }
+
+                string name = reply.RequiredString("event");
+                if (name == "low_free_space" && !all)
                 {
                     continue;
                 }
@@ -94,11 +111,16 @@ internal static class EventCommands
                 }
                 else
                 {
-                    output.TextLine(Describe(reply));
+                    output.TextLine(Describe(reply, all));
+                }
+
+                if (name == "corrupted")
+                {
+                    break;
                 }
             }
 
-            output.TextLine("Snapshot watcher finished.");
+            output.TextLine("Snapshot watcher finished");
         });
         return command;
     }
@@ -110,25 +132,25 @@ internal static class EventCommands
             request.WriteNumber("timeout_ms", timeoutMilliseconds);
         });
 
-    private static string Describe(JsonElement reply)
+    private static string Describe(JsonElement reply, bool extended)
     {
-        string time = reply.Required("time").GetRawText();
+        long time = reply.RequiredInteger("time");
         string name = reply.RequiredString("event");
         return name switch
         {
-            "corrupted" => $"{time} - The snapshot was corrupted for device {CorruptedDevice(reply)}"
+            "corrupted" => $"{(uint)time} - The snapshot was corrupted for device {CorruptedDevice(reply, extended)}"
                 + $" with error \"{Marshal.GetPInvokeErrorMessage((int)Math.Abs(reply.RequiredInteger("err_code")))}\".",
+            "no_space" => $"{(uint)time} - The the difference storage already grow up to {reply.RequiredInteger("requested_nr_sect") / 2048} MiB. Limit has been reached.",
             "low_free_space" => $"{time} - Low free space in the difference storage: {reply.RequiredInteger("requested_nr_sect")} sectors requested.",
-            "no_space" => $"{time} - The difference storage has reached its limit.",
             _ => $"{time} - unsupported event #{name}.",
         };
     }
 
-    /// <summary>Upstream's [major:minor], led by the device's name when the daemon gives it (file-backed devices have no numbers of their own).</summary>
-    private static string CorruptedDevice(JsonElement reply)
+    /// <summary>Upstream's [major:minor]; with --extended led by the device's name (file-backed devices may have no numbers of their own).</summary>
+    private static string CorruptedDevice(JsonElement reply, bool extended)
     {
         string numbers = $"[{reply.RequiredInteger("dev_id_mj")}:{reply.RequiredInteger("dev_id_mn")}]";
-        return reply.TryGetProperty("device", out JsonElement device) && device.ValueKind == JsonValueKind.String
+        return extended && reply.TryGetProperty("device", out JsonElement device) && device.ValueKind == JsonValueKind.String
             ? $"{device.GetString()} {numbers}"
             : numbers;
     }

@@ -127,7 +127,7 @@ public sealed class DiffStorage : IDisposable
                     return (i, offset);
                 }
             }
-            if (attempt > 0 || !Grow())
+            if (attempt > 0 || !Grow(bytes))
                 throw new BlkSnapException(Errno.ENOSPC, $"difference storage is full ({Used} of {Capacity} bytes used)");
         }
     }
@@ -154,8 +154,11 @@ public sealed class DiffStorage : IDisposable
         }, null);
     }
 
-    /// <summary>One growth step of the growable file; false when there is none, or it is at its limit, or the disk is full.</summary>
-    private bool Grow()
+    /// <summary>
+    /// One growth step of the growable file, at least <paramref name="atLeast"/> bytes; false when
+    /// there is none, or it is at its limit, or the disk is full.
+    /// </summary>
+    private bool Grow(long atLeast = 0)
     {
         lock (_growLock)
         {
@@ -168,7 +171,7 @@ public sealed class DiffStorage : IDisposable
                     return false;
                 room = AlignDown(_limit - area.Length);
             }
-            var step = Math.Min(_growStep, room);
+            var step = Math.Min(Math.Max(_growStep, atLeast), room);
             if (step <= 0 || !area.TryGrow(step))
             {
                 RaiseNoSpace();
@@ -191,7 +194,7 @@ public sealed class DiffStorage : IDisposable
                 return;
             _noSpaceRaised = true;
         }
-        _events.Raise(SnapshotEvent.NoSpace());
+        _events.Raise(SnapshotEvent.NoSpace(Capacity >> EngineParameters.SectorShift));
     }
 
     public void Write(int area, long offset, ReadOnlySpan<byte> data) =>

@@ -91,11 +91,19 @@ public sealed record EngineParameters
             chunk = chunk with { MaximumShift = chunk.MinimumShift };
         }
         var storage = DiffStorage;
-        var twoChunks = 2L << (chunk.MaximumShift - SectorShift);
-        if (storage.MinimumSectors < twoChunks)
+        // As upstream: at least two of the smallest chunks, and a whole number of them. A step
+        // smaller than a device's larger chunk is grown past by the allocation that needs it.
+        var chunkSectors = 1L << (chunk.MinimumShift - SectorShift);
+        if (storage.MinimumSectors < 2 * chunkSectors)
         {
-            warnings?.Add($"DiffStorage:MinimumSectors {storage.MinimumSectors} holds fewer than two chunks; using {twoChunks}");
-            storage = storage with { MinimumSectors = twoChunks };
+            warnings?.Add($"DiffStorage:MinimumSectors {storage.MinimumSectors} holds fewer than two of the smallest chunks; using {2 * chunkSectors}");
+            storage = storage with { MinimumSectors = 2 * chunkSectors };
+        }
+        if ((storage.MinimumSectors & (chunkSectors - 1)) != 0)
+        {
+            var aligned = storage.MinimumSectors & ~(chunkSectors - 1);
+            warnings?.Add($"DiffStorage:MinimumSectors {storage.MinimumSectors} is not a whole number of the smallest chunks; using {aligned}");
+            storage = storage with { MinimumSectors = aligned };
         }
         return new EngineParameters { Tracking = tracking, Chunk = chunk, DiffStorage = storage };
     }

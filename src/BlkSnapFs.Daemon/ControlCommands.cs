@@ -112,6 +112,12 @@ public sealed class ControlCommands(DeviceManager devices)
         if (e is null)
             return new JsonObject { ["result"] = "timeout" };
         var json = EventJson.Of(e);
+        // Upstream names the device the user gave (a loop over live, /dev/nbdN, /dev/mapper/NAME), not the original's file system.
+        if (e.Code == SnapshotEventCode.Corrupted && e.DeviceName is { } name && devices.UserDeviceNumber(name) is { } number)
+        {
+            json["dev_id_mj"] = number.Major;
+            json["dev_id_mn"] = number.Minor;
+        }
         json["result"] = "ok";
         return json;
     }

@@ -34,6 +34,24 @@ public sealed record DaemonSettings
         "Devices",
     ];
 
+    /// <summary>
+    /// The upstream module's parameters (modprobe blksnap PARAM=VALUE), accepted by -o as they are
+    /// spelled there. free_diff_buffer_pool_size has no counterpart (run buffers are bounded by
+    /// Chunk:MaximumInQueue instead) and is accepted with a warning.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string?> UpstreamParameters = new Dictionary<string, string?>(StringComparer.Ordinal)
+    {
+        ["tracking_block_minimum_shift"] = "Tracking:BlockMinimumShift",
+        ["tracking_block_maximum_shift"] = "Tracking:BlockMaximumShift",
+        ["tracking_block_maximum_count"] = "Tracking:BlockMaximumCount",
+        ["chunk_minimum_shift"] = "Chunk:MinimumShift",
+        ["chunk_maximum_shift"] = "Chunk:MaximumShift",
+        ["chunk_maximum_count"] = "Chunk:MaximumCount",
+        ["chunk_maximum_in_queue"] = "Chunk:MaximumInQueue",
+        ["free_diff_buffer_pool_size"] = null,
+        ["diff_storage_minimum"] = "DiffStorage:MinimumSectors",
+    };
+
     private static readonly string[] DeviceKeys = ["Name", "Path", "Frontend", "NbdDevice", "DmName", "Direct"];
 
     public required string ControlSocket { get; init; }
@@ -70,7 +88,8 @@ public sealed record DaemonSettings
             builder.AddJsonFile(full, optional: false);
         }
         builder.AddInMemoryCollection(EnvironmentSettings());
-        builder.AddInMemoryCollection(overrides.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)));
+        var upstreamWarnings = new List<string>();
+        builder.AddInMemoryCollection(Translated(overrides, upstreamWarnings));
         IConfigurationRoot config;
         try
         {
@@ -80,7 +99,24 @@ public sealed record DaemonSettings
         {
             throw new BlkSnapException(Errno.EINVAL, $"configuration: {e.Message}");
         }
-        return From(config);
+        var settings = From(config);
+        return upstreamWarnings.Count == 0 ? settings : settings with { Warnings = [.. upstreamWarnings, .. settings.Warnings] };
+    }
+
+    /// <summary>-o overrides with the upstream module's parameter names put into this program's keys.</summary>
+    private static List<KeyValuePair<string, string?>> Translated(IReadOnlyDictionary<string, string> overrides, List<string> warnings)
+    {
+        var pairs = new List<KeyValuePair<string, string?>>();
+        foreach (var (key, value) in overrides)
+        {
+            if (!UpstreamParameters.TryGetValue(key, out var ours))
+                pairs.Add(new(key, value));
+            else if (ours is null)
+                warnings.Add($"{key}={value}: the module's buffer pool has no counterpart here (copy memory is bounded by Chunk:MaximumInQueue); ignored");
+            else
+                pairs.Add(new(ours, value));
+        }
+        return pairs;
     }
 
     /// <summary>

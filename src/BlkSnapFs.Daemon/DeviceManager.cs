@@ -179,6 +179,27 @@ public sealed class DeviceManager : IAsyncDisposable
         return numbers;
     }
 
+    /// <summary>
+    /// The block device a user knows a device by, for events: its dm device, its /dev/nbdN, or the
+    /// loop device over its live file (what upstream's scripts name); else null.
+    /// </summary>
+    public (uint Major, uint Minor)? UserDeviceNumber(string deviceName)
+    {
+        string? number;
+        lock (_lock)
+        {
+            var entry = _attachments.FirstOrDefault(kv => kv.Key.Name == deviceName);
+            if (entry.Key is null)
+                return null;
+            number = (entry.Value.Dm is { } dm ? BlockDeviceNumber.Of(dm.Path) : null)
+                ?? entry.Value.Nbd?.DeviceNumber
+                ?? BlockDeviceNumber.LoopsBackedBy(LivePath(entry.Key)).Order(StringComparer.Ordinal).FirstOrDefault();
+        }
+        if (number?.Split(':') is not [var major, var minor])
+            return null;
+        return (uint.Parse(major, System.Globalization.CultureInfo.InvariantCulture), uint.Parse(minor, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     private string LivePath(TrackedDevice device) => _view.FilePath(device.Name, "live");
 
     /// <summary>Refuses (EBUSY) a device whose writes can reach the original other than through its frontend.</summary>

@@ -10,14 +10,15 @@ public static class EventJson
     {
         var json = new JsonObject
         {
-            ["time"] = e.Time.ToUnixTimeMilliseconds(),
+            ["time"] = e.TimeLabel,
+            ["time_unix_ms"] = e.Time.ToUnixTimeMilliseconds(),
             ["event"] = e.Name,
         };
         if (snapshot is { } id)
             json["snapshot"] = id.ToString();
         switch (e.Code)
         {
-            case SnapshotEventCode.LowFreeSpace:
+            case SnapshotEventCode.LowFreeSpace or SnapshotEventCode.NoSpace:
                 json["requested_nr_sect"] = e.RequestedSectors;
                 break;
             case SnapshotEventCode.Corrupted:

@@ -2,19 +2,24 @@ using System.Text.Json;
 
 namespace BlkSnapFs.Cli.Tests;
 
-/// <summary>snapshot_watcher loops on snapshot_waitevent, one line per event, until the snapshot is gone (ENOENT).</summary>
+/// <summary>
+/// snapshot_watcher loops on snapshot_waitevent and prints what upstream v2's prints, line for line
+/// (tools/blksnap/main.cpp): no low free space lines, its no_space and corrupted texts, the time
+/// label cut to 32 bits, the end at the first corrupted event or when the snapshot is gone.
+/// </summary>
 public class WatcherTests
 {
     private const string Id = "0b5f2e2a-1111-2222-3333-444455556666";
 
+    // Nanosecond time labels past 2^32, as CLOCK_MONOTONIC gives them after 4.3 s of uptime.
     private static readonly string[] Replies =
     [
         """{"ok":true,"result":"timeout"}""",
-        """{"ok":true,"result":"ok","time":1000,"event":"low_free_space","requested_nr_sect":2097152}""",
+        """{"ok":true,"result":"ok","time":5000000001,"event":"low_free_space","requested_nr_sect":2097152}""",
         """{"ok":true,"result":"timeout"}""",
-        """{"ok":true,"result":"ok","time":2000,"event":"no_space"}""",
-        """{"ok":true,"result":"ok","time":2500,"event":"corrupted","device":"data","dev_id_mj":0,"dev_id_mn":0,"err_code":-5}""",
-        """{"ok":true,"result":"ok","time":3000,"event":"corrupted","dev_id_mj":8,"dev_id_mn":17,"err_code":-28}""",
+        """{"ok":true,"result":"ok","time":5000000002,"event":"no_space","requested_nr_sect":4194304}""",
+        """{"ok":true,"result":"ok","time":5000000003,"event":"corrupted","device":"data","dev_id_mj":7,"dev_id_mn":3,"err_code":-28}""",
+        """{"ok":true,"result":"ok","time":5000000004,"event":"corrupted","dev_id_mj":8,"dev_id_mn":17,"err_code":-5}""",
         """{"ok":false,"errno":2,"error":"No such file or directory","message":"snapshot destroyed"}""",
     ];
 
@@ -25,7 +30,7 @@ public class WatcherTests
     }
 
     [Fact]
-    public void PrintsEachEventAndEndsWhenTheSnapshotIsGone()
+    public void PrintsUpstreamsLinesAndEndsAtTheFirstCorruptedEvent()
     {
         using FakeDaemon daemon = ScriptedDaemon();
         RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
@@ -34,15 +39,12 @@ public class WatcherTests
         Assert.Equal(
             [
                 "Start snapshot watcher.",
-                "1000 - Low free space in the difference storage: 2097152 sectors requested.",
-                "2000 - The difference storage has reached its limit.",
-                "2500 - The snapshot was corrupted for device data [0:0] with error \"Input/output error\".",
-                "3000 - The snapshot was corrupted for device [8:17] with error \"No space left on device\".",
-                "The snapshot no longer exists.",
-                "Snapshot watcher finished.",
+                "705032706 - The the difference storage already grow up to 2048 MiB. Limit has been reached.",
+                "705032707 - The snapshot was corrupted for device [7:3] with error \"No space left on device\".",
+                "Snapshot watcher finished",
             ],
             result.OutputLines);
-        Assert.Equal(Replies.Length, daemon.Requests.Count);
+        Assert.Equal(5, daemon.Requests.Count);
         foreach (string request in daemon.Requests)
         {
             using JsonDocument document = JsonDocument.Parse(request);
@@ -52,17 +54,43 @@ public class WatcherTests
     }
 
     [Fact]
+    public void ExtendedAddsLowFreeSpaceAndTheDevicesName()
+    {
+        using FakeDaemon daemon = ScriptedDaemon();
+        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id, "--extended");
+
+        Assert.Equal(
+            [
+                "Start snapshot watcher.",
+                "5000000001 - Low free space in the difference storage: 2097152 sectors requested.",
+                "705032706 - The the difference storage already grow up to 2048 MiB. Limit has been reached.",
+                "705032707 - The snapshot was corrupted for device data [7:3] with error \"No space left on device\".",
+                "Snapshot watcher finished",
+            ],
+            result.OutputLines);
+    }
+
+    [Fact]
+    public void ASnapshotThatIsGoneEndsTheWatcherAsUpstreams()
+    {
+        using var daemon = FakeDaemon.Answering("""{"ok":false,"errno":2,"error":"No such file or directory","message":"no snapshot"}""");
+        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
+
+        Assert.Equal((0, ""), (result.ExitCode, result.StandardError));
+        Assert.Equal(["Start snapshot watcher.", "Snapshot not found", "Snapshot watcher finished"], result.OutputLines);
+    }
+
+    [Fact]
     public void JsonPrintsOneObjectPerEvent()
     {
         using FakeDaemon daemon = ScriptedDaemon();
-        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "--id", Id, "--json");
+        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "--id", Id, "--json", "--extended");
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal(4, result.OutputLines.Length);
-        JsonAssert.Equal("""{"time":1000,"event":"low_free_space","requested_nr_sect":2097152}""", result.OutputLines[0]);
-        JsonAssert.Equal("""{"time":2000,"event":"no_space"}""", result.OutputLines[1]);
-        JsonAssert.Equal("""{"time":2500,"event":"corrupted","device":"data","dev_id_mj":0,"dev_id_mn":0,"err_code":-5}""", result.OutputLines[2]);
-        JsonAssert.Equal("""{"time":3000,"event":"corrupted","dev_id_mj":8,"dev_id_mn":17,"err_code":-28}""", result.OutputLines[3]);
+        Assert.Equal(3, result.OutputLines.Length);
+        JsonAssert.Equal("""{"time":5000000001,"event":"low_free_space","requested_nr_sect":2097152}""", result.OutputLines[0]);
+        JsonAssert.Equal("""{"time":5000000002,"event":"no_space","requested_nr_sect":4194304}""", result.OutputLines[1]);
+        JsonAssert.Equal("""{"time":5000000003,"event":"corrupted","device":"data","dev_id_mj":7,"dev_id_mn":3,"err_code":-28}""", result.OutputLines[2]);
     }
 
     [Fact]

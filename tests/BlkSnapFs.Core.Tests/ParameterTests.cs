@@ -37,6 +37,33 @@ public class ParameterTests
         Assert.Contains(warnings, w => w.Contains("Chunk:MinimumShift", StringComparison.Ordinal));
     }
 
+    /// <summary>Upstream's step: twice the smallest chunk (not the largest), a whole number of smallest chunks.</summary>
+    [Theory]
+    [InlineData("100", 256)]
+    [InlineData("300", 256)]
+    [InlineData("65536", 65536)]
+    public void StorageStepIsTwoOfTheSmallestChunksAndAWholeNumberOfThem(string sectors, long expected)
+    {
+        var warnings = new List<string>();
+        var p = EngineParameters.FromConfiguration(Config(
+            ("Chunk:MinimumShift", "16"), ("Chunk:MaximumShift", "26"), ("DiffStorage:MinimumSectors", sectors)), warnings);
+        Assert.Equal(expected, p.DiffStorage.MinimumSectors);
+        Assert.Equal(expected.ToString(System.Globalization.CultureInfo.InvariantCulture) == sectors ? 0 : 1, warnings.Count);
+    }
+
+    /// <summary>A chunk larger than the growth step (a big device's chunks) is stored by growing past the step.</summary>
+    [Fact]
+    public void AnAllocationLargerThanTheGrowthStepGrowsPastIt()
+    {
+        using var dir = new TestDirectory();
+        var events = new EventQueue();
+        using var storage = new DiffStorage(new DiffStorageParameters { MinimumSectors = 16 }, events);
+        storage.AppendGrowable(dir.File("g"), 1 << 20);
+        var (area, offset) = storage.Allocate(64 << 10);
+        Assert.Equal((0, 0L), (area, offset));
+        Assert.True(storage.Capacity >= 64 << 10, $"capacity {storage.Capacity}");
+    }
+
     [Theory]
     [InlineData("Chunk:MinimumShift", "abc", Errno.EINVAL)]
     [InlineData("Chunk:MaximumInQueue", "0", Errno.ERANGE)]

@@ -86,11 +86,28 @@ public sealed class DaemonLifecycleTests : EndToEndTest
         await M.StartDaemonAsync([("a", a)]);
         var other = M.PathOf("mnt2");
         Directory.CreateDirectory(other);
-        var r = await M.RunAsync(TimeSpan.FromSeconds(60), M.DaemonProgram, "--config", M.ConfigPath, other);
+        // The same socket, no devices: the first daemon's device would be refused before the socket (see below).
+        var config = M.WriteConfig(path: M.PathOf("second.json"));
+        var r = await M.RunAsync(TimeSpan.FromSeconds(60), M.DaemonProgram, "--config", config, other);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("EADDRINUSE", r.Stderr, StringComparison.Ordinal);
         Assert.False(TestMachine.IsMounted(other), "the refused daemon left its mount");
         Assert.Equal(M.DaemonPid.ToString(CultureInfo.InvariantCulture), Assert.Single(M.FindDaemonPids()).ToString(CultureInfo.InvariantCulture));
         Assert.Matches(@"^\d+\.\d+\.\d+\.\d+\s*$", await M.BlksnapOkAsync("version"));
+    }
+
+    [Fact]
+    public async Task SecondDaemonWithTheSameDevice_IsRefusedNamingTheFirst()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        await M.StartDaemonAsync([("a", a)]);
+        var other = M.PathOf("mnt2");
+        Directory.CreateDirectory(other);
+        var r = await M.RunAsync(TimeSpan.FromSeconds(60), M.DaemonProgram, "--config", M.ConfigPath, other, "-o", $"ControlSocket={M.PathOf("second.sock")}");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{a} is open for writing by pid {M.DaemonPid} (blksnapfs)", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("EBUSY", r.Stderr, StringComparison.Ordinal);
+        Assert.False(TestMachine.IsMounted(other), "the refused daemon left its mount");
+        Assert.Single(M.FindDaemonPids());
     }
 }
