@@ -4,7 +4,7 @@
 # Writes bench/RESULTS.md and bench/results.png (ratios). Needs root (drop_caches, FUSE mounts).
 #
 #   bench/peers/run.sh [--sizes "1024 8192"] [--runs 3] [--quick] [--bin DIR] [--dir DIR]
-#                      [--peers "raw blksnapfs qemu nbdkit"] [--skip "pause memory latency engine ceiling"]
+#                      [--peers "raw blksnapfs qemu nbdkit"] [--skip "pause pausefs memory latency engine ceiling"]
 #                      [--results FILE] [--chart FILE] [--keep] [--also EARLIER.tsv]
 #                      [--set Section:Key=VALUE ...]   (BlkSnapFs settings other than the defaults)
 set -euo pipefail
@@ -312,6 +312,24 @@ run_throughput() { # SIZE_MIB
 # Three devices, a writer on each `live` file doing 4 KiB O_DIRECT writes in a tight loop and
 # timestamping each (writer.py); `blksnap snapshot_take` of the three 2 s into a 4 s run. The pause is
 # the longest write that overlaps the take command; the longest write outside it is the noise.
+# pause_writers PREFIX FILE...: a writer.py on each file for 4 s (output PREFIXn.txt), in FIO_PIDS;
+# returns once all are writing.
+pause_writers() {
+  local prefix=$1 n=0 f j ready; shift
+  FIO_PIDS=()
+  for f in "$@"; do
+    rm -f "$prefix$n.txt.ready"
+    "$py" "$here/writer.py" "$f" 4 "$prefix$n.txt" 2>>"$work/tools.log" &
+    FIO_PIDS+=($!); pids+=($!); n=$((n + 1))
+  done
+  for _ in $(seq 400); do
+    ready=1
+    for ((j = 0; j < n; j++)); do [ -e "$prefix$j.txt.ready" ] || ready=0; done
+    [ $ready = 1 ] && break
+    sleep 0.02
+  done
+}
+
 run_pause() {
   local run i id cfg=$work/pause.json t0 t1 p
   export BLKSNAPFS_SOCKET=$work/pause.sock
@@ -322,13 +340,7 @@ run_pause() {
   for run in $(seq "$runs"); do
     log "take pause, run $run"
     id=$("$bin/blksnap" snapshot_create -d p0 -d p1 -d p2 -f "$work/diff" -l 1G)
-    FIO_PIDS=()
-    for i in 0 1 2; do
-      rm -f "$work/slow$i.txt.ready"
-      "$py" "$here/writer.py" "$work/pm/p$i/live" 4 "$work/slow$i.txt" 2>>"$work/tools.log" &
-      FIO_PIDS+=($!); pids+=($!)
-    done
-    for _ in $(seq 400); do [ -e "$work/slow0.txt.ready" ] && [ -e "$work/slow1.txt.ready" ] && [ -e "$work/slow2.txt.ready" ] && break; sleep 0.02; done
+    pause_writers "$work/slow" "$work"/pm/p{0,1,2}/live
     sleep 1.5
     t0=$(now_us)
     "$bin/blksnap" snapshot_take -i "$id" >/dev/null
@@ -348,6 +360,54 @@ run_pause() {
   done
   bsfs_stop "$work/pm"
   rm -f "$work"/pause*.img "$work"/slow?.txt*
+}
+
+# ---------------------------------------------------------------- 3b. take pause with file systems
+# The same three writers, now on a file in an ext4 on a loop over each `live`, with 32 MiB of
+# buffered data left dirty in each just before the take: once with Take:Freeze=true (the
+# default: the take freezes the three, which writes the dirty data out) and once with it off.
+# The pause is again the longest write overlapping the take command.
+run_pause_fs() {
+  local run i id cfg=$work/pausefs.json t0 t1 p freeze loops=()
+  export BLKSNAPFS_SOCKET=$work/pausefs.sock
+  for i in 0 1 2; do truncate -s 256M "$work/pausefs$i.img"; mkfs.ext4 -q -F "$work/pausefs$i.img"; done
+  bsfs_write_config "$cfg" "$BLKSNAPFS_SOCKET" "f0=$work/pausefs0.img" "f1=$work/pausefs1.img" "f2=$work/pausefs2.img"
+  for freeze in true false; do
+    settings+=(-o "Take:Freeze=$freeze")
+    bsfs_start "$work/pfm" "$cfg"
+    unset 'settings[-1]' 'settings[-1]'
+    loops=()
+    for i in 0 1 2; do
+      loops+=("$(losetup -f --show "$work/pfm/f$i/live")")
+      mkdir -p "$work/pfs$i"; mount "${loops[i]}" "$work/pfs$i"; mounts+=("$work/pfs$i")
+      fallocate -l 4M "$work/pfs$i/w"
+    done
+    mkdir -p "$work/diff"
+    for run in $(seq "$runs"); do
+      log "take pause with file systems, Take:Freeze=$freeze, run $run"
+      id=$("$bin/blksnap" snapshot_create -d f0 -d f1 -d f2 -f "$work/diff" -l 1G)
+      pause_writers "$work/slowfs" "$work"/pfs{0,1,2}/w
+      for i in 0 1 2; do head -c 32M /dev/urandom > "$work/pfs$i/dirty"; done
+      sleep 0.5
+      t0=$(now_us)
+      "$bin/blksnap" snapshot_take -i "$id" >/dev/null
+      t1=$(now_us)
+      for p in "${FIO_PIDS[@]}"; do wait "$p" || true; stop_pid "$p"; done
+      cat "$work"/slowfs?.txt | awk -v a="${t0}000" -v b="${t1}000" '
+        $1 == "count" { next }
+        { d = ($2 - $1) / 1e6; if ($1 < b && $2 > a) { if (d > take) take = d } }
+        END { printf "%.3f\n", take }' > "$work/pausefs.txt"
+      read -r p < "$work/pausefs.txt"
+      log "  take window ${t0}..${t1} us; longest overlapping write $p ms"
+      local mode; mode=$([ "$freeze" = true ] && echo freeze || echo nofreeze)
+      record 3x256fs blksnapfs "pause_take_${mode}_ms" "$run" "$p" ms
+      record 3x256fs blksnapfs "take_command_${mode}_ms" "$run" "$(awk -v us=$((t1 - t0)) 'BEGIN{printf "%.1f", us / 1000}')" ms
+      "$bin/blksnap" snapshot_destroy -i "$id" >/dev/null
+    done
+    for i in 0 1 2; do umount "$work/pfs$i"; losetup -d "${loops[i]}"; done
+    bsfs_stop "$work/pfm"
+  done
+  rm -f "$work"/pausefs*.img "$work"/slowfs?.txt*
 }
 
 # ---------------------------------------------------------------- 4. memory
@@ -441,6 +501,7 @@ started=$(date -u '+%Y-%m-%d %H:%M UTC')
 t_start=$(now_us)
 for size in $sizes; do run_throughput "$size"; done
 [[ " $skip " == *" pause "* ]] || run_pause
+[[ " $skip " == *" pausefs "* ]] || run_pause_fs
 [[ " $skip " == *" memory "* ]] || run_memory
 [[ " $skip " == *" latency "* ]] || run_latency
 [[ " $skip " == *" engine "* ]] || run_engine

@@ -1,3 +1,5 @@
+using BlkSnapFs.Core;
+
 namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>
@@ -6,22 +8,16 @@ namespace BlkSnapFs.Daemon.Frontends;
 /// </summary>
 internal static class BlockDeviceNumber
 {
-    /// <summary>"MAJ:MIN" of a block device path (/dev/block/8:16, /dev/loop0), or null if it is not one.</summary>
+    /// <summary>"MAJ:MIN" of a block device path (/dev/block/8:16, /dev/loop0, a /dev/mapper node), or null if it is not one.</summary>
     public static string? Of(string path)
     {
-        if (path.StartsWith("/dev/block/", StringComparison.Ordinal) && path.Contains(':'))
+        if (path.StartsWith("/dev/block/", StringComparison.Ordinal) && path.Contains(':') && !File.Exists(path))
             return path["/dev/block/".Length..];
-        try
-        {
-            var target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
-            var name = Path.GetFileName(target);
-            var dev = $"/sys/class/block/{name}/dev";
-            return File.Exists(dev) ? File.ReadAllText(dev).Trim() : null;
-        }
-        catch (IOException)
-        {
+        // The node's own number: dmsetup without udev makes /dev/mapper/NAME a node, not a link to dm-N.
+        if (!DeviceNumbers.IsBlockDevice(path))
             return null;
-        }
+        var (major, minor) = DeviceNumbers.Of(path, isBlockDevice: true);
+        return $"{major}:{minor}";
     }
 
     /// <summary>The file a loop device reads and writes, or null.</summary>
