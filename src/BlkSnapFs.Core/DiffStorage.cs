@@ -33,7 +33,6 @@ public sealed class DiffStorage : IDisposable
 
     public long Capacity { get { lock (_lock) return _areas.Sum(a => a.Length); } }
     public long Used { get { lock (_lock) return _used.Sum(); } }
-    public long Free => Capacity - Used;
 
     /// <summary>
     /// Bytes written through the page cache before the storage writes uncached (RWF_DONTCACHE).

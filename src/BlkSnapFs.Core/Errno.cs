@@ -67,9 +67,6 @@ public sealed class BlkSnapException(int errno, string message) : Exception(mess
 {
     public int Errno { get; } = errno;
 
-    /// <summary>strerror text of <see cref="Errno"/>.</summary>
-    public string ErrnoText => Core.Errno.Describe(Errno);
-
     public static BlkSnapException From(Exception e, string context) =>
         e as BlkSnapException ?? new BlkSnapException(Core.Errno.Of(e), $"{context}: {e.Message}");
 }

@@ -16,7 +16,7 @@ public enum Frontend
 public sealed record DeviceSettings(string Path, string? Name, Frontend Frontend, string? NbdDevice, string? DmName, bool Direct);
 
 /// <summary>
-/// The daemon's configuration, layered as DESIGN section 6 says: the shipped defaults, the file
+/// The daemon's configuration, layered as the README's Configuration section says: the shipped defaults, the file
 /// given with --config (or as the mount source), BLKSNAPFS_ environment variables, then -o
 /// key=value options. Unknown keys and bad values stop the start with a message naming them.
 /// </summary>

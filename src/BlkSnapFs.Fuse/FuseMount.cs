@@ -27,7 +27,6 @@ public sealed class FuseMount : IDisposable
     public FuseStatistics Statistics => _session.Statistics;
 
     /// <summary>The raw connection, for notifications by node id.</summary>
-    public FuseSession Session => _session;
 
     /// <summary>Completes when the request loop has ended (after <see cref="Unmount"/> or an external umount).</summary>
     public Task Completion => _session.Completion;
@@ -89,9 +88,6 @@ public sealed class FuseMount : IDisposable
 
         DeviceMount.Unmount(MountPoint, _viaFusermount, _options.UnmountBusyRetry);
     }
-
-    /// <summary>Waits for the request loop to end.</summary>
-    public Task WaitAsync(CancellationToken cancellationToken = default) => Completion.WaitAsync(cancellationToken);
 
     /// <summary>Waits for the request loop to end; false on timeout.</summary>
     public bool Wait(TimeSpan timeout) => Completion.Wait(timeout);

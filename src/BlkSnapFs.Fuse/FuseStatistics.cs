@@ -7,7 +7,6 @@ public sealed class FuseStatistics
     private long _readRequests;
     private long _writeRequests;
     private long _bytesRead;
-    private long _bytesWritten;
     private long _largestRead;
     private long _largestWrite;
     private long _activeRequests;
@@ -25,17 +24,11 @@ public sealed class FuseStatistics
     /// <summary>Bytes returned by successful reads.</summary>
     public long BytesRead => Volatile.Read(ref _bytesRead);
 
-    /// <summary>Bytes accepted by successful writes.</summary>
-    public long BytesWritten => Volatile.Read(ref _bytesWritten);
-
     /// <summary>The largest size a READ request asked for.</summary>
     public long LargestRead => Volatile.Read(ref _largestRead);
 
     /// <summary>The largest payload a WRITE request carried.</summary>
     public long LargestWrite => Volatile.Read(ref _largestWrite);
-
-    /// <summary>Requests being handled by workers right now (parked reads not counted).</summary>
-    public long ActiveRequests => Volatile.Read(ref _activeRequests);
 
     /// <summary>The most requests handled by workers at the same moment.</summary>
     public long PeakActiveRequests => Volatile.Read(ref _peakActiveRequests);
@@ -68,8 +61,6 @@ public sealed class FuseStatistics
         Interlocked.Increment(ref _writeRequests);
         RaiseToAtLeast(ref _largestWrite, size);
     }
-
-    internal void WriteCompleted(int bytes) => Interlocked.Add(ref _bytesWritten, bytes);
 
     internal void Parked() => Interlocked.Increment(ref _parkedRequests);
 

@@ -51,7 +51,6 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
 
     public string? UnixSocketPath => _options.UnixSocketPath;
 
-    public IReadOnlyList<NbdExport> Exports => _exports.Snapshot();
 
     public int ConnectionCount
     {

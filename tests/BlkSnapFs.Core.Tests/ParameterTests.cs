@@ -101,12 +101,13 @@ public class ParameterTests
     {
         using var dir = new TestDirectory();
         using var engine = new BlkSnapEngine(SmallParameters.Create(chunkShift: 12));
-        var device = new FaultyDevice(FileBlockDevice.Open(dir.Device("disk", 1 << 20, new Random(1))));
+        // 8192-byte sectors: above the page, so the page floor cannot hide the sector rule.
+        var device = new FaultyDevice(FileBlockDevice.Open(dir.Device("disk", 1 << 20, new Random(1))), sectorSize: 8192);
         var tracked = engine.Attach(device, "disk");
         var snapshot = engine.Create([tracked]);
         snapshot.Storage.AppendFile(dir.File("diff"), 1 << 20);
         engine.Take(snapshot.Id);
-        Assert.Equal(4096, tracked.Image!.ChunkSize);
+        Assert.Equal(8192, tracked.Image!.ChunkSize);
         engine.Destroy(snapshot.Id);
     }
 

@@ -52,8 +52,11 @@ public static class SmallParameters
     }.Corrected();
 }
 
-/// <summary>A device whose reads or writes can be made to fail, to test what a dying disk does to a snapshot; it counts reads and records read-ahead hints.</summary>
-public sealed class FaultyDevice(IBlockDevice inner) : IBlockDevice
+/// <summary>
+/// A device whose reads or writes can be made to fail, to test what a dying disk does to a
+/// snapshot; it counts reads, records read-ahead hints, and may claim a larger sector than its file has.
+/// </summary>
+public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : IBlockDevice
 {
     public volatile int FailReadsWith;
     public volatile int FailWritesWith;
@@ -63,7 +66,7 @@ public sealed class FaultyDevice(IBlockDevice inner) : IBlockDevice
 
     public string Path => inner.Path;
     public long Capacity => inner.Capacity;
-    public int SectorSize => inner.SectorSize;
+    public int SectorSize => sectorSize ?? inner.SectorSize;
     public (uint Major, uint Minor) DeviceId => inner.DeviceId;
 
     public void Read(long offset, Span<byte> buffer)

@@ -69,15 +69,6 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void Mounting_on_a_missing_directory_fails_and_leaves_nothing()
-    {
-        string missing = Path.Combine(Path.GetTempPath(), "blksnapfs-fuse-missing-" + Guid.NewGuid().ToString("N"));
-
-        Assert.Throws<IOException>(() => FuseMount.Mount(missing, new DirectoryNode()));
-        Assert.False(MountedTree.IsMounted(missing));
-    }
-
-    [Fact]
     public void A_tree_can_be_mounted_again_after_unmount()
     {
         string directory = Directory.CreateTempSubdirectory("blksnapfs-fuse-").FullName;

@@ -74,7 +74,6 @@ public sealed unsafe partial class FuseSession
                     result = _fileSystem.Write(context, *request, new ReadOnlySpan<byte>(body + sizeof(WriteIn), size));
                     if (result >= 0)
                     {
-                        Statistics.WriteCompleted(result);
                         SendStruct(fd, buffers, unique, new WriteOut { Size = (uint)result });
                     }
                     else

@@ -96,14 +96,6 @@ public class DirectoryNode : Node
         return true;
     }
 
-    public bool TryGetChild(string name, out Node? child)
-    {
-        lock (_lock)
-        {
-            return _children.TryGetValue(name, out child);
-        }
-    }
-
     /// <summary>The children at this moment, in insertion order.</summary>
     public IReadOnlyList<KeyValuePair<string, Node>> GetChildren()
     {

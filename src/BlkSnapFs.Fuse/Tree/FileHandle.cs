@@ -18,8 +18,6 @@ public sealed class FileHandle
     /// <summary>The open(2) flags.</summary>
     public int Flags { get; }
 
-    public bool CanRead => (Flags & AccessModeMask) != 1;
-
     public bool CanWrite => (Flags & AccessModeMask) != 0;
 
     /// <summary>Whatever the node wants to keep per open (a cursor in an event queue, a device handle).</summary>

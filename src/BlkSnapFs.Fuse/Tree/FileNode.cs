@@ -93,9 +93,6 @@ public abstract class FileNode : Node
         }
     }
 
-    /// <summary>Drops cached pages of the range (length 0: to the end) for opens that use the page cache, and the attributes.</summary>
-    public void InvalidateContent(long offset, long length) => FileSystem?.InvalidateNode(this, offset, length);
-
     internal void AddPoller(FileHandle handle, ulong kernelHandle)
     {
         lock (_pollersLock)

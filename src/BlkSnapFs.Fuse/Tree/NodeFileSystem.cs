@@ -50,9 +50,6 @@ internal sealed class NodeFileSystem : IRawFileSystem
         root.MountedFileSystem = this;
     }
 
-    /// <summary>Open files, for tests and diagnostics.</summary>
-    internal int OpenFileCount => _files.Count;
-
     /// <summary>Nodes the kernel holds references to.</summary>
     internal int KnownNodeCount
     {
