@@ -18,7 +18,9 @@ public static class BlkSnapDaemon
     public static async Task<int> RunAsync(CommandLine commandLine, DaemonSettings settings)
     {
         Launcher.Detach();
+        using var logFile = new LogFileProvider();
         using var loggers = LoggerFactory.Create(b => b
+            .AddProvider(logFile)
             .SetMinimumLevel(settings.LogLevel)
             .AddSimpleConsole(o =>
             {
@@ -27,6 +29,17 @@ public static class BlkSnapDaemon
             })
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
         var log = loggers.CreateLogger("blksnapfs");
+        if (Launcher.IsBackgroundChild && settings.LogFile is { } logPath)
+        {
+            try
+            {
+                logFile.Open(logPath, settings.LogLevel);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw BlkSnapException.From(e, $"LogFile {logPath}");
+            }
+        }
         foreach (var warning in settings.Warnings)
             log.LogWarning("{Warning}", warning);
 
@@ -64,6 +77,7 @@ public static class BlkSnapDaemon
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
         using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
+        logFile.Start();
         Launcher.ReportReady(settings.LogFile);
         NotifySystemd("READY=1");
 

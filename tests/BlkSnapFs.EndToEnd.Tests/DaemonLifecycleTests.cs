@@ -110,4 +110,24 @@ public sealed class DaemonLifecycleTests : EndToEndTest
         Assert.False(TestMachine.IsMounted(other), "the refused daemon left its mount");
         Assert.Single(M.FindDaemonPids());
     }
+
+    /// <summary>A background daemon logs to LogFile once ready (it once stayed empty: .NET's console keeps its own copy of descriptor 2).</summary>
+    [Fact]
+    public async Task LogFile_HoldsWhatTheBackgroundDaemonLogs_ABadPathStopsTheStart()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        var log = M.PathOf("daemon.log");
+        await M.StartDaemonAsync(null, $"LogFile={log}");
+        await M.BlksnapOkAsync("attach", "-d", a);
+        Assert.True(await TestMachine.WaitUntilAsync(() => File.Exists(log) && File.ReadAllText(log).Contains($"attached {a} as a.img", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(10)), $"the log file does not say what happened: '{(File.Exists(log) ? File.ReadAllText(log) : "(none)")}'");
+        await M.StopDaemonAsync();
+
+        var r = await M.RunAsync(TimeSpan.FromSeconds(60), M.DaemonProgram, "--config", M.WriteConfig(), M.Mnt, "-o", $"LogFile={M.PathOf("no/such/dir/log")}");
+        Assert.Equal(1, r.ExitCode);
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("LogFile", line, StringComparison.Ordinal);
+        Assert.Contains("ENOENT", line, StringComparison.Ordinal);
+        Assert.Empty(TestMachine.MountsUnder(M.Work));
+    }
 }

@@ -1,0 +1,85 @@
+using Microsoft.Extensions.Logging;
+
+namespace BlkSnapFs.Daemon;
+
+/// <summary>
+/// The log in LogFile once a background daemon has reported ready, one line per message as the
+/// console logger writes them. The console logger cannot follow the switch itself: .NET's Console
+/// duplicates descriptor 2 when first used, so the later dup2 of the log file onto 2 never reaches
+/// it (LogFile stayed empty).
+/// </summary>
+internal sealed class LogFileProvider : ILoggerProvider
+{
+    private readonly Lock _lock = new();
+    private StreamWriter? _file;
+    private LogLevel _minimum = LogLevel.Information;
+    private bool _started;
+
+    /// <summary>Opens <paramref name="path"/> for appending (at start, so a bad path fails the start); nothing is written before <see cref="Start"/>.</summary>
+    public void Open(string path, LogLevel minimum)
+    {
+        var stream = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Append,
+            Access = FileAccess.Write,
+            Share = FileShare.ReadWrite,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        lock (_lock)
+        {
+            _file = new StreamWriter(stream) { AutoFlush = true };
+            _minimum = minimum;
+        }
+    }
+
+    /// <summary>From now on every message also goes to the file (the console's readers are gone).</summary>
+    public void Start()
+    {
+        lock (_lock)
+            _started = true;
+    }
+
+    public ILogger CreateLogger(string categoryName) => new FileLogger(this, categoryName);
+
+    private void Write(LogLevel level, string category, string message, Exception? exception)
+    {
+        lock (_lock)
+        {
+            if (_file is null || !_started || level < _minimum)
+                return;
+            _file.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {Short(level)}: {category} {message}{(exception is null ? "" : $" ({exception})")}");
+        }
+    }
+
+    private static string Short(LogLevel level) => level switch
+    {
+        LogLevel.Trace => "trce",
+        LogLevel.Debug => "dbug",
+        LogLevel.Information => "info",
+        LogLevel.Warning => "warn",
+        LogLevel.Error => "fail",
+        _ => "crit",
+    };
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _file?.Dispose();
+            _file = null;
+        }
+    }
+
+    private sealed class FileLogger(LogFileProvider provider, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+                provider.Write(logLevel, category, formatter(state, exception), exception);
+        }
+    }
+}
