@@ -17,8 +17,10 @@ internal static class MountTable
         foreach (var line in lines)
         {
             var fields = line.Split(' ');
+            if (fields.Length < 9)
+                continue;
             var separator = Array.IndexOf(fields, "-", 6);
-            if (fields.Length < 7 || separator < 0 || separator + 2 >= fields.Length)
+            if (separator < 0 || separator + 2 >= fields.Length)
                 continue;
             mounts.Add(new MountEntry(fields[2], Unescape(fields[4]), fields[separator + 1], Unescape(fields[separator + 2])));
         }
