@@ -188,7 +188,39 @@ fio_figures() {
   blksnap detach -d vdb
 }
 
+# A file system that cannot freeze in time (a dm device of the user's stacked on /dev/nbdN,
+# suspended without lockfs, so the freeze's own writes queue there) is taken unfrozen with a
+# warning after Take:FreezeTimeoutSeconds; once the freeze gets through, the daemon thaws it.
+freeze_timeout() {
+  local d nbd id t0
+  d=$(scratch_dir 400M)
+  truncate -s 128M "$d/disk.img"
+  start_daemon "$d" "Take:FreezeTimeoutSeconds=3"
+  blksnap attach -d "$d/disk.img" --frontend nbd --name slow
+  nbd=$(info "$d" nbd_device slow)
+  dm_create kt-stack "0 $(blockdev --getsz "$nbd") linear $nbd 0"
+  mkfs.ext4 -q /dev/mapper/kt-stack
+  mount_dev /dev/mapper/kt-stack "$d/fs"
+  head -c 8M /dev/urandom >"$d/fs/dirty"
+  id=$(blksnap snapshot_create -d slow -f "$d" -l 200M)
+  dmsetup suspend --nolockfs kt-stack
+  t0=$SECONDS
+  blksnap snapshot_take -i "$id" 2>"$d/take.err" || { dmsetup resume kt-stack; die "take failed: $(cat "$d/take.err")"; }
+  dmsetup resume kt-stack
+  cat "$d/take.err"
+  grep -q "did not freeze within 3 s (ETIMEDOUT); taken unfrozen" "$d/take.err" || die "no timeout warning"
+  ((SECONDS - t0 < 20)) || die "the take waited $((SECONDS - t0)) s"
+  [[ -e $d/mnt/slow/image ]] || die "no image after the take"
+  # the late freeze was thawed: writes go on
+  timeout 60 sh -c "echo after > '$d/fs/after'; sync -f '$d/fs/after'" || die "the file system was left frozen"
+  blksnap snapshot_destroy -i "$id"
+  umount_retry "$d/fs"
+  dm_remove kt-stack
+  blksnap detach -d slow
+}
+
 KT_VERBOSE=1 t_case nbd-snapshot nbd_snapshot
+KT_VERBOSE=1 t_case freeze-timeout freeze_timeout
 KT_VERBOSE=1 t_case dm-attach-detach-under-load dm_attach_under_load
 t_case nbd-overflow nbd_overflow
 KT_VERBOSE=1 t_case killed-daemon killed_daemon
