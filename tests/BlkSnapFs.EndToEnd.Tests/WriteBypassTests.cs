@@ -52,6 +52,10 @@ public sealed class WriteBypassTests : EndToEndTest
         await M.UmountAsync(fs);
         AssertRefused(await M.BlksnapAsync("attach", "-d", disk), $"is the backing file of {loop}");
         await M.LoopDetachAsync(loop);
+        // losetup -d only asks: the kernel lets the loop go once nobody (udev's probe, say) has it open.
+        var backing = $"/sys/block/{Path.GetFileName(loop)}/loop/backing_file";
+        Assert.True(await TestMachine.WaitUntilAsync(() => !File.Exists(backing) || File.ReadAllText(backing).Trim() != disk, TimeSpan.FromSeconds(20)),
+            $"{loop} still backs onto {disk}");
         await M.BlksnapOkAsync("attach", "-d", disk);
     }
 
