@@ -330,8 +330,25 @@ pause_writers() {
   done
 }
 
+# take_under_writers ID PREFIX: takes snapshot ID while pause_writers' writers run and waits for
+# them (in this shell: they are its children). Sets TAKE_LINE to "pause baseline writes take_ms":
+# the longest write overlapping the take command, the longest outside it, how many writes, and
+# the command's wall time (ms).
+take_under_writers() {
+  local t0 t1 p
+  t0=$(now_us)
+  "$bin/blksnap" snapshot_take -i "$1" >/dev/null
+  t1=$(now_us)
+  for p in "${FIO_PIDS[@]}"; do wait "$p" || true; stop_pid "$p"; done
+  TAKE_LINE=$(cat "$2"?.txt | awk -v a="${t0}000" -v b="${t1}000" -v us=$((t1 - t0)) '
+    $1 == "count" { n += $2; next }
+    { d = ($2 - $1) / 1e6; if ($1 < b && $2 > a) { if (d > take) take = d } else if (d > base) base = d }
+    END { printf "%.3f %.3f %d %.1f\n", take, base, n, us / 1000 }')
+  log "  take window ${t0}..${t1} us: $TAKE_LINE"
+}
+
 run_pause() {
-  local run i id cfg=$work/pause.json t0 t1 p
+  local run i id cfg=$work/pause.json p n c
   export BLKSNAPFS_SOCKET=$work/pause.sock
   for i in 0 1 2; do head -c 256M /dev/urandom > "$work/pause$i.img"; done
   bsfs_write_config "$cfg" "$BLKSNAPFS_SOCKET" "p0=$work/pause0.img" "p1=$work/pause1.img" "p2=$work/pause2.img"
@@ -342,20 +359,13 @@ run_pause() {
     id=$("$bin/blksnap" snapshot_create -d p0 -d p1 -d p2 -f "$work/diff" -l 1G)
     pause_writers "$work/slow" "$work"/pm/p{0,1,2}/live
     sleep 1.5
-    t0=$(now_us)
-    "$bin/blksnap" snapshot_take -i "$id" >/dev/null
-    t1=$(now_us)
-    for p in "${FIO_PIDS[@]}"; do wait "$p" || true; stop_pid "$p"; done
-    cat "$work"/slow?.txt | awk -v a="${t0}000" -v b="${t1}000" '
-      $1 == "count" { n += $2; next }
-      { d = ($2 - $1) / 1e6; if ($1 < b && $2 > a) { if (d > take) take = d } else if (d > base) base = d }
-      END { printf "%.3f %.3f %d\n", take, base, n }' > "$work/pause.txt"
-    read -r p i n < "$work/pause.txt"
-    log "  take window ${t0}..${t1} us; $(cat "$work/pause.txt")"; [ "$keep" = 1 ] && cp "$work"/slow0.txt "$work/slow0-run$run.txt"
+    take_under_writers "$id" "$work/slow"
+    read -r p i n c <<<"$TAKE_LINE"
+    [ "$keep" = 1 ] && cp "$work"/slow0.txt "$work/slow0-run$run.txt"
     record 3x256 blksnapfs pause_take_ms "$run" "$p" ms
     record 3x256 blksnapfs pause_baseline_ms "$run" "$i" ms
     record 3x256 blksnapfs pause_writes "$run" "$n" count
-    record 3x256 blksnapfs take_command_ms "$run" "$(awk -v us=$((t1 - t0)) 'BEGIN{printf "%.1f", us / 1000}')" ms
+    record 3x256 blksnapfs take_command_ms "$run" "$c" ms
     "$bin/blksnap" snapshot_destroy -i "$id" >/dev/null
   done
   bsfs_stop "$work/pm"
@@ -368,7 +378,7 @@ run_pause() {
 # default: the take freezes the three, which writes the dirty data out) and once with it off.
 # The pause is again the longest write overlapping the take command.
 run_pause_fs() {
-  local run i id cfg=$work/pausefs.json t0 t1 p freeze loops=()
+  local run i id cfg=$work/pausefs.json p c freeze loops=()
   export BLKSNAPFS_SOCKET=$work/pausefs.sock
   for i in 0 1 2; do truncate -s 256M "$work/pausefs$i.img"; mkfs.ext4 -q -F "$work/pausefs$i.img"; done
   bsfs_write_config "$cfg" "$BLKSNAPFS_SOCKET" "f0=$work/pausefs0.img" "f1=$work/pausefs1.img" "f2=$work/pausefs2.img"
@@ -389,19 +399,11 @@ run_pause_fs() {
       pause_writers "$work/slowfs" "$work"/pfs{0,1,2}/w
       for i in 0 1 2; do head -c 32M /dev/urandom > "$work/pfs$i/dirty"; done
       sleep 0.5
-      t0=$(now_us)
-      "$bin/blksnap" snapshot_take -i "$id" >/dev/null
-      t1=$(now_us)
-      for p in "${FIO_PIDS[@]}"; do wait "$p" || true; stop_pid "$p"; done
-      cat "$work"/slowfs?.txt | awk -v a="${t0}000" -v b="${t1}000" '
-        $1 == "count" { next }
-        { d = ($2 - $1) / 1e6; if ($1 < b && $2 > a) { if (d > take) take = d } }
-        END { printf "%.3f\n", take }' > "$work/pausefs.txt"
-      read -r p < "$work/pausefs.txt"
-      log "  take window ${t0}..${t1} us; longest overlapping write $p ms"
+      take_under_writers "$id" "$work/slowfs"
+      read -r p _ _ c <<<"$TAKE_LINE"
       local mode; mode=$([ "$freeze" = true ] && echo freeze || echo nofreeze)
       record 3x256fs blksnapfs "pause_take_${mode}_ms" "$run" "$p" ms
-      record 3x256fs blksnapfs "take_command_${mode}_ms" "$run" "$(awk -v us=$((t1 - t0)) 'BEGIN{printf "%.1f", us / 1000}')" ms
+      record 3x256fs blksnapfs "take_command_${mode}_ms" "$run" "$c" ms
       "$bin/blksnap" snapshot_destroy -i "$id" >/dev/null
     done
     for i in 0 1 2; do umount "$work/pfs$i"; losetup -d "${loops[i]}"; done

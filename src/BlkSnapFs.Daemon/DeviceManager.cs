@@ -210,9 +210,12 @@ public sealed class DeviceManager : IAsyncDisposable
             HashSet<string> frontends;
             lock (_lock)
                 frontends = FrontendDevices(device);
-            WriteBypass.Refuse(device.Path, frontends, RouteHint(device.Path, device.Name));
+            RefuseBypass(device, frontends);
         }
     }
+
+    private void RefuseBypass(TrackedDevice device, HashSet<string> frontends) =>
+        WriteBypass.Refuse(device.Path, frontends, RouteHint(device.Path, device.Name));
 
     /// <summary>
     /// Takes a snapshot the way upstream's module does: every file system on its devices'
@@ -222,13 +225,15 @@ public sealed class DeviceManager : IAsyncDisposable
     public IReadOnlyList<string> Take(Guid id)
     {
         var snapshot = _engine.Get(id);
-        RefuseBypass(snapshot.Devices);
+        List<(TrackedDevice Device, HashSet<string> Frontends)> devices;
+        lock (_lock)
+            devices = [.. snapshot.Devices.Select(d => (d, FrontendDevices(d)))];
+        foreach (var (device, frontends) in devices)
+            RefuseBypass(device, frontends);
         var fileSystems = new List<MountEntry>();
         if (_settings.TakeFreeze)
         {
-            HashSet<string> stack;
-            lock (_lock)
-                stack = BlockDeviceNumber.StackOn(snapshot.Devices.SelectMany(FrontendDevices));
+            var stack = BlockDeviceNumber.StackOn(devices.SelectMany(d => d.Frontends));
             fileSystems = [.. MountTable.Read()
                 .Where(m => stack.Contains(m.Device) || (m.Source.StartsWith("/dev/", StringComparison.Ordinal) && BlockDeviceNumber.Of(m.Source) is { } n && stack.Contains(n)))
                 .DistinctBy(m => m.Device)];

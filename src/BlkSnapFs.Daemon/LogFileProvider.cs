@@ -41,11 +41,18 @@ internal sealed class LogFileProvider : ILoggerProvider
 
     public ILogger CreateLogger(string categoryName) => new FileLogger(this, categoryName);
 
+    /// <summary>Whether a message of this level would be written: not before the file is open and started, so nothing is formatted for nothing.</summary>
+    private bool Writes(LogLevel level)
+    {
+        lock (_lock)
+            return _file is not null && _started && level >= _minimum && level != LogLevel.None;
+    }
+
     private void Write(LogLevel level, string category, string message, Exception? exception)
     {
         lock (_lock)
         {
-            if (_file is null || !_started || level < _minimum)
+            if (_file is null || !_started)
                 return;
             _file.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {Short(level)}: {category} {message}{(exception is null ? "" : $" ({exception})")}");
         }
@@ -74,7 +81,7 @@ internal sealed class LogFileProvider : ILoggerProvider
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+        public bool IsEnabled(LogLevel logLevel) => provider.Writes(logLevel);
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {

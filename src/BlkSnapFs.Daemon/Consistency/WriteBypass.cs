@@ -32,13 +32,14 @@ internal static class WriteBypass
             var stack = BlockDeviceNumber.StackOn([number], frontendDevices);
             if (mounts.FirstOrDefault(m => stack.Contains(m.Device)) is { } mount)
                 return $"{On(mount.Device, number)}is mounted on {mount.MountPoint}";
-            if (stack.SelectMany(BlockDeviceNumber.Holders).FirstOrDefault(h => !frontendDevices.Contains(h)) is { } holder)
+            // The walk took in every holder but the frontend's, so any member not the device or a partition holds it.
+            if (stack.FirstOrDefault(n => n != number && !BlockDeviceNumber.IsPartition(n)) is { } holder)
                 return $"is held by {BlockDeviceNumber.PathOf(holder)}";
             if (OpenWriters.Find(null, stack) is { } writer)
                 return $"is open for writing by {writer}";
             return null;
         }
-        foreach (var loop in BlockDeviceNumber.LoopsBackedBy(path))
+        if (BlockDeviceNumber.LoopsBackedBy(path).FirstOrDefault() is { } loop)
         {
             var onLoop = BlockDeviceNumber.StackOn([loop]);
             var mounted = mounts.FirstOrDefault(m => onLoop.Contains(m.Device));

@@ -67,8 +67,20 @@ internal static class BlockDeviceNumber
         return found;
     }
 
+    public static bool IsPartition(string number) => File.Exists($"/sys/dev/block/{number}/partition");
+
     /// <summary>The devices that hold this one open as part of themselves (sysfs holders/).</summary>
-    public static IEnumerable<string> Holders(string number) => NumbersOf(Path.Combine($"/sys/dev/block/{number}", "holders"));
+    private static IEnumerable<string> Holders(string number)
+    {
+        var holders = $"/sys/dev/block/{number}/holders";
+        if (!Directory.Exists(holders))
+            return [];
+        return Directory.EnumerateFileSystemEntries(holders)
+            .Select(entry => Path.Combine("/sys/class/block", Path.GetFileName(entry), "dev"))
+            .Where(File.Exists)
+            .Select(dev => File.ReadAllText(dev).Trim())
+            .ToList();
+    }
 
     private static IEnumerable<string> Partitions(string number)
     {
@@ -78,17 +90,6 @@ internal static class BlockDeviceNumber
         return Directory.EnumerateDirectories(sys)
             .Where(d => File.Exists(Path.Combine(d, "partition")) && File.Exists(Path.Combine(d, "dev")))
             .Select(d => File.ReadAllText(Path.Combine(d, "dev")).Trim())
-            .ToList();
-    }
-
-    private static IEnumerable<string> NumbersOf(string holdersDirectory)
-    {
-        if (!Directory.Exists(holdersDirectory))
-            return [];
-        return Directory.EnumerateFileSystemEntries(holdersDirectory)
-            .Select(entry => Path.Combine("/sys/class/block", Path.GetFileName(entry), "dev"))
-            .Where(File.Exists)
-            .Select(dev => File.ReadAllText(dev).Trim())
             .ToList();
     }
 }
