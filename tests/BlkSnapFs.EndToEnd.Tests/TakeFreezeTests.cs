@@ -20,13 +20,19 @@ public sealed class TakeFreezeTests : EndToEndTest
     private async Task<string> MountImageAsync(string device, string dir) =>
         await M.MountAsync(await M.LoopAttachAsync($"{M.Mnt}/{device}/image"), dir, "ro,noload");
 
-    [Fact]
-    public async Task FilesWrittenJustBeforeTheTakeAreInTheImage()
+    /// <summary>Device a, ext4 on a loop over its live file, files written just before the take.</summary>
+    private async Task<(string Fs, string Hashes)> MountOneAndWriteAsync()
     {
         var disk = await M.CreateDeviceFileAsync("a.img", 64);
         await M.StartDaemonAsync([("a", disk)]);
         var fs = await M.MountAsync(await M.LoopAttachAsync($"{M.Mnt}/a/live"), "fs");
-        var hashes = await WriteJustBeforeTakeAsync(fs);
+        return (fs, await WriteJustBeforeTakeAsync(fs));
+    }
+
+    [Fact]
+    public async Task FilesWrittenJustBeforeTheTakeAreInTheImage()
+    {
+        var (fs, hashes) = await MountOneAndWriteAsync();
 
         var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.PathOf("diff"), "-l", "64M")).Trim();
         var take = await M.BlksnapAsync("snapshot_take", "-i", id);
@@ -63,10 +69,7 @@ public sealed class TakeFreezeTests : EndToEndTest
     [Fact]
     public async Task AFileSystemTheUserFrozeIsLeftFrozenAndNotThawed()
     {
-        var disk = await M.CreateDeviceFileAsync("a.img", 64);
-        await M.StartDaemonAsync([("a", disk)]);
-        var fs = await M.MountAsync(await M.LoopAttachAsync($"{M.Mnt}/a/live"), "fs");
-        var hashes = await WriteJustBeforeTakeAsync(fs);
+        var (fs, hashes) = await MountOneAndWriteAsync();
         await M.ShOkAsync($"fsfreeze -f '{fs}'");
         try
         {
