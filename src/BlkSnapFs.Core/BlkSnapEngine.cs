@@ -13,9 +13,16 @@ public sealed class BlkSnapEngine : IDisposable
     private readonly List<TrackedDevice> _devices = [];
     private readonly Dictionary<Guid, Snapshot> _snapshots = [];
 
-    public BlkSnapEngine(EngineParameters parameters) => Parameters = parameters.Corrected();
+    /// <param name="stateDirectory">Where each device's change tracking is kept across restarts; null keeps it in memory only.</param>
+    public BlkSnapEngine(EngineParameters parameters, string? stateDirectory = null)
+    {
+        Parameters = parameters.Corrected();
+        StateDirectory = stateDirectory;
+    }
 
     public EngineParameters Parameters { get; }
+
+    public string? StateDirectory { get; }
 
     public IReadOnlyList<TrackedDevice> Devices { get { lock (_lock) return [.. _devices]; } }
 
@@ -59,6 +66,8 @@ public sealed class BlkSnapEngine : IDisposable
             if (_devices.Any(d => d.Path == device.Path))
                 throw new BlkSnapException(Errno.EEXIST, $"{device.Path} is already attached");
             var tracked = new TrackedDevice(device, name, Parameters.Tracking);
+            if (StateDirectory is not null)
+                tracked.Tracker.UseStateFile(StateFilePath(device.Path), $"{device.Path}\n{DeviceIdentity.StableId(device.Path)}");
             _devices.Add(tracked);
             return tracked;
         }
@@ -77,8 +86,25 @@ public sealed class BlkSnapEngine : IDisposable
             _devices.Remove(found);
             device = found;
         }
+        device.Tracker.DeleteState();
         device.Dispose();
         return true;
+    }
+
+    /// <summary>A device's state file: its path with '/' as '-' and anything unusual in a file name escaped, as systemd names units.</summary>
+    public string StateFilePath(string devicePath)
+    {
+        var name = new System.Text.StringBuilder();
+        foreach (var c in devicePath.TrimStart('/'))
+        {
+            if (c == '/')
+                name.Append('-');
+            else if (char.IsAsciiLetterOrDigit(c) || c is '.' or '_' && name.Length > 0)
+                name.Append(c);
+            else
+                name.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
+        }
+        return System.IO.Path.Combine(StateDirectory ?? throw new InvalidOperationException("no state directory"), name + ".cbt");
     }
 
     /// <summary>A tracked device by name or path; ENODEV when none.</summary>
@@ -170,7 +196,7 @@ public sealed class BlkSnapEngine : IDisposable
     public Task<SnapshotEvent?> WaitEventAsync(Guid id, TimeSpan timeout, CancellationToken cancel = default) =>
         Get(id).Events.TakeAsync(timeout, cancel);
 
-    /// <summary>Destroys every snapshot (removing their storage files) and closes every device.</summary>
+    /// <summary>Destroys every snapshot (removing their storage files), saves each device's tracking and closes it.</summary>
     public void Dispose()
     {
         foreach (var id in Collect())
@@ -187,7 +213,10 @@ public sealed class BlkSnapEngine : IDisposable
         lock (_lock)
         {
             foreach (var device in _devices)
+            {
+                device.Tracker.SaveState();
                 device.Dispose();
+            }
             _devices.Clear();
         }
     }

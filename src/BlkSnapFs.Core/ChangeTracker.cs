@@ -5,14 +5,16 @@ namespace BlkSnapFs.Core;
 /// of the snapshot since which the block changed. The active copy records writes as they happen;
 /// the frozen copy is the active one as it was at the last take, readable while a snapshot is held.
 /// Numbers run 1..255; the take that would pass 255 clears the map and starts a new generation.
+/// With a state file (<see cref="UseStateFile"/>) the maps outlive the process: see <see cref="TrackingStateFile"/>.
 /// </summary>
-public sealed class ChangeTracker
+public sealed class ChangeTracker : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly byte[] _active;
     private readonly byte[] _frozen;
     private int _activeNumber = 1;
     private int _previousNumber;
+    private TrackingStateFile? _state;
 
     public ChangeTracker(long capacity, TrackingParameters parameters)
     {
@@ -33,10 +35,63 @@ public sealed class ChangeTracker
     public int BlockCount { get; }
     public Guid GenerationId { get; private set; }
 
+    /// <summary>What became of the saved state at attach (restored, none, or rejected and why); null without a state directory.</summary>
+    public string? StateNote { get; private set; }
+
+    public TrackingStart Start { get; private set; }
+
+    /// <summary>Raised once if the state file fails while running (it is then removed, and a restart starts a new generation).</summary>
+    public event Action<string>? StateLost;
+
+    /// <summary>Why the state file was given up while running; null while it is kept (or there is none).</summary>
+    public string? StateFailure => _state?.FailureReason;
+
+    /// <summary>
+    /// Continues the generation saved at <paramref name="path"/> when it can be trusted for this
+    /// device (<paramref name="identity"/>, capacity and block size), then keeps the file in step.
+    /// Called once, before the first write.
+    /// </summary>
+    public void UseStateFile(string path, string identity)
+    {
+        var saved = TrackingStateFile.Load(path, identity, Capacity, BlockShift, BlockCount, out var start, out var note);
+        lock (_lock)
+        {
+            if (saved is not null)
+            {
+                saved.Active.CopyTo(_active, 0);
+                saved.Frozen.CopyTo(_frozen, 0);
+                GenerationId = saved.GenerationId;
+                _activeNumber = saved.ActiveNumber;
+                _previousNumber = saved.PreviousNumber;
+            }
+            _state = new TrackingStateFile(path, identity, Capacity, BlockShift, BlockCount, reason => StateLost?.Invoke(reason));
+            Checkpoint(clean: false);
+            StateNote = note;
+            Start = start;
+        }
+    }
+
+    /// <summary>A clean stop: the exact maps, whole and checksummed.</summary>
+    public void SaveState()
+    {
+        lock (_lock)
+            Checkpoint(clean: true);
+    }
+
+    /// <summary>Tracking ends (detach): its saved state goes too.</summary>
+    public void DeleteState() => _state?.Delete();
+
+    public void Dispose() => _state?.Dispose();
+
+    private void Checkpoint(bool clean) => _state?.Checkpoint(GenerationId, _activeNumber, _previousNumber, _active, _frozen, clean);
+
     /// <summary>The number of the snapshot taken last (0 before the first take).</summary>
     public byte ChangesNumber => (byte)Volatile.Read(ref _previousNumber);
 
-    /// <summary>Records a write to the device. Lock-free: takes never run concurrently with writes.</summary>
+    /// <summary>
+    /// Records a write to the device, on disk too before it returns when there is a state file.
+    /// Lock-free: takes never run concurrently with writes.
+    /// </summary>
     public void MarkWritten(long offset, long length)
     {
         if (length <= 0)
@@ -49,6 +104,7 @@ public sealed class ChangeTracker
             if (map[i] != number)
                 map[i] = number;
         }
+        _state?.MarkAhead(first, last, number);
     }
 
     /// <summary>
@@ -69,6 +125,7 @@ public sealed class ChangeTracker
                 if (_frozen[i] < _previousNumber)
                     _frozen[i] = (byte)_previousNumber;
             }
+            _state?.WriteExact(first, _active.AsSpan(first, last - first + 1), _frozen.AsSpan(first, last - first + 1));
         }
     }
 
@@ -98,6 +155,7 @@ public sealed class ChangeTracker
                 GenerationId = Guid.NewGuid();
             }
             Buffer.BlockCopy(_active, 0, _frozen, 0, BlockCount);
+            Checkpoint(clean: false);
         }
     }
 

@@ -29,6 +29,14 @@ public static partial class DeviceNumbers
     [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Stat(string path, out StatBuffer buffer);
 
+    /// <summary>st_dev, st_ino and st_rdev of a path; false when stat fails.</summary>
+    internal static bool TryStat(string path, out ulong device, out ulong inode, out ulong rdev)
+    {
+        var ok = Stat(path, out var st) == 0;
+        (device, inode, rdev) = (st.Dev, st.Ino, st.Rdev);
+        return ok;
+    }
+
     public static bool IsBlockDevice(string path) => Stat(path, out var st) == 0 && (st.Mode & S_IFMT) == S_IFBLK;
 
     /// <summary>The block device's own number, or that of the file system holding a file.</summary>
@@ -36,7 +44,11 @@ public static partial class DeviceNumbers
     {
         if (Stat(path, out var st) != 0)
             return (0, 0);
-        var dev = isBlockDevice ? st.Rdev : st.Dev;
+        return Split(isBlockDevice ? st.Rdev : st.Dev);
+    }
+
+    internal static (uint Major, uint Minor) Split(ulong dev)
+    {
         var major = (uint)(((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffUL));
         var minor = (uint)((dev & 0xff) | ((dev >> 12) & ~0xffUL));
         return (major, minor);

@@ -8,6 +8,7 @@ internal static partial class Native
 {
     public const int O_RDWR = 0x2;
     public const int O_DIRECT = 0x4000;
+    public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
     public const int O_TMPFILE = 0x410000; // __O_TMPFILE | O_DIRECTORY
 

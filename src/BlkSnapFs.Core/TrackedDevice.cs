@@ -112,6 +112,7 @@ public sealed class TrackedDevice : IDisposable
 
     public void Dispose()
     {
+        Tracker.Dispose();
         Device.Dispose();
         _gate.Dispose();
     }

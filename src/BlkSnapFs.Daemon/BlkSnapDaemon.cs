@@ -44,10 +44,14 @@ public static class BlkSnapDaemon
             log.LogWarning("{Warning}", warning);
 
         var mountPoint = Path.GetFullPath(commandLine.MountPoint);
+        if (RecoverDeadMount(mountPoint))
+            log.LogWarning("{MountPoint} was left mounted by a blksnapfs that ended without unmounting (ENOTCONN); detached it lazily to mount again", mountPoint);
         if (!Directory.Exists(mountPoint))
             throw new BlkSnapException(File.Exists(mountPoint) ? Errno.ENOTDIR : Errno.ENOENT, $"mount point {commandLine.MountPoint} is not a directory");
 
-        using var engine = new BlkSnapEngine(settings.Engine);
+        if (settings.StateDirectory is { } stateDirectory)
+            CreateStateDirectory(stateDirectory);
+        using var engine = new BlkSnapEngine(settings.Engine, settings.StateDirectory);
         DeviceManager? manager = null;
         var tree = new BlkSnapTree(mountPoint, d => manager!.Describe(d));
         manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
@@ -77,7 +81,6 @@ public static class BlkSnapDaemon
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
         using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
-        logFile.Start();
         Launcher.ReportReady(settings.LogFile);
         NotifySystemd("READY=1");
 
@@ -92,6 +95,30 @@ public static class BlkSnapDaemon
             engine.Destroy(id);
         }
         return 0;
+    }
+
+    private static bool RecoverDeadMount(string mountPoint)
+    {
+        try
+        {
+            return FuseMount.RecoverDeadMount(mountPoint);
+        }
+        catch (IOException e)
+        {
+            throw new BlkSnapException(e.HResult, e.Message);
+        }
+    }
+
+    private static void CreateStateDirectory(string path)
+    {
+        try
+        {
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BlkSnapException.From(e, $"StateDirectory {path}");
+        }
     }
 
     /// <summary>sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.</summary>

@@ -129,5 +129,7 @@ public sealed class ControlCommands(DeviceManager devices)
         ["frontend"] = devices.Describe(d).Frontend.ToString().ToLowerInvariant(),
         ["snapshot"] = d.Snapshot?.Id.ToString(),
         ["state"] = DeviceFacts.StateOf(d),
+        ["tracking_start"] = DeviceFacts.TrackingStartOf(d),
+        ["tracking_state"] = DeviceFacts.TrackingStateOf(d),
     };
 }

@@ -27,4 +27,11 @@ public static class DeviceFacts
         _ when d.ErrorCode != 0 => "corrupted",
         _ => "taken",
     };
+
+    /// <summary>How tracking began: memory, new, restored_clean, restored_after_crash or rejected.</summary>
+    public static string TrackingStartOf(TrackedDevice d) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(d.Tracker.Start.ToString());
+
+    /// <summary>Whether the saved tracking is kept in step: kept, memory (no state directory) or lost (the state file failed; the log says why).</summary>
+    public static string TrackingStateOf(TrackedDevice d) =>
+        d.Tracker.Start == TrackingStart.Memory ? "memory" : d.Tracker.StateFailure is null ? "kept" : "lost";
 }

@@ -84,6 +84,11 @@ public sealed class DeviceManager : IAsyncDisposable
                 _engine.Detach(device.Path);
                 throw;
             }
+            if (device.Tracker.StateNote is { } note)
+                _log.Log(device.Tracker.Start == TrackingStart.Rejected ? LogLevel.Warning : LogLevel.Information, "{Name}: {Note}", device.Name, note);
+            if (device.Tracker.StateFailure is { } failure)
+                _log.LogError("{Name}: tracking state lost: {Failure}", device.Name, failure);
+            device.Tracker.StateLost += failure => _log.LogError("{Name}: tracking state lost: {Failure}", device.Name, failure);
             var via = attachment.Dm?.Path ?? attachment.Nbd?.Path;
             _log.LogInformation("attached {Path} as {Name} ({Capacity} bytes, frontend {Frontend}{Via})", device.Path, device.Name, device.Capacity,
                 frontend, via is null ? "" : $" via {via}");

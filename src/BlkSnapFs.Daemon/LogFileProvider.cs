@@ -3,19 +3,19 @@ using Microsoft.Extensions.Logging;
 namespace BlkSnapFs.Daemon;
 
 /// <summary>
-/// The log in LogFile once a background daemon has reported ready, one line per message as the
-/// console logger writes them. The console logger cannot follow the switch itself: .NET's Console
-/// duplicates descriptor 2 when first used, so the later dup2 of the log file onto 2 never reaches
-/// it (LogFile stayed empty).
+/// A background daemon's log in LogFile, one line per message as the console logger writes them,
+/// from the start on: what is logged before ready (a dead mount recovered, a tracking state
+/// restored or rejected) must be there too, since the starting command shows none of it on success.
+/// The console logger cannot follow the switch itself: .NET's Console duplicates descriptor 2 when
+/// first used, so the later dup2 of the log file onto 2 never reaches it (LogFile stayed empty).
 /// </summary>
 internal sealed class LogFileProvider : ILoggerProvider
 {
     private readonly Lock _lock = new();
     private StreamWriter? _file;
     private LogLevel _minimum = LogLevel.Information;
-    private bool _started;
 
-    /// <summary>Opens <paramref name="path"/> for appending (at start, so a bad path fails the start); nothing is written before <see cref="Start"/>.</summary>
+    /// <summary>Opens <paramref name="path"/> for appending (at start, so a bad path fails the start).</summary>
     public void Open(string path, LogLevel minimum)
     {
         var stream = new FileStream(path, new FileStreamOptions
@@ -32,27 +32,20 @@ internal sealed class LogFileProvider : ILoggerProvider
         }
     }
 
-    /// <summary>From now on every message also goes to the file (the console's readers are gone).</summary>
-    public void Start()
-    {
-        lock (_lock)
-            _started = true;
-    }
-
     public ILogger CreateLogger(string categoryName) => new FileLogger(this, categoryName);
 
-    /// <summary>Whether a message of this level would be written: not before the file is open and started, so nothing is formatted for nothing.</summary>
+    /// <summary>Whether a message of this level would be written: not before the file is open, so nothing is formatted for nothing.</summary>
     private bool Writes(LogLevel level)
     {
         lock (_lock)
-            return _file is not null && _started && level >= _minimum && level != LogLevel.None;
+            return _file is not null && level >= _minimum && level != LogLevel.None;
     }
 
     private void Write(LogLevel level, string category, string message, Exception? exception)
     {
         lock (_lock)
         {
-            if (_file is null || !_started)
+            if (_file is null)
                 return;
             _file.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {Short(level)}: {category} {message}{(exception is null ? "" : $" ({exception})")}");
         }

@@ -26,10 +26,14 @@ public sealed class FuseMount : IDisposable
 
     public FuseStatistics Statistics => _session.Statistics;
 
-    /// <summary>The raw connection, for notifications by node id.</summary>
-
     /// <summary>Completes when the request loop has ended (after <see cref="Unmount"/> or an external umount).</summary>
     public Task Completion => _session.Completion;
+
+    /// <summary>
+    /// Detaches a mount left dead by a server that ended without unmounting (every access to it
+    /// fails with ENOTCONN); true when there was one. Any other path is left as it is.
+    /// </summary>
+    public static bool RecoverDeadMount(string mountPoint) => DeviceMount.DetachIfDead(Path.GetFullPath(mountPoint));
 
     /// <summary>Mounts <paramref name="root"/> on <paramref name="mountPoint"/> and returns once the kernel has finished INIT.</summary>
     public static FuseMount Mount(string mountPoint, DirectoryNode root, FuseMountOptions? options = null)

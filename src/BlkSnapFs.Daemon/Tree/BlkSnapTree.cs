@@ -86,6 +86,7 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
                $"path: {device.Path}\ncapacity: {device.Capacity}\n" +
                $"live_export: {f.LiveExport ?? "none"}\nimage_export: {f.ImageExport ?? "none"}\n" +
                $"nbd_device: {f.NbdDevice ?? "none"}\ndm_device: {f.DmDevice ?? "none"}\n" +
+               $"tracking_start: {DeviceFacts.TrackingStartOf(device)}\ntracking_state: {DeviceFacts.TrackingStateOf(device)}\n" +
                $"take_pause_us: {(device.Snapshot is { State: SnapshotState.Taken } s ? (long)s.TakeHoldTime.TotalMicroseconds : 0)}\n";
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace BlkSnapFs.Fuse.Protocol;
@@ -15,6 +16,29 @@ internal static unsafe class DeviceMount
         viaFusermount = options.Method == FuseMountMethod.Fusermount
             || (options.Method == FuseMountMethod.Automatic && NativeMethods.GetEffectiveUserId() != 0);
         return viaFusermount ? MountWithFusermount(mountPoint, options) : MountDirect(mountPoint, options);
+    }
+
+    /// <summary>
+    /// A FUSE mount whose server died answers every request with ENOTCONN until it is unmounted.
+    /// Detaches such a mount (MNT_DETACH, as files still open on it may never close) and returns
+    /// true; false, touching nothing, for any other path.
+    /// </summary>
+    internal static bool DetachIfDead(string mountPoint)
+    {
+        // statfs always asks the server (stat may be answered from the attribute cache).
+        byte* buffer = stackalloc byte[NativeMethods.StatFsSize];
+        if (NativeMethods.StatFs(mountPoint, buffer) == 0 || NativeMethods.LastError != Errno.ENOTCONN)
+        {
+            return false;
+        }
+
+        int error = UnmountDirect(mountPoint, NativeMethods.UnmountDetach);
+        if (error != 0 && RunFusermount("-u", "-z", "--", mountPoint) != 0)
+        {
+            throw new IOException($"{mountPoint} is a dead FUSE mount and could not be detached: {Marshal.GetPInvokeErrorMessage(error)}", error);
+        }
+
+        return true;
     }
 
     /// <summary>Unmounts, retrying while busy for a while before detaching lazily.</summary>

@@ -63,6 +63,12 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibC, EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unmount(string target, int flags);
 
+    /// <summary>statfs(2) into a caller's buffer of at least <see cref="StatFsSize"/> bytes (struct statfs is 120 on x86-64).</summary>
+    [LibraryImport(LibC, EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int StatFs(string path, byte* buffer);
+
+    internal const int StatFsSize = 256;
+
     [LibraryImport(LibC, EntryPoint = "socketpair", SetLastError = true)]
     internal static partial int SocketPair(int domain, int type, int protocol, int* fds);
 

@@ -40,6 +40,9 @@ public sealed class TestMachine : IAsyncDisposable
     public string Mnt => Path.Combine(Work, "mnt");
     public string Socket => Path.Combine(Work, "control.sock");
     public string ConfigPath => Path.Combine(Work, "blksnapfs.json");
+
+    /// <summary>This test's own change-tracking state, so tests never share /var/lib/blksnapfs.</summary>
+    public string StateDirectory => Path.Combine(Work, "state");
     public string DaemonProgram => Path.Combine(Bin, "blksnapfs");
     public string ToolProgram => Path.Combine(Bin, "blksnap");
 
@@ -172,12 +175,12 @@ public sealed class TestMachine : IAsyncDisposable
     // ---- the daemon ---------------------------------------------------------------------------
 
     /// <summary>
-    /// Writes this test's configuration: its own control socket, the given devices (name → path),
+    /// Writes this test's configuration: its own control socket and state directory, the given devices (name → path),
     /// and any extra root keys.
     /// </summary>
     public string WriteConfig(IEnumerable<(string Name, string Path)>? devices = null, JsonObject? extra = null, string? path = null)
     {
-        var config = new JsonObject { ["ControlSocket"] = Socket };
+        var config = new JsonObject { ["ControlSocket"] = Socket, ["StateDirectory"] = StateDirectory };
         var list = new JsonArray();
         foreach (var (name, devicePath) in devices ?? [])
             list.Add(new JsonObject { ["Name"] = name, ["Path"] = devicePath, ["Frontend"] = "fuse" });
