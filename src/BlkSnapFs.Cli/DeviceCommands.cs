@@ -3,15 +3,30 @@ using System.Text.Json;
 
 namespace BlkSnapFs.Cli;
 
-/// <summary>The module-wide and per-device commands: version, attach, detach, cbtinfo, readcbtmap, markdirtyblock.</summary>
+/// <summary>The module-wide and per-device commands: version, daemon_info, attach, detach, cbtinfo, readcbtmap, markdirtyblock.</summary>
 internal static class DeviceCommands
 {
-    public static IEnumerable<Command> Create() => [Version(), Attach(), Detach(), CbtInfo(), ReadCbtMap(), MarkDirtyBlock()];
+    public static IEnumerable<Command> Create() => [Version(), DaemonInfo(), Attach(), Detach(), CbtInfo(), ReadCbtMap(), MarkDirtyBlock()];
 
     private static Command Version()
     {
         var command = new Command("version", "Print the daemon's version: major.minor.revision.build.");
         command.SetControlAction((_, client, output) => output.Value("version", client.Call("version").Required("version")));
+        return command;
+    }
+
+    private static Command DaemonInfo()
+    {
+        var command = new Command("daemon_info",
+            "Print who serves: pid= of the serving process, supervisor_pid= (0 when unsupervised), restarts= of the serving process, started=, version=, state_directory=.");
+        command.SetControlAction((_, client, output) =>
+        {
+            JsonElement reply = client.Call("daemon_info");
+            foreach (string key in (string[])["pid", "supervisor_pid", "restarts", "started", "version", "state_directory"])
+            {
+                output.Field(key, reply.Required(key));
+            }
+        });
         return command;
     }
 

@@ -19,34 +19,18 @@ public static class BlkSnapDaemon
     {
         Launcher.Detach();
         using var logFile = new LogFileProvider();
-        using var loggers = LoggerFactory.Create(b => b
-            .AddProvider(logFile)
-            .SetMinimumLevel(settings.LogLevel)
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            })
-            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+        using var loggers = DaemonLogging.Create(settings, logFile);
         var log = loggers.CreateLogger("blksnapfs");
-        if (Launcher.IsBackgroundChild && settings.LogFile is { } logPath)
-        {
-            try
-            {
-                logFile.Open(logPath, settings.LogLevel);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw BlkSnapException.From(e, $"LogFile {logPath}");
-            }
-        }
         foreach (var warning in settings.Warnings)
             log.LogWarning("{Warning}", warning);
 
         var mountPoint = Path.GetFullPath(commandLine.MountPoint);
-        if (RecoverDeadMount(mountPoint))
+        var worker = WorkerEnvironment.Current;
+        var adopted = worker?.Connection(mountPoint);
+        if (adopted is null && RecoverDeadMount(mountPoint))
             log.LogWarning("{MountPoint} was left mounted by a blksnapfs that ended without unmounting (ENOTCONN); detached it lazily to mount again", mountPoint);
-        if (!Directory.Exists(mountPoint))
+        // An adopted mount point is not looked at: this process serves it, and does not yet.
+        if (adopted is null && !Directory.Exists(mountPoint))
             throw new BlkSnapException(File.Exists(mountPoint) ? Errno.ENOTDIR : Errno.ENOENT, $"mount point {commandLine.MountPoint} is not a directory");
 
         if (settings.StateDirectory is { } stateDirectory)
@@ -56,19 +40,37 @@ public static class BlkSnapDaemon
         var tree = new BlkSnapTree(mountPoint, d => manager!.Describe(d));
         manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
         await using var _ = manager.ConfigureAwait(false);
+        var attachedFile = worker is null ? null : new AttachedDevicesFile(settings.ControlSocket + ".devices");
+        manager.TakingOver = adopted is not null;
         foreach (var device in settings.Devices)
             manager.Attach(device.Path, device.Name, device.Frontend, device.Direct, device.NbdDevice, device.DmName);
+        if (adopted is not null && attachedFile is not null)
+            ReattachRuntimeDevices(manager, attachedFile, log);
+        manager.TakingOver = false;
+        manager.AttachedDevices = attachedFile;
 
-        using var mount = FuseMount.Mount(mountPoint, tree.Root, new FuseMountOptions
+        var options = new FuseMountOptions
         {
             SourceName = commandLine.ConfigFile is null ? "blksnapfs" : Path.GetFullPath(commandLine.ConfigFile),
             WorkerCount = settings.FuseThreads,
             HandlerFailed = e => log.LogError(e, "FUSE request failed"),
-        });
+            // A clone dies with the process that holds it, failing the requests it had read: under a
+            // supervisor every thread reads the one descriptor the supervisor holds too.
+            CloneDevicePerWorker = worker is null,
+            HandleGeneration = (ushort)(worker?.Restarts ?? 0),
+        };
+        var served = adopted is null ? FuseMount.Mount(mountPoint, tree.Root, options) : Adopt(adopted, tree.Root, options, log);
+        if (served is null)
+            return WorkerEnvironment.CannotTakeOverExitCode;
+        using var mount = served;
+        if (worker is not null && adopted is null)
+            Console.Out.WriteLine($"{WorkerEnvironment.FuseLinePrefix}{mount.Connection.DeviceFd} minor={mount.Connection.MinorVersion}");
+        var info = new DaemonInfo(Environment.ProcessId, worker?.SupervisorPid ?? 0, worker?.Restarts ?? 0,
+            worker?.Started ?? DateTimeOffset.Now, settings.StateDirectory);
         ControlServer control;
         try
         {
-            control = ControlServer.Start(settings.ControlSocket, settings.ControlSocketMode, new ControlCommands(manager), log);
+            control = ControlServer.Start(settings.ControlSocket, settings.ControlSocketMode, new ControlCommands(manager, info), log);
         }
         catch
         {
@@ -86,6 +88,7 @@ public static class BlkSnapDaemon
 
         await Task.WhenAny(mount.Completion, Task.Delay(Timeout.Infinite, stopping.Token)).ConfigureAwait(false);
         log.LogInformation(stopping.IsCancellationRequested ? "stopping on signal" : "unmounted; stopping");
+        attachedFile?.Delete();
         NotifySystemd("STOPPING=1");
         await control.DisposeAsync().ConfigureAwait(false);
         mount.Unmount();
@@ -121,8 +124,41 @@ public static class BlkSnapDaemon
         }
     }
 
+    /// <summary>
+    /// Serves the mount a dead predecessor served. A kernel that cannot resend (before 6.9) would leave the
+    /// requests the dead process had read unanswered for ever: the connection is aborted instead, so they fail.
+    /// </summary>
+    private static FuseMount? Adopt(FuseConnection connection, Fuse.Tree.DirectoryNode root, FuseMountOptions options, ILogger log)
+    {
+        var mount = FuseMount.Adopt(connection, root, options, out var resendError);
+        if (resendError == 0)
+        {
+            log.LogInformation("took over the mount at {MountPoint}; the kernel resent what the previous process had not answered", connection.MountPoint);
+            return mount;
+        }
+        log.LogCritical("the kernel cannot resend the requests the previous process had read ({Errno}; FUSE_NOTIFY_RESEND needs Linux 6.9): " +
+            "aborting the connection, so they fail instead of waiting for ever", Errno.Explain(resendError));
+        mount.Abort();
+        return null;
+    }
+
+    private static void ReattachRuntimeDevices(DeviceManager manager, AttachedDevicesFile file, ILogger log)
+    {
+        foreach (var device in file.Read())
+        {
+            try
+            {
+                manager.Attach(device.Path, device.Name, device.Frontend, device.Direct, device.NbdDevice, device.DmName);
+            }
+            catch (BlkSnapException e)
+            {
+                log.LogError("{Path}, attached before the restart, cannot be attached again: {Message} ({Errno})", device.Path, e.Message, Errno.Explain(e.Errno));
+            }
+        }
+    }
+
     /// <summary>sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.</summary>
-    private static void NotifySystemd(string state)
+    internal static void NotifySystemd(string state)
     {
         var path = Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
         if (string.IsNullOrEmpty(path))

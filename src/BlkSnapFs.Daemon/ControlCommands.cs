@@ -4,7 +4,7 @@ using BlkSnapFs.Core;
 namespace BlkSnapFs.Daemon;
 
 /// <summary>What each control command does, in the words of docs/control-protocol.md.</summary>
-public sealed class ControlCommands(DeviceManager devices)
+public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon)
 {
     private BlkSnapEngine Engine => devices.Engine;
 
@@ -14,6 +14,16 @@ public sealed class ControlCommands(DeviceManager devices)
         {
             case "version":
                 return new JsonObject { ["version"] = BlkSnapEngine.Version.ToString(4) };
+            case "daemon_info":
+                return new JsonObject
+                {
+                    ["pid"] = daemon.Pid,
+                    ["supervisor_pid"] = daemon.SupervisorPid,
+                    ["restarts"] = daemon.Restarts,
+                    ["started"] = daemon.Started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                    ["version"] = BlkSnapEngine.Version.ToString(4),
+                    ["state_directory"] = daemon.StateDirectory ?? "",
+                };
             case "attach":
                 var frontend = DaemonSettings.ParseFrontend(r.OptionalString("frontend"), "frontend");
                 var name = r.OptionalString("name");

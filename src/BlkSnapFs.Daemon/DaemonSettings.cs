@@ -24,7 +24,7 @@ public sealed record DaemonSettings
 {
     private static readonly string[] KnownKeys =
     [
-        "ControlSocket", "ControlSocketMode", "LogLevel", "LogFile", "StateDirectory",
+        "ControlSocket", "ControlSocketMode", "LogLevel", "LogFile", "StateDirectory", "Supervise",
         "Fuse", "Fuse:Threads",
         "Nbd", "Nbd:SocketDirectory", "Nbd:TcpAddress", "Nbd:TimeoutSeconds",
         "Tracking", "Tracking:BlockMinimumShift", "Tracking:BlockMaximumShift", "Tracking:BlockMaximumCount",
@@ -58,6 +58,9 @@ public sealed record DaemonSettings
     public required UnixFileMode ControlSocketMode { get; init; }
     public required LogLevel LogLevel { get; init; }
     public string? LogFile { get; init; }
+
+    /// <summary>Run the serving process under a supervisor that holds its FUSE connection, so a crash of it is survived.</summary>
+    public required bool Supervise { get; init; }
 
     /// <summary>Where change tracking is kept across restarts (created 0700); null (an empty setting) keeps it in memory only.</summary>
     public string? StateDirectory { get; init; }
@@ -150,6 +153,7 @@ public sealed record DaemonSettings
             ControlSocketMode = ParseMode(config["ControlSocketMode"] ?? "0600"),
             LogLevel = ParseEnum(config, "LogLevel", LogLevel.Information),
             LogFile = config["LogFile"] is { Length: > 0 } log ? log : null,
+            Supervise = ParseBool(config, "Supervise", true),
             StateDirectory = config["StateDirectory"] is { } state ? (state.Length > 0 ? Path.GetFullPath(state) : null) : "/var/lib/blksnapfs",
             FuseThreads = ParseInt(config, "Fuse:Threads", 4, 1, 64),
             NbdSocketDirectory = config["Nbd:SocketDirectory"] is { Length: > 0 } nbd ? nbd : "/run/blksnapfs/nbd",

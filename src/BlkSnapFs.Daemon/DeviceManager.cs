@@ -12,9 +12,10 @@ namespace BlkSnapFs.Daemon;
 /// </summary>
 public sealed class DeviceManager : IAsyncDisposable
 {
-    private sealed class Attachment(Frontend frontend)
+    private sealed class Attachment(DeviceSettings settings)
     {
-        public Frontend Frontend { get; } = frontend;
+        public DeviceSettings Settings { get; } = settings;
+        public Frontend Frontend => Settings.Frontend;
         public string? LiveSocket { get; set; }
         public string? ImageSocket { get; set; }
         public NbdKernelDevice? Nbd { get; set; }
@@ -41,6 +42,38 @@ public sealed class DeviceManager : IAsyncDisposable
     }
 
     public BlkSnapEngine Engine => _engine;
+
+    /// <summary>
+    /// Set while a new serving process attaches what its predecessor had: those devices passed the bypass
+    /// check then, and the check now would stat files open on this very mount (through /proc/PID/fd), which
+    /// nobody serves until the attaching is done.
+    /// </summary>
+    internal bool TakingOver { get; set; }
+
+    /// <summary>Where the attached devices are kept for a successor after a crash; null when there is none to serve.</summary>
+    internal AttachedDevicesFile? AttachedDevices
+    {
+        get;
+        set
+        {
+            field = value;
+            lock (_lock)
+                SaveAttached();
+        }
+    }
+
+    /// <summary>Called under the lock.</summary>
+    private void SaveAttached()
+    {
+        try
+        {
+            AttachedDevices?.Save(_attachments.Values.Select(a => a.Settings));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogError("cannot keep the list of attached devices in {Path}: {Message}; after a crash only the configured ones are attached again", _settings.ControlSocket + ".devices", e.Message);
+        }
+    }
     public IDeviceView View => _view;
 
     public FrontendInfo Describe(TrackedDevice device)
@@ -60,7 +93,7 @@ public sealed class DeviceManager : IAsyncDisposable
         lock (_lock)
         {
             var full = Path.GetFullPath(path);
-            if (!_engine.Devices.Any(d => d.Path == full))
+            if (!TakingOver && !_engine.Devices.Any(d => d.Path == full))
             {
                 var existingDm = frontend == Frontend.Dm && !string.IsNullOrEmpty(dmName) ? BlockDeviceNumber.Of($"/dev/mapper/{dmName}") : null;
                 WriteBypass.Refuse(full, existingDm is null ? new HashSet<string>() : [existingDm], RouteHint(full, name ?? dmName ?? Path.GetFileName(full)));
@@ -69,13 +102,14 @@ public sealed class DeviceManager : IAsyncDisposable
             var (device, attached) = _engine.Attach(path, name, direct || frontend == Frontend.Dm);
             if (!attached)
                 return (device, false);
-            var attachment = new Attachment(frontend);
+            var attachment = new Attachment(new DeviceSettings(device.Path, device.Name, frontend, nbdDevice, dmName, direct));
             try
             {
                 if (frontend != Frontend.Fuse)
                     ConnectKernelPath(device, attachment, nbdDevice ?? "auto", dmName);
                 _attachments[device] = attachment;
                 _view.DeviceAttached(device, frontend);
+                SaveAttached();
             }
             catch
             {
@@ -159,6 +193,7 @@ public sealed class DeviceManager : IAsyncDisposable
             if (_attachments.Remove(device, out var attachment))
                 Disconnect(device, attachment);
             _engine.Detach(device.Path);
+            SaveAttached();
             _log.LogInformation("detached {Name}", device.Name);
             return true;
         }

@@ -47,17 +47,20 @@ public static class Launcher
     /// <summary>In the background child: leave the caller's session early so its hang-up does not end us.</summary>
     public static void Detach()
     {
-        if (IsBackgroundChild)
+        if (IsBackgroundChild && !WorkerEnvironment.IsWorker)
             _ = Native.setsid();
     }
 
-    /// <summary>In the background child: tell the parent the mount is ready, then stop writing to its pipes.</summary>
+    /// <summary>In the background child or a worker: tell the parent the mount is ready; in the background, stop writing to its pipes.</summary>
     public static void ReportReady(string? logFile)
     {
-        if (!IsBackgroundChild)
+        // A worker tells its supervisor, which reports ready itself; a background daemon tells the starting command.
+        if (!IsBackgroundChild && !WorkerEnvironment.IsWorker)
             return;
         Console.Out.WriteLine(ReadyLine);
         Console.Out.Flush();
+        if (!IsBackgroundChild)
+            return;
         var target = Native.open(logFile ?? "/dev/null", Native.O_WRONLY | Native.O_CREAT | Native.O_APPEND,
             (int)(UnixFileMode.UserRead | UnixFileMode.UserWrite));
         if (target < 0)

@@ -17,6 +17,26 @@ internal static partial class Native
     public const uint FIFREEZE = 0xC0045877;
     public const uint FITHAW = 0xC0045878;
 
+    public const int SIGTERM = 15;
+    public const int F_SETFD = 2;
+    private const long SYS_pidfd_open = 434;
+    private const long SYS_pidfd_getfd = 438;
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long syscall(long number, long first, long second, long third);
+
+    /// <summary>pidfd_open(2) (Linux 5.3); glibc 2.36 has no wrapper on every distribution, hence the raw syscall.</summary>
+    public static int pidfd_open(int pid) => (int)syscall(SYS_pidfd_open, pid, 0, 0);
+
+    /// <summary>pidfd_getfd(2) (Linux 5.6): a duplicate of another process's descriptor, sharing its open file.</summary>
+    public static int pidfd_getfd(int pidfd, int targetFd) => (int)syscall(SYS_pidfd_getfd, pidfd, targetFd, 0);
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
+
     [LibraryImport("libc", EntryPoint = "setsid")]
     public static partial int setsid();
 

@@ -7,6 +7,8 @@ try
     var settings = DaemonSettings.Load(commandLine.ConfigFile, commandLine.Overrides);
     if (!commandLine.Foreground && !Launcher.IsBackgroundChild)
         return Launcher.StartInBackground(args);
+    if (settings.Supervise && !WorkerEnvironment.IsWorker)
+        return await Supervisor.RunAsync(args, settings).ConfigureAwait(false);
     return await BlkSnapDaemon.RunAsync(commandLine, settings).ConfigureAwait(false);
 }
 catch (BlkSnapException e) when (e.Errno == 0)

@@ -26,6 +26,9 @@ public sealed class FuseMount : IDisposable
 
     public FuseStatistics Statistics => _session.Statistics;
 
+    /// <summary>The connection, for a process that keeps it open so that a successor can <see cref="Adopt"/> it.</summary>
+    public FuseConnection Connection => new(_session.DeviceFd, MountPoint, _session.NegotiatedMinorVersion);
+
     /// <summary>Completes when the request loop has ended (after <see cref="Unmount"/> or an external umount).</summary>
     public Task Completion => _session.Completion;
 
@@ -73,6 +76,22 @@ public sealed class FuseMount : IDisposable
     }
 
     /// <summary>
+    /// Serves a mount whose connection this process inherited (<see cref="Connection"/> of a predecessor, the
+    /// descriptor still held open by someone else): no mount, no INIT; the kernel is asked to resend what the
+    /// predecessor read and did not answer. <paramref name="resendError"/> is 0, or the positive errno of that
+    /// resend (EINVAL before Linux 6.9: those requests can then never be answered).
+    /// </summary>
+    public static FuseMount Adopt(FuseConnection connection, DirectoryNode root, FuseMountOptions? options, out int resendError)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(root);
+        options ??= new FuseMountOptions();
+        var session = new FuseSession(connection.DeviceFd, new NodeFileSystem(root, options), options, new FuseStatistics());
+        resendError = session.Resume(connection.MinorVersion);
+        return new FuseMount(connection.MountPoint, session, options, viaFusermount: false);
+    }
+
+    /// <summary>
     /// Answers parked reads (ENOTCONN) and unmounts; a mount still busy after <see cref="FuseMountOptions.UnmountBusyRetry"/>
     /// is detached lazily (MNT_DETACH): files already open keep working and the loop ends when the last one closes
     /// (or when the process exits). Returns once the mount point is free; the loop's end is <see cref="Completion"/>.
@@ -91,6 +110,16 @@ public sealed class FuseMount : IDisposable
         }
 
         DeviceMount.Unmount(MountPoint, _viaFusermount, _options.UnmountBusyRetry);
+    }
+
+    /// <summary>
+    /// Ends the connection at once, as writing to fusectl's abort file does: every waiting and future request fails
+    /// with ENOTCONN, and the mount point stays dead until unmounted (see <see cref="RecoverDeadMount"/>).
+    /// </summary>
+    public void Abort()
+    {
+        DeviceMount.Abort(MountPoint);
+        Completion.Wait(TimeSpan.FromSeconds(5));
     }
 
     /// <summary>Waits for the request loop to end; false on timeout.</summary>

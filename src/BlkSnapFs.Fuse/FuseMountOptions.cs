@@ -36,6 +36,12 @@ public sealed class FuseMountOptions
     /// <summary>Give each worker its own cloned /dev/fuse descriptor (FUSE_DEV_IOC_CLONE) so they do not share one queue lock.</summary>
     public bool CloneDevicePerWorker { get; init; } = true;
 
+    /// <summary>
+    /// Tells this process's file handles apart from those a predecessor gave out on the same connection (see
+    /// <see cref="FuseMount.Adopt"/>): a handle of another generation is opened again on its node on first use.
+    /// </summary>
+    public ushort HandleGeneration { get; init; }
+
     /// <summary>Direct mount(2) needs root; fusermount3 works for ordinary users.</summary>
     public FuseMountMethod Method { get; init; } = FuseMountMethod.Automatic;
 

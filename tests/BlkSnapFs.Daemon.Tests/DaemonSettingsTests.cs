@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace BlkSnapFs.Daemon.Tests;
 
-/// <summary>Keys, bad values, the upstream module's parameter names, and the take settings.</summary>
+/// <summary>Keys, bad values, the upstream module's parameter names, the take settings and the state directory.</summary>
 public class DaemonSettingsTests
 {
     private static DaemonSettings Load(params (string Key, string Value)[] overrides) =>
@@ -17,6 +17,14 @@ public class DaemonSettingsTests
         var settings = DaemonSettings.From(new ConfigurationBuilder().Build());
         Assert.True(settings.TakeFreeze);
         Assert.Equal(30, settings.TakeFreezeTimeoutSeconds);
+    }
+
+    [Fact]
+    public void StateDirectory_DefaultsToVarLib_EmptyKeepsTrackingInMemory_RelativeIsMadeAbsolute()
+    {
+        Assert.Equal("/var/lib/blksnapfs", DaemonSettings.From(new ConfigurationBuilder().Build()).StateDirectory);
+        Assert.Null(Load(("StateDirectory", "")).StateDirectory);
+        Assert.Equal(Path.GetFullPath("state"), Load(("StateDirectory", "state")).StateDirectory);
     }
 
     [Fact]

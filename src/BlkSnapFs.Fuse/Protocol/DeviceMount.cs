@@ -41,6 +41,27 @@ internal static unsafe class DeviceMount
         return true;
     }
 
+    /// <summary>Aborts the connection of the FUSE mount at <paramref name="mountPoint"/> through fusectl (/sys/fs/fuse/connections/N/abort).</summary>
+    internal static void Abort(string mountPoint)
+    {
+        // mountinfo's third field is the mount's st_dev as MAJOR:MINOR; fusectl names connections by the minor.
+        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            string[] fields = line.Split(' ');
+            if (fields.Length > 4 && fields[4] == mountPoint && fields[2].StartsWith("0:", StringComparison.Ordinal))
+            {
+                string connections = "/sys/fs/fuse/connections";
+                if (!File.Exists($"{connections}/{fields[2][2..]}/abort"))
+                {
+                    _ = NativeMethods.Mount("fusectl", connections, "fusectl", 0, "");
+                }
+
+                File.WriteAllText($"{connections}/{fields[2][2..]}/abort", "1");
+                return;
+            }
+        }
+    }
+
     /// <summary>Unmounts, retrying while busy for a while before detaching lazily.</summary>
     internal static void Unmount(string mountPoint, bool viaFusermount, TimeSpan busyRetry)
     {

@@ -59,4 +59,7 @@ public enum FuseNotifyCode
     InvalidateInode = 2,
     InvalidateEntry = 3,
     Delete = 6,
+
+    /// <summary>Linux 6.9+ (protocol 7.40): requests read but not answered are queued again, their unique with bit 63 set.</summary>
+    Resend = 7,
 }

@@ -39,6 +39,12 @@ public sealed unsafe partial class FuseSession
         return Notify(FuseNotifyCode.InvalidateEntry, MemoryMarshal.AsBytes(new ReadOnlySpan<NotifyInvalidateEntry>(in message)), name);
     }
 
+    /// <summary>
+    /// Has the kernel queue again every request that was read from this connection and not answered, as after a
+    /// serving process died holding some. Returns 0, or a positive errno: EINVAL from a kernel older than 6.9.
+    /// </summary>
+    public int NotifyResend() => Notify(FuseNotifyCode.Resend, default, default);
+
     private int Notify(FuseNotifyCode code, ReadOnlySpan<byte> message, ReadOnlySpan<byte> name)
     {
         int length = sizeof(ReplyHeader) + message.Length + (name.IsEmpty ? 0 : name.Length + 1);

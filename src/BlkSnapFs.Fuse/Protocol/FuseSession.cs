@@ -53,6 +53,9 @@ public sealed unsafe partial class FuseSession
 
     internal bool IsShuttingDown => Volatile.Read(ref _shuttingDown) != 0;
 
+    /// <summary>The /dev/fuse descriptor of the connection (the one INIT came on).</summary>
+    internal int DeviceFd => _mainFd;
+
     /// <summary>Answers INIT on the calling thread, then starts the workers.</summary>
     internal void Start()
     {
@@ -67,6 +70,23 @@ public sealed unsafe partial class FuseSession
             throw;
         }
 
+        StartWorkers(first);
+    }
+
+    /// <summary>
+    /// Takes over a connection another process negotiated (and perhaps died serving): no INIT, then
+    /// the workers, then a resend of what the old process had read and not answered. Returns 0, or
+    /// the positive errno of the resend (EINVAL: the kernel cannot resend).
+    /// </summary>
+    internal int Resume(uint negotiatedMinorVersion)
+    {
+        NegotiatedMinorVersion = negotiatedMinorVersion;
+        StartWorkers(new WorkerBuffers(_options.MaxTransferSize));
+        return NotifyResend();
+    }
+
+    private void StartWorkers(WorkerBuffers first)
+    {
         _fileSystem.Initialized(this);
         int count = Math.Max(1, _options.WorkerCount);
         for (int index = 0; index < count; index++)

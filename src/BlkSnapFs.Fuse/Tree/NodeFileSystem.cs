@@ -7,6 +7,9 @@ namespace BlkSnapFs.Fuse.Tree;
 /// <summary>
 /// Serves a <see cref="DirectoryNode"/> tree over the raw protocol: keeps the inode table with the kernel's
 /// lookup counts, the table of open handles, and turns tree changes into kernel notifications.
+/// Node ids and file handles stay meaningful to a successor process that adopts the connection
+/// (<see cref="FuseMount.Adopt"/>): a node's id is derived from its path, and a handle carries
+/// the open flags it was made with, so an unknown one is opened again on its node.
 /// </summary>
 internal sealed class NodeFileSystem : IRawFileSystem
 {
@@ -23,8 +26,13 @@ internal sealed class NodeFileSystem : IRawFileSystem
     private readonly uint _entryValidNanoseconds;
     private readonly ulong _attrValidSeconds;
     private readonly uint _attrValidNanoseconds;
-    /// <summary>Process-wide, so a node keeps a unique id even if its tree is served again by a later mount.</summary>
-    private static long s_lastNodeId = (long)RootNodeId;
+    private const ulong FnvOffsetBasis = 14695981039346656037;
+    private const ulong FnvPrime = 1099511628211;
+
+    /// <summary>A handle id: the generation (16 bits), the open flags (24 bits, enough for O_SYNC) and a serial (24 bits).</summary>
+    private const int HandleGenerationShift = 48;
+    private const int HandleFlagsShift = 24;
+    private const ulong HandleFieldMask = 0xFFFFFF;
 
     private long _lastHandle;
     private FuseSession? _session;
@@ -192,7 +200,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
             return result;
         }
 
-        ulong id = (ulong)Interlocked.Increment(ref _lastHandle);
+        ulong id = NewHandleId(request.Flags);
         _files[id] = handle;
         OpenReplyFlags flags = OpenReplyFlags.None;
         if (handle.DirectIo)
@@ -215,9 +223,10 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     public int Read(RequestContext context, in ReadIn request, Span<byte> destination)
     {
-        if (!_files.TryGetValue(request.Handle, out FileHandle? handle))
+        FileHandle? handle = HandleOf(context, request.Handle, out int error);
+        if (handle is null)
         {
-            return -Errno.EBADF;
+            return error;
         }
 
         long offset = (long)request.Offset;
@@ -232,13 +241,13 @@ internal sealed class NodeFileSystem : IRawFileSystem
     }
 
     public int Write(RequestContext context, in WriteIn request, ReadOnlySpan<byte> data) =>
-        _files.TryGetValue(request.Handle, out FileHandle? handle) ? handle.Node.Write(handle, (long)request.Offset, data) : -Errno.EBADF;
+        HandleOf(context, request.Handle, out int error) is { } handle ? handle.Node.Write(handle, (long)request.Offset, data) : error;
 
     public int Flush(RequestContext context, in FlushIn request) =>
-        _files.TryGetValue(request.Handle, out FileHandle? handle) ? handle.Node.Flush(handle) : -Errno.EBADF;
+        HandleOf(context, request.Handle, out int error) is { } handle ? handle.Node.Flush(handle) : error;
 
     public int Fsync(RequestContext context, in FsyncIn request) =>
-        _files.TryGetValue(request.Handle, out FileHandle? handle) ? handle.Node.Fsync(handle, (request.FsyncFlags & 1) != 0) : -Errno.EBADF;
+        HandleOf(context, request.Handle, out int error) is { } handle ? handle.Node.Fsync(handle, (request.FsyncFlags & 1) != 0) : error;
 
     public int Release(RequestContext context, in ReleaseIn request)
     {
@@ -260,7 +269,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
             return node is null ? -Errno.ENOENT : -Errno.ENOTDIR;
         }
 
-        ulong id = (ulong)Interlocked.Increment(ref _lastHandle);
+        ulong id = NewHandleId(0);
         _directories[id] = new DirectoryListing(directory);
         reply = new OpenOut { Handle = id };
         return 0;
@@ -270,7 +279,13 @@ internal sealed class NodeFileSystem : IRawFileSystem
     {
         if (!_directories.TryGetValue(request.Handle, out DirectoryListing? listing))
         {
-            return -Errno.EBADF;
+            // A predecessor's open directory: listings hold no state worth keeping, so make a new one.
+            if (IsOwnHandle(request.Handle) || FindNode(context.NodeId) is not DirectoryNode directory)
+            {
+                return -Errno.EBADF;
+            }
+
+            listing = _directories.GetOrAdd(request.Handle, new DirectoryListing(directory));
         }
 
         DirectoryListing.Entry[] all = listing.EntriesFrom(request.Offset);
@@ -295,9 +310,10 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int Poll(RequestContext context, in PollIn request, out PollOut reply)
     {
         reply = default;
-        if (!_files.TryGetValue(request.Handle, out FileHandle? handle))
+        FileHandle? handle = HandleOf(context, request.Handle, out int error);
+        if (handle is null)
         {
-            return -Errno.EBADF;
+            return error;
         }
 
         if ((request.Flags & PollIn.ScheduleNotify) != 0)
@@ -428,8 +444,46 @@ internal sealed class NodeFileSystem : IRawFileSystem
     {
         lock (_nodesLock)
         {
-            return _nodes.GetValueOrDefault(nodeId);
+            if (_nodes.TryGetValue(nodeId, out Node? known))
+            {
+                return known;
+            }
         }
+
+        // An id this process never gave out: a predecessor on this connection did. Its path gives it away.
+        Node? found = FindByDerivedId(_root, FnvOffsetBasis, nodeId);
+        if (found is null || IdOf(found) != nodeId)
+        {
+            return null;
+        }
+
+        lock (_nodesLock)
+        {
+            // The kernel's count is unknown; its FORGET will take the node out again.
+            found.LookupCount = Math.Max(found.LookupCount, 1);
+            _nodes.TryAdd(nodeId, found);
+        }
+
+        return found;
+    }
+
+    private static Node? FindByDerivedId(DirectoryNode directory, ulong directoryState, ulong nodeId)
+    {
+        foreach ((string name, Node child) in directory.GetChildren())
+        {
+            ulong state = Fold(directoryState, name);
+            if (Finish(state) == nodeId)
+            {
+                return child;
+            }
+
+            if (child is DirectoryNode subdirectory && FindByDerivedId(subdirectory, state, nodeId) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The kernel now holds one more reference to <paramref name="node"/> (a LOOKUP reply names it).</summary>
@@ -438,15 +492,105 @@ internal sealed class NodeFileSystem : IRawFileSystem
         ulong id = IdOf(node);
         lock (_nodesLock)
         {
+            // A node made again at the same path has the same id: to the kernel it is the same inode, with one count.
+            if (_nodes.TryGetValue(id, out Node? earlier) && earlier != node)
+            {
+                node.LookupCount += earlier.LookupCount;
+            }
+
             node.LookupCount++;
             _nodes[id] = node;
         }
     }
 
-    private ulong IdOf(Node node)
+    private static ulong IdOf(Node node)
     {
         ulong id = node.NodeId;
-        return id != 0 ? id : node.AssignNodeId((ulong)Interlocked.Increment(ref s_lastNodeId));
+        return id != 0 ? id : node.AssignNodeId(DerivedId(node));
+    }
+
+    /// <summary>
+    /// FNV-1a over the names on the path from the root, each followed by '/': the same tree gives the same ids in
+    /// every process. 0 and the root's 1 are never given; with 64 bits, two paths of one tree meeting is not a concern.
+    /// </summary>
+    private static ulong DerivedId(Node node)
+    {
+        var names = new Stack<string>();
+        for (Node? at = node; at?.Parent is not null; at = at.Parent)
+        {
+            names.Push(at.Name!);
+        }
+
+        ulong state = FnvOffsetBasis;
+        foreach (string name in names)
+        {
+            state = Fold(state, name);
+        }
+
+        return Finish(state);
+    }
+
+    private static ulong Fold(ulong state, string name)
+    {
+        Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(Math.Min(name.Length, MaxNameLength))];
+        int length = Encoding.UTF8.GetBytes(name.AsSpan(0, Math.Min(name.Length, MaxNameLength)), utf8);
+        foreach (byte b in utf8[..length])
+        {
+            state = (state ^ b) * FnvPrime;
+        }
+
+        return (state ^ '/') * FnvPrime;
+    }
+
+    private static ulong Finish(ulong state) => state <= RootNodeId ? state + 2 : state;
+
+    private ulong NewHandleId(int flags)
+    {
+        ulong prefix = ((ulong)_options.HandleGeneration << HandleGenerationShift) | (((ulong)(uint)flags & HandleFieldMask) << HandleFlagsShift);
+        while (true)
+        {
+            ulong id = prefix | ((ulong)Interlocked.Increment(ref _lastHandle) & HandleFieldMask);
+            if (id != 0 && !_files.ContainsKey(id) && !_directories.ContainsKey(id))
+            {
+                return id;
+            }
+        }
+    }
+
+    private bool IsOwnHandle(ulong id) => (ushort)(id >> HandleGenerationShift) == _options.HandleGeneration;
+
+    /// <summary>
+    /// The open a handle names. A predecessor's handle is opened again on its node with the flags it carries (so a
+    /// loop device over a file keeps working across a takeover); a node that cannot be opened now answers its error.
+    /// </summary>
+    private FileHandle? HandleOf(RequestContext context, ulong id, out int error)
+    {
+        error = -Errno.EBADF;
+        if (_files.TryGetValue(id, out FileHandle? handle))
+        {
+            return handle;
+        }
+
+        if (IsOwnHandle(id) || FindNode(context.NodeId) is not FileNode file)
+        {
+            return null;
+        }
+
+        var reopened = new FileHandle(file, (int)((id >> HandleFlagsShift) & HandleFieldMask), this);
+        int result = file.Open(reopened);
+        if (result < 0)
+        {
+            error = result;
+            return null;
+        }
+
+        if (_files.TryAdd(id, reopened))
+        {
+            return reopened;
+        }
+
+        file.Release(reopened);
+        return _files.GetValueOrDefault(id);
     }
 
     private void FillEntry(Node node, ref EntryOut entry)

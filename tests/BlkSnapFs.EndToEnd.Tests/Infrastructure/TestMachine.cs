@@ -207,8 +207,36 @@ public sealed class TestMachine : IAsyncDisposable
         Assert.True(File.Exists(Socket), "the control socket was not made");
     }
 
-    /// <summary>Daemon processes whose command line names this test's work directory.</summary>
+    /// <summary>Serving daemon processes (workers, or unsupervised daemons) whose command line names this test's work directory.</summary>
     public List<int> FindDaemonPids()
+    {
+        var all = FindBlksnapfsPids();
+        var parents = all.Select(ParentOf).ToHashSet();
+        return all.Where(pid => !parents.Contains(pid)).ToList();
+    }
+
+    /// <summary>Supervisors: the blksnapfs processes that started a serving one (and hold its FUSE connection).</summary>
+    public List<int> FindSupervisorPids()
+    {
+        var all = FindBlksnapfsPids();
+        var parents = all.Select(ParentOf).ToHashSet();
+        return all.Where(parents.Contains).ToList();
+    }
+
+    private static int ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private List<int> FindBlksnapfsPids()
     {
         var pids = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -343,7 +371,7 @@ public sealed class TestMachine : IAsyncDisposable
         await DetachLoopsAsync();
         foreach (var target in MountsUnder(Work).Where(m => m.Type.StartsWith("fuse", StringComparison.Ordinal)))
             await Proc.RunAsync("umount", [target.Target], null, TimeSpan.FromSeconds(20));
-        foreach (var pid in FindDaemonPids().Append(DaemonPid).Where(p => p > 0).Distinct())
+        foreach (var pid in FindBlksnapfsPids().Append(DaemonPid).Where(p => p > 0).Distinct())
         {
             if (!await WaitUntilAsync(() => !ProcessAlive(pid), TimeSpan.FromSeconds(10)))
             {

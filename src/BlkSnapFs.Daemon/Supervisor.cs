@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using BlkSnapFs.Core;
+using Microsoft.Extensions.Logging;
+
+namespace BlkSnapFs.Daemon;
+
+/// <summary>
+/// The process that outlives the one serving requests. It starts a worker (this program again),
+/// takes a duplicate of the worker's /dev/fuse descriptor once it has mounted (pidfd_getfd), and
+/// while it holds it the kernel keeps the connection: when the worker dies other than by a clean
+/// stop, I/O on the mount waits, and a new worker adopts the connection and has the kernel resend
+/// what the dead one had read. A clean stop of the worker (umount, SIGTERM) ends the supervisor
+/// too; SIGTERM and SIGINT sent to the supervisor are passed on to the worker.
+/// </summary>
+internal static class Supervisor
+{
+    /// <summary>This many workers in a row ending before they report ready means none can run: give up.</summary>
+    private const int FailedStartLimit = 5;
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, DaemonSettings settings)
+    {
+        Launcher.Detach();
+        using var logFile = new LogFileProvider();
+        using var loggers = DaemonLogging.Create(settings, logFile);
+        var log = loggers.CreateLogger("blksnapfs-supervisor");
+        var started = DateTimeOffset.Now;
+        var failedStarts = 0;
+        var restarts = 0;
+        var heldFd = -1;
+        uint minor = 0;
+        var ready = false;
+        var stopping = false;
+        Process? worker = null;
+
+        void Forward(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stopping = true;
+            if (worker is { } w)
+                _ = Native.kill(w.Id, Native.SIGTERM);
+        }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward);
+        using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
+
+        while (true)
+        {
+            var environment = new WorkerEnvironment(Environment.ProcessId, restarts, started, heldFd, minor);
+            using var current = StartWorker(args, environment);
+            worker = current;
+            var workerReady = false;
+            string? line;
+            while ((line = await current.StandardOutput.ReadLineAsync().ConfigureAwait(false)) is not null)
+            {
+                if (line.StartsWith(WorkerEnvironment.FuseLinePrefix, StringComparison.Ordinal) && heldFd < 0)
+                    (heldFd, minor) = Hold(current.Id, line, log);
+                else if (line == Launcher.ReadyLine && !ready)
+                {
+                    ready = workerReady = true;
+                    Launcher.ReportReady(settings.LogFile);
+                    BlkSnapDaemon.NotifySystemd($"READY=1\nMAINPID={Environment.ProcessId}");
+                }
+                else if (line == Launcher.ReadyLine)
+                    workerReady = true;
+                else if (line != Launcher.ReadyLine)
+                    Console.Out.WriteLine(line);
+            }
+            await current.WaitForExitAsync().ConfigureAwait(false);
+            var code = current.ExitCode;
+            worker = null;
+            if (code == 0 || stopping || !ready)
+                return code;
+            if (code == WorkerEnvironment.CannotTakeOverExitCode)
+            {
+                log.LogCritical("the new serving process could not take over the mount; stopping");
+                return 1;
+            }
+            if (heldFd < 0)
+            {
+                log.LogCritical("the serving process {Pid} ended ({How}) and no descriptor of its mount was held; stopping", current.Id, How(code));
+                return 1;
+            }
+            failedStarts = workerReady ? 0 : failedStarts + 1;
+            if (failedStarts >= FailedStartLimit)
+            {
+                log.LogCritical("{Count} serving processes in a row ended before they could serve; stopping, so the mount ends (ENOTCONN) instead of waiting for ever",
+                    failedStarts);
+                return 1;
+            }
+            restarts++;
+            log.LogWarning("the serving process {Pid} ended ({How}); starting another on the same mount (restart {Restarts}); I/O on it waits meanwhile",
+                current.Id, How(code), restarts);
+        }
+    }
+
+    private static string How(int code) => code > 128 && code < 128 + 65 ? $"signal {code - 128}" : $"exit code {code}";
+
+    private static Process StartWorker(IReadOnlyList<string> args, WorkerEnvironment environment)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath!)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        var self = Environment.GetCommandLineArgs()[0];
+        if (!Path.GetFileNameWithoutExtension(Environment.ProcessPath!).Equals(Path.GetFileNameWithoutExtension(self), StringComparison.Ordinal))
+            start.ArgumentList.Add(self); // run as `dotnet blksnapfs.dll`
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        environment.ApplyTo(start);
+        var process = Process.Start(start) ?? throw new BlkSnapException(Errno.ECHILD, "could not start the serving process");
+        process.StandardInput.Close();
+        return process;
+    }
+
+    /// <summary>
+    /// Duplicates the worker's /dev/fuse descriptor into this process, inheritable by the next worker.
+    /// On failure the mount still works, but does not survive its worker: that is logged.
+    /// </summary>
+    private static (int Fd, uint Minor) Hold(int pid, string line, ILogger log)
+    {
+        var fields = line[WorkerEnvironment.FuseLinePrefix.Length..].Split(" minor=");
+        if (fields.Length != 2 || !int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var fd) ||
+            !uint.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var minor))
+        {
+            log.LogError("the serving process reported its mount as '{Line}'; a crash of it will end the mount", line);
+            return (-1, 0);
+        }
+        var pidfd = Native.pidfd_open(pid);
+        var held = pidfd < 0 ? -1 : Native.pidfd_getfd(pidfd, fd);
+        var errno = Marshal.GetLastPInvokeError();
+        if (pidfd >= 0)
+            _ = Native.close(pidfd);
+        if (held < 0 || Native.fcntl(held, Native.F_SETFD, 0) != 0)
+        {
+            log.LogError("cannot hold the mount's /dev/fuse descriptor ({Errno}); a crash of the serving process will end the mount", Errno.Explain(errno));
+            return (-1, 0);
+        }
+        return (held, minor);
+    }
+}

@@ -1,0 +1,153 @@
+using System.Globalization;
+using BlkSnapFs.EndToEnd.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace BlkSnapFs.EndToEnd.Tests;
+
+/// <summary>
+/// The serving process killed with SIGKILL at random moments under a file system's writes: the
+/// supervisor keeps the FUSE connection, a new process takes over, and nothing the users do fails.
+/// </summary>
+public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
+{
+    /// <summary>
+    /// Copies files into ext4 on a loop device over `live`, fsyncing each, while a prober reads `live`
+    /// with O_DIRECT every 10 ms; the serving process is killed ten times (BLKSNAPFS_KILLS for more).
+    /// </summary>
+    [Fact]
+    public async Task KillNineUnderWrites_NoErrorForTheWriter_FsckClean_FilesIntact_EveryWriteMarked()
+    {
+        var kills = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_KILLS"), out var k) ? k : 10;
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_SEED"), out var s) ? s : Random.Shared.Next(1, int.MaxValue);
+        output.WriteLine($"seed {seed} (BLKSNAPFS_SEED={seed} repeats it), {kills} kills");
+        var random = new Random(seed);
+        var a = await M.CreateDeviceFileAsync("a.img", 128, fs: null);
+        await M.StartDaemonAsync([("a", a)]);
+        var supervisor = Assert.Single(M.FindSupervisorPids());
+        await M.ShOkAsync("mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 \"$M/a/live\"");
+        var loop = await M.LoopAttachAsync($"{M.Mnt}/a/live");
+        var fs = M.PathOf("fs");
+        await M.MountAsync(loop, fs);
+
+        // From the take on every write is marked 2; the copy is what the blocks held then.
+        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a")).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", id);
+        await M.BlksnapOkAsync("snapshot_destroy", "-i", id);
+        var generation = (await M.BlksnapFieldsAsync("cbtinfo", "-d", "a"))["generation_id"];
+        await M.ShOkAsync($"cp --sparse=always \"{a}\" \"$W/before.img\"");
+
+        var writer = M.StartBackground(TestMachine.Python, "-c", WriterScript, fs, M.PathOf("stop"), M.PathOf("manifest"), seed.ToString(CultureInfo.InvariantCulture));
+        var prober = M.StartBackground(TestMachine.Python, "-c", ProberScript, $"{M.Mnt}/a/live", M.PathOf("stop"), M.PathOf("reads"));
+        var killed = new List<(int Pid, double At)>();
+        for (var i = 0; i < kills; i++)
+        {
+            await Task.Delay(random.Next(300, 1500));
+            var pid = await AnsweringPidAsync(TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("no serving process answers");
+            // Stopwatch counts CLOCK_MONOTONIC on Linux, as the prober's time.monotonic() does.
+            killed.Add((pid, (double)System.Diagnostics.Stopwatch.GetTimestamp() / System.Diagnostics.Stopwatch.Frequency));
+            System.Diagnostics.Process.GetProcessById(pid).Kill(); // SIGKILL
+            Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
+            Assert.True(await AnsweringPidAsync(TimeSpan.FromSeconds(30)) is { } next && next != pid, $"no new serving process answers after kill {i + 1}");
+            Assert.False(writer.HasExited, $"the writer ended after kill {i + 1}: {writer.Stderr}");
+        }
+        await File.WriteAllTextAsync(M.PathOf("stop"), "");
+        var writerEnd = await writer.WaitAsync(TimeSpan.FromSeconds(120));
+        var proberEnd = await prober.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(writerEnd is { ExitCode: 0 }, $"the writer saw an error: {writerEnd}");
+        Assert.True(proberEnd is { ExitCode: 0 }, $"the prober saw an error: {proberEnd}");
+        output.WriteLine(writerEnd.Stdout.Trim());
+        Assert.Equal([supervisor], M.FindSupervisorPids());
+        var info = await M.BlksnapFieldsAsync("daemon_info");
+        Assert.Equal(kills.ToString(CultureInfo.InvariantCulture), info["restarts"]);
+
+        // The takeover stall: for each kill, the prober's wait from its last read before the kill to its first after.
+        var done = (await File.ReadAllLinesAsync(M.PathOf("reads"))).Select(l => double.Parse(l, CultureInfo.InvariantCulture)).ToList();
+        var stalls = killed.Select(kill => done.First(t => t > kill.At) - done.Last(t => t <= kill.At)).Order().ToList();
+        output.WriteLine($"takeover stall over {kills} kills (prober reading every 10 ms): median {stalls[stalls.Count / 2]:F3} s, max {stalls[^1]:F3} s " +
+            $"(all: {string.Join(' ', stalls.Select(g => g.ToString("F3", CultureInfo.InvariantCulture)))})");
+        Assert.True(stalls[^1] < 5, $"a takeover stalled I/O for {stalls[^1]:F1} s");
+
+        await M.UmountAsync(fs);
+        var fsck = await M.ShAsync($"e2fsck -fn {loop}");
+        Assert.True(fsck.ExitCode == 0, $"fsck after {kills} kills: {fsck}");
+        await M.MountAsync(loop, fs, "ro");
+        var check = await M.ShAsync($"cd \"{fs}\" && md5sum --quiet -c \"$W/manifest\"");
+        Assert.True(check.Ok, $"files differ from what was written and fsynced: {check}");
+        await M.UmountAsync(fs);
+        await M.LoopDetachAsync(loop);
+
+        var after = await M.BlksnapFieldsAsync("cbtinfo", "-d", "a");
+        Assert.Equal(generation, after["generation_id"]);
+        var blockSize = int.Parse(after["block_size"], CultureInfo.InvariantCulture);
+        await M.BlksnapOkAsync("readcbtmap", "-d", "a", "-f", M.PathOf("map"));
+        var map = await File.ReadAllBytesAsync(M.PathOf("map"));
+        await using var before = File.OpenRead(M.PathOf("before.img"));
+        await using var now = File.OpenRead(a);
+        var (x, y) = (new byte[blockSize], new byte[blockSize]);
+        var changed = 0;
+        for (var block = 0; block < map.Length; block++)
+        {
+            await before.ReadExactlyAsync(x);
+            await now.ReadExactlyAsync(y);
+            if (x.AsSpan().SequenceEqual(y))
+                continue;
+            changed++;
+            Assert.True(map[block] == 2, $"block {block} changed across the kills but is {map[block]} in the map (seed {seed})");
+        }
+        output.WriteLine($"{changed} blocks changed, {map.Count(b => b == 2)} marked");
+    }
+
+    /// <summary>The pid daemon_info reports once a serving process answers on the control socket.</summary>
+    private async Task<int?> AnsweringPidAsync(TimeSpan timeout)
+    {
+        var end = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < end)
+        {
+            var r = await M.BlksnapAsync("daemon_info");
+            if (r.Ok)
+                return int.Parse(TestMachine.ParseFields(r.Stdout, '=')["pid"], CultureInfo.InvariantCulture);
+            await Task.Delay(50);
+        }
+        return null;
+    }
+
+    /// <summary>Files of random sizes, each written, fsynced and added to an md5sum manifest, until the stop file appears; any error ends it non-zero.</summary>
+    private const string WriterScript = """
+        import hashlib, os, random, sys
+        root, stop, manifest, seed = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+        rng = random.Random(seed)
+        os.makedirs(os.path.join(root, "w"), exist_ok=True)
+        count = 0
+        with open(manifest, "w") as m:
+            while not os.path.exists(stop):
+                data = rng.randbytes(rng.randint(1, 256) * 1024)
+                name = "w/f%05d" % (count % 400)
+                fd = os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.write(fd, data)
+                os.fsync(fd)
+                os.close(fd)
+                m.write("%s  %s\n" % (hashlib.md5(data).hexdigest(), name))
+                m.flush()
+                count += 1
+        # Only each name's last content counts.
+        lines = {}
+        for line in open(manifest):
+            lines[line.split()[1]] = line
+        open(manifest, "w").writelines(lines.values())
+        print("%d files written" % count)
+        """;
+
+    /// <summary>O_DIRECT 4 KiB reads of live every 10 ms; writes when each one completed (CLOCK_MONOTONIC, seconds).</summary>
+    private const string ProberScript = """
+        import mmap, os, sys, time
+        live, stop, times = sys.argv[1], sys.argv[2], sys.argv[3]
+        fd = os.open(live, os.O_RDONLY | os.O_DIRECT)
+        buf = mmap.mmap(-1, 4096)
+        done = []
+        while not os.path.exists(stop):
+            os.preadv(fd, [buf], 0)
+            done.append(time.monotonic())
+            time.sleep(0.01)
+        open(times, "w").write("".join("%.6f\n" % t for t in done))
+        """;
+}
