@@ -3,10 +3,10 @@ using System.Text.Json;
 
 namespace BlkSnapFs.Cli;
 
-/// <summary>The module-wide and per-device commands: version, daemon_info, attach, detach, cbtinfo, readcbtmap, markdirtyblock.</summary>
+/// <summary>The module-wide and per-device commands: version, daemon_info, daemon_restart, attach, detach, cbtinfo, readcbtmap, markdirtyblock.</summary>
 internal static class DeviceCommands
 {
-    public static IEnumerable<Command> Create() => [Version(), DaemonInfo(), Attach(), Detach(), CbtInfo(), ReadCbtMap(), MarkDirtyBlock()];
+    public static IEnumerable<Command> Create() => [Version(), DaemonInfo(), DaemonRestart(), Attach(), Detach(), CbtInfo(), ReadCbtMap(), MarkDirtyBlock()];
 
     private static Command Version()
     {
@@ -26,6 +26,18 @@ internal static class DeviceCommands
             {
                 output.Field(key, reply.Required(key));
             }
+        });
+        return command;
+    }
+
+    private static Command DaemonRestart()
+    {
+        var command = new Command("daemon_restart",
+            "Replace the serving process with a new one (after an upgrade, the new binary) without unmounting: I/O waits meanwhile; snapshots are destroyed; change tracking continues exactly.");
+        command.SetControlAction((_, client, output) =>
+        {
+            bool restarting = client.Call("daemon_restart").RequiredBoolean("restarting");
+            output.Sentence("The serving process hands over to a new one", "restarting", restarting);
         });
         return command;
     }

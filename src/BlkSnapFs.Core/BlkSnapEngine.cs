@@ -196,6 +196,22 @@ public sealed class BlkSnapEngine : IDisposable
     public Task<SnapshotEvent?> WaitEventAsync(Guid id, TimeSpan timeout, CancellationToken cancel = default) =>
         Get(id).Events.TakeAsync(timeout, cancel);
 
+    /// <summary>
+    /// For a process about to hand its devices to a successor and exit: destroys every snapshot, then holds
+    /// each device's writes (those in flight finish; new ones wait, to be served by the successor) and saves
+    /// its tracking exactly. Nothing is resumed: the process must exit.
+    /// </summary>
+    public void HoldForHandover()
+    {
+        foreach (var id in Collect())
+            Destroy(id);
+        foreach (var device in Devices)
+        {
+            device.HoldWrites();
+            device.Tracker.SaveState();
+        }
+    }
+
     /// <summary>Destroys every snapshot (removing their storage files), saves each device's tracking and closes it.</summary>
     public void Dispose()
     {

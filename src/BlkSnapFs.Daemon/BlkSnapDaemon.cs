@@ -65,12 +65,14 @@ public static class BlkSnapDaemon
         using var mount = served;
         if (worker is not null && adopted is null)
             Console.Out.WriteLine($"{WorkerEnvironment.FuseLinePrefix}{mount.Connection.DeviceFd} minor={mount.Connection.MinorVersion}");
+        var handover = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var info = new DaemonInfo(Environment.ProcessId, worker?.SupervisorPid ?? 0, worker?.Restarts ?? 0,
             worker?.Started ?? DateTimeOffset.Now, settings.StateDirectory);
         ControlServer control;
         try
         {
-            control = ControlServer.Start(settings.ControlSocket, settings.ControlSocketMode, new ControlCommands(manager, info), log);
+            control = ControlServer.Start(settings.ControlSocket, settings.ControlSocketMode,
+                new ControlCommands(manager, info, () => handover.TrySetResult()), log);
         }
         catch
         {
@@ -86,7 +88,9 @@ public static class BlkSnapDaemon
         Launcher.ReportReady(settings.LogFile);
         NotifySystemd("READY=1");
 
-        await Task.WhenAny(mount.Completion, Task.Delay(Timeout.Infinite, stopping.Token)).ConfigureAwait(false);
+        await Task.WhenAny(mount.Completion, Task.Delay(Timeout.Infinite, stopping.Token), handover.Task).ConfigureAwait(false);
+        if (handover.Task.IsCompleted && !mount.Completion.IsCompleted && !stopping.IsCancellationRequested)
+            HandOver(control, engine, log);
         log.LogInformation(stopping.IsCancellationRequested ? "stopping on signal" : "unmounted; stopping");
         attachedFile?.Delete();
         NotifySystemd("STOPPING=1");
@@ -140,6 +144,28 @@ public static class BlkSnapDaemon
             "aborting the connection, so they fail instead of waiting for ever", Errno.Explain(resendError));
         mount.Abort();
         return null;
+    }
+
+    /// <summary>
+    /// daemon_restart: the reply goes out first, then snapshots are destroyed, writes held and tracking saved
+    /// exactly, and the process exits leaving the mount to the supervisor's next worker (which may be a newer
+    /// binary). Requests read and not answered are resent to it.
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void HandOver(ControlServer control, BlkSnapEngine engine, ILogger log)
+    {
+        log.LogInformation("handing over to a new serving process: snapshots destroyed, tracking saved, the mount stays");
+        // Waits (up to 5 s) for open connections, so the daemon_restart reply reaches its client.
+        try
+        {
+            control.DisposeAsync().AsTask().Wait();
+        }
+        catch (AggregateException e) when (e.InnerException is TimeoutException)
+        {
+            log.LogWarning("control clients still connected are cut off by the handover");
+        }
+        engine.HoldForHandover();
+        Environment.Exit(WorkerEnvironment.HandedOverExitCode);
     }
 
     private static void ReattachRuntimeDevices(DeviceManager manager, AttachedDevicesFile file, ILogger log)

@@ -4,7 +4,7 @@ using BlkSnapFs.Core;
 namespace BlkSnapFs.Daemon;
 
 /// <summary>What each control command does, in the words of docs/control-protocol.md.</summary>
-public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon)
+public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Action? handOver = null)
 {
     private BlkSnapEngine Engine => devices.Engine;
 
@@ -14,6 +14,11 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon)
         {
             case "version":
                 return new JsonObject { ["version"] = BlkSnapEngine.Version.ToString(4) };
+            case "daemon_restart":
+                if (handOver is null || daemon.SupervisorPid == 0)
+                    throw new BlkSnapException(Errno.EOPNOTSUPP, "this daemon runs without a supervisor (Supervise=false): stop and start it instead");
+                handOver();
+                return new JsonObject { ["restarting"] = true };
             case "daemon_info":
                 return new JsonObject
                 {

@@ -70,6 +70,13 @@ internal static class Supervisor
             await current.WaitForExitAsync().ConfigureAwait(false);
             var code = current.ExitCode;
             worker = null;
+            if (code == WorkerEnvironment.HandedOverExitCode && !stopping && heldFd >= 0)
+            {
+                restarts++;
+                log.LogInformation("the serving process {Pid} handed over; starting {Program} on the same mount (restart {Restarts})",
+                    current.Id, Environment.ProcessPath, restarts);
+                continue;
+            }
             if (code == 0 || stopping || !ready)
                 return code;
             if (code == WorkerEnvironment.CannotTakeOverExitCode)

@@ -17,6 +17,9 @@ internal sealed record WorkerEnvironment(int SupervisorPid, int Restarts, DateTi
     /// <summary>A worker that cannot take over the connection (the kernel cannot resend) exits with this, and is not started again.</summary>
     public const int CannotTakeOverExitCode = 3;
 
+    /// <summary>A worker that saved its state and stopped serving on request (daemon_restart) exits with this; the next one takes over.</summary>
+    public const int HandedOverExitCode = 4;
+
     private const string SupervisorVariable = "BLKSNAPFSD_SUPERVISOR_PID";
     private const string RestartsVariable = "BLKSNAPFSD_RESTARTS";
     private const string StartedVariable = "BLKSNAPFSD_STARTED";

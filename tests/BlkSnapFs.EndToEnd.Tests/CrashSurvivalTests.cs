@@ -5,8 +5,9 @@ using Xunit.Abstractions;
 namespace BlkSnapFs.EndToEnd.Tests;
 
 /// <summary>
-/// The serving process killed with SIGKILL at random moments under a file system's writes: the
-/// supervisor keeps the FUSE connection, a new process takes over, and nothing the users do fails.
+/// The serving process killed with SIGKILL at random moments under a file system's writes, or
+/// replaced on request: the supervisor keeps the FUSE connection, a new process takes over, and
+/// nothing the users do fails.
 /// </summary>
 public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
 {
@@ -95,6 +96,49 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
             Assert.True(map[block] == 2, $"block {block} changed across the kills but is {map[block]} in the map (seed {seed})");
         }
         output.WriteLine($"{changed} blocks changed, {map.Count(b => b == 2)} marked");
+    }
+
+    /// <summary>
+    /// daemon_restart under a writer: a new serving process takes over without an unmount or an error; the
+    /// tracking continues exactly (a clean save, not a crash's marks ahead), and a held snapshot is destroyed.
+    /// </summary>
+    [Fact]
+    public async Task DaemonRestart_UnderWrites_NoError_TrackingContinuesByteForByte()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        await M.StartDaemonAsync([("a", a)]);
+        var loop = await M.LoopAttachAsync($"{M.Mnt}/a/live");
+        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.PathOf("diff"), "-l", "64M")).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", id);
+        await M.ShOkAsync($"dd if=/dev/urandom of={loop} bs=64k count=40 seek=100 oflag=direct status=none");
+        var first = await AnsweringPidAsync(TimeSpan.FromSeconds(5));
+
+        // Writes through the loop while the handover happens; with the snapshot destroyed first, none is held then.
+        var writer = M.StartBackgroundSh($"for i in $(seq 1 300); do dd if=/dev/urandom of={loop} bs=4k count=1 seek=$((i * 7)) oflag=direct,dsync status=none; done");
+        await Task.Delay(200);
+        Assert.Contains("hands over", await M.BlksnapOkAsync("daemon_restart"), StringComparison.Ordinal);
+        Assert.True(await TestMachine.WaitUntilAsync(() => M.FindDaemonPids() is [var p] && p != first, TimeSpan.FromSeconds(30)), "no new serving process");
+        var writerEnd = await writer.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(writerEnd is { ExitCode: 0 }, $"a write failed across the handover: {writerEnd}");
+        var second = await AnsweringPidAsync(TimeSpan.FromSeconds(30));
+        Assert.NotEqual(first, second);
+        Assert.True(TestMachine.IsMounted(M.Mnt));
+        Assert.Equal("1", (await M.BlksnapFieldsAsync("daemon_info"))["restarts"]);
+        Assert.Equal("restored_clean", TestMachine.ParseFields(await File.ReadAllTextAsync($"{M.Mnt}/a/info"), ':')["tracking_start"]);
+        Assert.Empty((await M.BlksnapOkAsync("snapshot_collect")).Trim());
+        Assert.False(File.Exists(M.PathOf("diff")), "the destroyed snapshot's storage file stayed");
+
+        // Exactly: the map after a clean handover is the map before it, with the writes after it added.
+        var before = await M.BlksnapFieldsAsync("cbtinfo", "-d", "a");
+        await M.BlksnapOkAsync("readcbtmap", "-d", "a", "-f", M.PathOf("map1"));
+        Assert.Contains("hands over", await M.BlksnapOkAsync("daemon_restart"), StringComparison.Ordinal);
+        Assert.True(await AnsweringPidAsync(TimeSpan.FromSeconds(30)) is { } third && third != second);
+        var after = await M.BlksnapFieldsAsync("cbtinfo", "-d", "a");
+        await M.BlksnapOkAsync("readcbtmap", "-d", "a", "-f", M.PathOf("map2"));
+        Assert.Equal(before["generation_id"], after["generation_id"]);
+        Assert.Equal(before["changes_number"], after["changes_number"]);
+        Assert.Equal(await File.ReadAllBytesAsync(M.PathOf("map1")), await File.ReadAllBytesAsync(M.PathOf("map2")));
+        await M.LoopDetachAsync(loop);
     }
 
     /// <summary>The pid daemon_info reports once a serving process answers on the control socket.</summary>
