@@ -44,6 +44,9 @@ public sealed class DiffStorage : IDisposable
 
     public IReadOnlyList<string> Areas { get { lock (_lock) return _areas.Select(a => a.Description).ToList(); } }
 
+    /// <summary>The files this storage created (and removes when it goes): what a dead process leaves behind.</summary>
+    public IReadOnlyList<string> CreatedFiles { get { lock (_lock) return [.. _areas.Select(a => a.RemoveOnDispose).OfType<string>()]; } }
+
     /// <summary>Adds a file (created and allocated if needed), a directory (an unlinked temporary file) or a block device.</summary>
     public void AppendFile(string path, long? size)
     {

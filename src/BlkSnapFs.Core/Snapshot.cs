@@ -48,6 +48,7 @@ public sealed class Snapshot
             _devices.Add(device);
             device.Snapshot = this;
             device.LastErrorCode = 0;
+            device.LostSnapshotId = null;
         }
     }
 

@@ -35,6 +35,19 @@ public sealed class TrackedDevice : IDisposable
 
     internal int LastErrorCode { get; set; }
 
+    /// <summary>The snapshot this device was in when the process holding it died; null once it joins another.</summary>
+    public Guid? LostSnapshotId { get; internal set; }
+
+    /// <summary>
+    /// Records that the snapshot <paramref name="id"/>, held by a process that died, is gone: the device
+    /// reports it corrupted with -<paramref name="errno"/> until it joins another snapshot.
+    /// </summary>
+    public void RecordLostSnapshot(Guid id, int errno)
+    {
+        LostSnapshotId = id;
+        LastErrorCode = -errno;
+    }
+
     /// <summary>Reads the device as it is now (reads need no filtering); returns bytes read, 0 past the end.</summary>
     public int Read(long offset, Span<byte> buffer)
     {

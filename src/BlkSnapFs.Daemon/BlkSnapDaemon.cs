@@ -44,8 +44,14 @@ public static class BlkSnapDaemon
         manager.TakingOver = adopted is not null;
         foreach (var device in settings.Devices)
             manager.Attach(device.Path, device.Name, device.Frontend, device.Direct, device.NbdDevice, device.DmName);
-        if (adopted is not null && attachedFile is not null)
+        var heldFile = worker is null ? null : new HeldSnapshotsFile(settings.ControlSocket + ".snapshots");
+        if (adopted is not null && attachedFile is not null && heldFile is not null)
+        {
             ReattachRuntimeDevices(manager, attachedFile, log);
+            manager.ReportLostSnapshots(heldFile.Read());
+        }
+        manager.HeldSnapshots = heldFile;
+        manager.SnapshotsChanged();
         manager.TakingOver = false;
         manager.AttachedDevices = attachedFile;
 
@@ -90,9 +96,10 @@ public static class BlkSnapDaemon
 
         await Task.WhenAny(mount.Completion, Task.Delay(Timeout.Infinite, stopping.Token), handover.Task).ConfigureAwait(false);
         if (handover.Task.IsCompleted && !mount.Completion.IsCompleted && !stopping.IsCancellationRequested)
-            HandOver(control, engine, log);
+            HandOver(control, manager, log);
         log.LogInformation(stopping.IsCancellationRequested ? "stopping on signal" : "unmounted; stopping");
         attachedFile?.Delete();
+        heldFile?.Delete();
         NotifySystemd("STOPPING=1");
         await control.DisposeAsync().ConfigureAwait(false);
         mount.Unmount();
@@ -152,7 +159,7 @@ public static class BlkSnapDaemon
     /// binary). Requests read and not answered are resent to it.
     /// </summary>
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void HandOver(ControlServer control, BlkSnapEngine engine, ILogger log)
+    private static void HandOver(ControlServer control, DeviceManager manager, ILogger log)
     {
         log.LogInformation("handing over to a new serving process: snapshots destroyed, tracking saved, the mount stays");
         // Waits (up to 5 s) for open connections, so the daemon_restart reply reaches its client.
@@ -164,7 +171,8 @@ public static class BlkSnapDaemon
         {
             log.LogWarning("control clients still connected are cut off by the handover");
         }
-        engine.HoldForHandover();
+        manager.Engine.HoldForHandover();
+        manager.SnapshotsChanged();
         Environment.Exit(WorkerEnvironment.HandedOverExitCode);
     }
 

@@ -10,6 +10,19 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Ac
 
     public async Task<JsonObject> ExecuteAsync(string op, ControlRequest r, CancellationToken cancel)
     {
+        try
+        {
+            return await ExecuteOpAsync(op, r, cancel).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (op is "snapshot_create" or "snapshot_add" or "snapshot_appendstorage" or "snapshot_take" or "snapshot_destroy")
+                devices.SnapshotsChanged();
+        }
+    }
+
+    private async Task<JsonObject> ExecuteOpAsync(string op, ControlRequest r, CancellationToken cancel)
+    {
         switch (op)
         {
             case "version":
@@ -60,7 +73,8 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Ac
             case "snapshot_take":
                 return WithWarnings(devices.Take(r.Id()));
             case "snapshot_destroy":
-                Engine.Destroy(r.Id());
+                if (!devices.ForgetLost(r.Id()))
+                    Engine.Destroy(r.Id());
                 return [];
             case "snapshot_info":
                 var device = devices.Resolve(r.String("device"), attachPaths: false);
@@ -123,7 +137,7 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Ac
     {
         if (timeoutMs < 0)
             throw new BlkSnapException(Errno.EINVAL, $"timeout {timeoutMs} ms is negative");
-        var e = await Engine.WaitEventAsync(id, TimeSpan.FromMilliseconds(timeoutMs), cancel).ConfigureAwait(false);
+        var e = devices.TakeLostEvent(id) ?? await Engine.WaitEventAsync(id, TimeSpan.FromMilliseconds(timeoutMs), cancel).ConfigureAwait(false);
         if (e is null)
             return new JsonObject { ["result"] = "timeout" };
         var json = EventJson.Of(e);
@@ -142,7 +156,7 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Ac
         ["name"] = d.Name,
         ["path"] = d.Path,
         ["frontend"] = devices.Describe(d).Frontend.ToString().ToLowerInvariant(),
-        ["snapshot"] = d.Snapshot?.Id.ToString(),
+        ["snapshot"] = (d.Snapshot?.Id ?? d.LostSnapshotId)?.ToString(),
         ["state"] = DeviceFacts.StateOf(d),
         ["tracking_start"] = DeviceFacts.TrackingStartOf(d),
         ["tracking_state"] = DeviceFacts.TrackingStateOf(d),

@@ -22,6 +22,7 @@ public static class DeviceFacts
 
     public static string StateOf(TrackedDevice d) => d.Snapshot switch
     {
+        null when d.LostSnapshotId is not null => "corrupted",
         null => "none",
         { State: SnapshotState.Created } => "created",
         _ when d.ErrorCode != 0 => "corrupted",

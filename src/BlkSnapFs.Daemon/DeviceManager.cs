@@ -62,6 +62,77 @@ public sealed class DeviceManager : IAsyncDisposable
         }
     }
 
+    /// <summary>Where the held snapshots are kept for a successor after a crash; null when there is none to serve.</summary>
+    internal HeldSnapshotsFile? HeldSnapshots { get; set; }
+
+    /// <summary>The snapshots a dead predecessor held, by id: their devices report them corrupted.</summary>
+    private readonly Dictionary<Guid, HeldSnapshot> _lost = [];
+    private readonly HashSet<Guid> _lostEventsTaken = [];
+
+    /// <summary>Keeps <see cref="HeldSnapshots"/> in step after a command that changed snapshots or their storage.</summary>
+    public void SnapshotsChanged()
+    {
+        try
+        {
+            HeldSnapshots?.Save(_engine.Collect().Select(id => _engine.Get(id)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or BlkSnapException)
+        {
+            _log.LogError("cannot keep the list of held snapshots: {Message}; after a crash their storage files would stay behind", e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Reports what a dead predecessor's snapshots became: each of their devices shows the snapshot corrupted
+    /// (ESHUTDOWN) until it joins another, waiting for its events gives one corrupted event, and the storage
+    /// files the snapshot created are removed.
+    /// </summary>
+    internal void ReportLostSnapshots(IReadOnlyList<HeldSnapshot> held)
+    {
+        foreach (var snapshot in held)
+        {
+            foreach (var file in snapshot.CreatedFiles)
+            {
+                try
+                {
+                    File.Delete(file);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    _log.LogError("cannot remove {File}, storage of lost snapshot {Id}: {Message}", file, snapshot.Id, e.Message);
+                }
+            }
+            foreach (var name in snapshot.Devices)
+                _engine.Devices.FirstOrDefault(d => d.Name == name)?.RecordLostSnapshot(snapshot.Id, Errno.ESHUTDOWN);
+            lock (_lock)
+                _lost[snapshot.Id] = snapshot;
+            _log.LogWarning("snapshot {Id} of {Devices} died with the previous serving process: corrupted (ESHUTDOWN); removed its storage files {Files}",
+                snapshot.Id, string.Join(", ", snapshot.Devices), snapshot.CreatedFiles.Count == 0 ? "(none)" : string.Join(", ", snapshot.CreatedFiles));
+        }
+    }
+
+    /// <summary>The corrupted event of a snapshot lost with the previous process, once; null for any other id.</summary>
+    public SnapshotEvent? TakeLostEvent(Guid id)
+    {
+        HeldSnapshot? lost;
+        lock (_lock)
+        {
+            if (!_lost.TryGetValue(id, out lost) || !_lostEventsTaken.Add(id))
+                return null;
+        }
+        var device = _engine.Devices.FirstOrDefault(d => lost.Devices.Contains(d.Name));
+        return device is null
+            ? new SnapshotEvent(SnapshotEventCode.Corrupted, DateTimeOffset.UtcNow) { ErrorCode = -Errno.ESHUTDOWN }
+            : SnapshotEvent.Corrupted(device.Device, device.Name, Errno.ESHUTDOWN);
+    }
+
+    /// <summary>Destroying a lost snapshot only forgets it: its storage is gone already.</summary>
+    public bool ForgetLost(Guid id)
+    {
+        lock (_lock)
+            return _lost.Remove(id);
+    }
+
     /// <summary>Called under the lock.</summary>
     private void SaveAttached()
     {

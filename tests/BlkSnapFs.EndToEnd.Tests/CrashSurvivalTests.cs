@@ -141,6 +141,45 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
         await M.LoopDetachAsync(loop);
     }
 
+    /// <summary>
+    /// A taken snapshot dies with its serving process: the successor reports it corrupted (ESHUTDOWN) in info
+    /// and through waitevent, lists nothing stale, removes the storage file, and the original keeps its data.
+    /// </summary>
+    [Fact]
+    public async Task KillNineWithASnapshotTaken_SnapshotReportedCorrupted_StorageRemoved_OriginalUnharmed()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        await M.StartDaemonAsync([("a", a)]);
+        var storage = M.PathOf("diff.storage");
+        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", storage, "-l", "64M")).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", id);
+        await M.ShOkAsync("dd if=/dev/urandom of=\"$W/data\" bs=1M count=2 status=none && dd if=\"$W/data\" of=\"$M/a/live\" bs=1M seek=3 conv=notrunc,fsync status=none");
+        Assert.True(File.Exists(storage));
+        var first = await AnsweringPidAsync(TimeSpan.FromSeconds(5)) ?? 0;
+
+        System.Diagnostics.Process.GetProcessById(first).Kill();
+        Assert.True(await AnsweringPidAsync(TimeSpan.FromSeconds(30)) is { } second && second != first, "no new serving process");
+
+        var info = TestMachine.ParseFields(await File.ReadAllTextAsync($"{M.Mnt}/a/info"), ':');
+        Assert.Equal("corrupted", info["state"]);
+        Assert.Equal(id, info["snapshot"]);
+        Assert.Equal("-108", info["error_code"]);
+        Assert.Equal("-108", (await M.BlksnapOkAsync("snapshot_info", "-d", "a", "-f", "error_code")).Trim());
+        Assert.Empty((await M.BlksnapOkAsync("snapshot_collect")).Trim());
+        Assert.False(File.Exists(storage), "the dead snapshot's storage file stayed");
+        Assert.False(File.Exists($"{M.Mnt}/a/image"), "the dead snapshot's image is still listed");
+        var wait = await M.BlksnapFieldsAsync("snapshot_waitevent", "-i", id, "-t", "100");
+        Assert.Equal("corrupted", wait["event"]);
+        Assert.Equal("-108", wait["err_code"]);
+        await M.ShOkAsync($"cmp \"$W/data\" \"{a}\" -i 0:{3 << 20} -n {2 << 20}");
+        await M.BlksnapOkAsync("snapshot_destroy", "-i", id);
+
+        // A new snapshot of the device clears the report.
+        var next = (await M.BlksnapOkAsync("snapshot_create", "-d", "a")).Trim();
+        Assert.Equal("created", TestMachine.ParseFields(await File.ReadAllTextAsync($"{M.Mnt}/a/info"), ':')["state"]);
+        await M.BlksnapOkAsync("snapshot_destroy", "-i", next);
+    }
+
     /// <summary>The pid daemon_info reports once a serving process answers on the control socket.</summary>
     private async Task<int?> AnsweringPidAsync(TimeSpan timeout)
     {

@@ -6,8 +6,8 @@ namespace BlkSnapFs.EndToEnd.Tests;
 
 /// <summary>
 /// Change tracking that outlives the daemon: a clean stop and start continue the generation with
-/// readcbtmap byte for byte; kill -9 leaves every written block marked and a dead mount the next
-/// start recovers; a damaged state starts a new generation with a warning.
+/// readcbtmap byte for byte; kill -9 of the whole daemon leaves every written block marked and a
+/// dead mount the next start recovers; a damaged state starts a new generation with a warning.
 /// </summary>
 public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
 {
@@ -82,8 +82,10 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
         var offsets = Enumerable.Range(0, 30).Select(_ => random.NextInt64(0, (64L << 20) / 4096) * 4096).ToList();
         await WriteAsync(offsets);
 
-        await M.ShOkAsync($"kill -9 {M.DaemonPid}");
-        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid), TimeSpan.FromSeconds(20)));
+        // The whole daemon dies (supervisor and serving process, as `systemctl kill -s KILL` does): nothing holds the connection.
+        var supervisor = Assert.Single(M.FindSupervisorPids());
+        await M.ShOkAsync($"kill -9 {supervisor} {M.DaemonPid}");
+        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid) && !TestMachine.ProcessAlive(supervisor), TimeSpan.FromSeconds(20)));
         var dead = await M.ShAsync("ls \"$M\"");
         Assert.Contains("Transport endpoint is not connected", dead.Stderr, StringComparison.Ordinal);
 

@@ -81,7 +81,7 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
     private string Info(TrackedDevice device)
     {
         var f = describe(device);
-        return $"snapshot: {device.Snapshot?.Id.ToString() ?? "none"}\nstate: {DeviceFacts.StateOf(device)}\n" +
+        return $"snapshot: {(device.Snapshot?.Id ?? device.LostSnapshotId)?.ToString() ?? "none"}\nstate: {DeviceFacts.StateOf(device)}\n" +
                $"error_code: {device.ErrorCode}\nfrontend: {f.Frontend.ToString().ToLowerInvariant()}\n" +
                $"path: {device.Path}\ncapacity: {device.Capacity}\n" +
                $"live_export: {f.LiveExport ?? "none"}\nimage_export: {f.ImageExport ?? "none"}\n" +
