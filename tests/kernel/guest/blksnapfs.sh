@@ -23,7 +23,8 @@ start_daemon() {
 
 stop_daemon() {
   local pid
-  pid=$(pgrep -f "blksnapfs $1/mnt" || true)
+  # The oldest is the supervisor; SIGTERM to it stops the serving process cleanly too.
+  pid=$(pgrep -o -f "blksnapfs $1/mnt" || true)
   [[ -n $pid ]] || return 0
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -136,9 +137,10 @@ nbd_overflow() {
   blksnap detach -d small
 }
 
-# kill -9 of the daemon while writes run: I/O on /dev/nbdN fails after the nbd timeout; nothing hangs forever.
+# kill -9 of the whole daemon (supervisor and serving process) while writes run: I/O on /dev/nbdN
+# fails after the nbd timeout; nothing hangs forever.
 killed_daemon() {
-  local d nbd pid writer start
+  local d nbd writer start
   d=$(scratch_dir 300M)
   truncate -s 64M "$d/disk.img"
   NBD_TIMEOUT=5 start_daemon "$d"
@@ -147,8 +149,7 @@ killed_daemon() {
   (while dd if=/dev/urandom of="$nbd" bs=1M count=8 oflag=direct status=none; do :; done) &
   writer=$!
   sleep 1
-  pid=$(pgrep -f "blksnapfs $d/mnt")
-  kill -9 "$pid"
+  pkill -9 -f "blksnapfs $d/mnt"
   start=$SECONDS
   while kill -0 "$writer" 2>/dev/null && ((SECONDS - start < 60)); do sleep 0.5; done
   kill -0 "$writer" 2>/dev/null && die "writer still blocked $((SECONDS - start)) s after the daemon died"
