@@ -41,15 +41,15 @@ public static class BlkSnapDaemon
         manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
         await using var _ = manager.ConfigureAwait(false);
         var attachedFile = worker is null ? null : new AttachedDevicesFile(settings.ControlSocket + ".devices");
+        // Taking over, what the predecessor had attached comes first, as it was (its nbd devices are reconnected).
         manager.TakingOver = adopted is not null;
+        if (adopted is not null && attachedFile is not null)
+            AttachAsBefore(manager, attachedFile, log);
         foreach (var device in settings.Devices)
             manager.Attach(device.Path, device.Name, device.Frontend, device.Direct, device.NbdDevice, device.DmName);
         var heldFile = worker is null ? null : new HeldSnapshotsFile(settings.ControlSocket + ".snapshots");
-        if (adopted is not null && attachedFile is not null && heldFile is not null)
-        {
-            ReattachRuntimeDevices(manager, attachedFile, log);
+        if (adopted is not null && heldFile is not null)
             manager.ReportLostSnapshots(heldFile.Read());
-        }
         manager.HeldSnapshots = heldFile;
         manager.SnapshotsChanged();
         manager.TakingOver = false;
@@ -137,7 +137,9 @@ public static class BlkSnapDaemon
 
     /// <summary>
     /// Serves the mount a dead predecessor served. A kernel that cannot resend (before 6.9) would leave the
-    /// requests the dead process had read unanswered for ever: the connection is aborted instead, so they fail.
+    /// requests the dead process had read unanswered for ever. If the connection is idle at some moment within
+    /// two seconds, none was stuck (a mount that only the nbd or dm frontends use, say) and serving goes on;
+    /// otherwise the connection is aborted, so they fail instead of waiting for ever.
     /// </summary>
     private static FuseMount? Adopt(FuseConnection connection, Fuse.Tree.DirectoryNode root, FuseMountOptions options, ILogger log)
     {
@@ -147,8 +149,14 @@ public static class BlkSnapDaemon
             log.LogInformation("took over the mount at {MountPoint}; the kernel resent what the previous process had not answered", connection.MountPoint);
             return mount;
         }
-        log.LogCritical("the kernel cannot resend the requests the previous process had read ({Errno}; FUSE_NOTIFY_RESEND needs Linux 6.9): " +
-            "aborting the connection, so they fail instead of waiting for ever", Errno.Explain(resendError));
+        if (mount.WasIdleWithin(TimeSpan.FromSeconds(2)))
+        {
+            log.LogWarning("took over the mount at {MountPoint}; the kernel cannot resend ({Errno}; FUSE_NOTIFY_RESEND needs Linux 6.9), " +
+                "but no request was left unanswered", connection.MountPoint, Errno.Explain(resendError));
+            return mount;
+        }
+        log.LogCritical("the kernel cannot resend the requests the previous process had read ({Errno}; FUSE_NOTIFY_RESEND needs Linux 6.9), " +
+            "and some stay unanswered: aborting the connection, so they fail instead of waiting for ever", Errno.Explain(resendError));
         mount.Abort();
         return null;
     }
@@ -176,7 +184,7 @@ public static class BlkSnapDaemon
         Environment.Exit(WorkerEnvironment.HandedOverExitCode);
     }
 
-    private static void ReattachRuntimeDevices(DeviceManager manager, AttachedDevicesFile file, ILogger log)
+    private static void AttachAsBefore(DeviceManager manager, AttachedDevicesFile file, ILogger log)
     {
         foreach (var device in file.Read())
         {

@@ -14,7 +14,8 @@ public sealed class DeviceManager : IAsyncDisposable
 {
     private sealed class Attachment(DeviceSettings settings)
     {
-        public DeviceSettings Settings { get; } = settings;
+        /// <summary>As attached: the nbd device is the one connected, not "auto", so a successor reconnects that one.</summary>
+        public DeviceSettings Settings { get; set; } = settings;
         public Frontend Frontend => Settings.Frontend;
         public string? LiveSocket { get; set; }
         public string? ImageSocket { get; set; }
@@ -205,8 +206,11 @@ public sealed class DeviceManager : IAsyncDisposable
     {
         if (attachment.Frontend == Frontend.Dm && string.IsNullOrEmpty(dmName))
             throw new BlkSnapException(Errno.EINVAL, "the dm frontend needs a name (--name NAME, or DmName)");
+        // Taking over from a dead serving process, the nbd device it connected waits for a new socket,
+        // and the dm device already routes through it.
+        var predecessors = TakingOver && nbdDevice.StartsWith("/dev/nbd", StringComparison.Ordinal) ? nbdDevice : null;
         if (attachment.Frontend == Frontend.Dm)
-            attachment.Dm = DmLinearDevice.OpenOrCreate(dmName!, device);
+            attachment.Dm = DmLinearDevice.OpenOrCreate(dmName!, device, predecessors);
         attachment.LiveSocket = _exports.Start($"{device.Name}-live", new DeviceExportBackend(device), $"{device.Path} (live)");
         if (nbdDevice == "none")
         {
@@ -214,8 +218,17 @@ public sealed class DeviceManager : IAsyncDisposable
                 throw new BlkSnapException(Errno.EINVAL, "the dm frontend needs an nbd device (NbdDevice auto or /dev/nbdN)");
             return;
         }
-        attachment.Nbd = NbdKernelDevice.Connect(attachment.LiveSocket, nbdDevice, _settings.NbdTimeoutSeconds, Math.Max(512, Math.Min(4096, device.SectorSize)));
-        attachment.Dm?.SwapTo(attachment.Nbd.DeviceNumber);
+        if (predecessors is not null && NbdKernelDevice.Reconnect(attachment.LiveSocket, predecessors) is { } reconnected)
+        {
+            attachment.Nbd = reconnected;
+            _log.LogInformation("{Name}: gave {Nbd} a socket to this process; its waiting I/O goes on", device.Name, reconnected.Path);
+        }
+        else
+        {
+            attachment.Nbd = NbdKernelDevice.Connect(attachment.LiveSocket, nbdDevice, _settings.NbdTimeoutSeconds, Math.Max(512, Math.Min(4096, device.SectorSize)));
+            attachment.Dm?.SwapTo(attachment.Nbd.DeviceNumber);
+        }
+        attachment.Settings = attachment.Settings with { NbdDevice = attachment.Nbd.Path };
     }
 
     /// <summary>Undoes the kernel path in reverse: dm back onto the original, nbd disconnected, export stopped.</summary>

@@ -37,6 +37,15 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static partial int kill(int pid, int signal);
 
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    public static unsafe partial nint send(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    public static unsafe partial nint recv(int fd, byte* buffer, nuint length, int flags);
+
     [LibraryImport("libc", EntryPoint = "setsid")]
     public static partial int setsid();
 

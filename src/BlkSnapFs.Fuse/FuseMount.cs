@@ -122,6 +122,27 @@ public sealed class FuseMount : IDisposable
         Completion.Wait(TimeSpan.FromSeconds(5));
     }
 
+    /// <summary>
+    /// Whether the connection had no request unanswered at some moment within <paramref name="timeout"/> (fusectl's
+    /// waiting count at 0). After <see cref="Adopt"/> on a kernel that cannot resend, that proves no request the
+    /// predecessor had read is stuck; a count that never reaches 0 suggests one is.
+    /// </summary>
+    public bool WasIdleWithin(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        do
+        {
+            if (DeviceMount.WaitingRequests(MountPoint) == 0)
+            {
+                return true;
+            }
+
+            Thread.Sleep(20);
+        }
+        while (DateTime.UtcNow < deadline);
+        return false;
+    }
+
     /// <summary>Waits for the request loop to end; false on timeout.</summary>
     public bool Wait(TimeSpan timeout) => Completion.Wait(timeout);
 

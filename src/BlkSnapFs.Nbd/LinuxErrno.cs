@@ -11,8 +11,11 @@ public static class LinuxErrno
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
     public const int EROFS = 30;
+    public const int EPROTO = 71;
     public const int EOVERFLOW = 75;
     public const int ENOTSUP = 95;
+    public const int ECONNRESET = 104;
     public const int ESHUTDOWN = 108;
+    public const int ECONNREFUSED = 111;
     public const int EDQUOT = 122;
 }

@@ -81,6 +81,23 @@ public sealed class DaemonLifecycleTests : EndToEndTest
     }
 
     [Fact]
+    public async Task Unsupervised_OneProcess_DaemonInfoSaysSo_DaemonRestartRefusedWithEopnotsupp()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        await M.StartDaemonAsync([("a", a)], "Supervise=false");
+        Assert.Empty(M.FindSupervisorPids());
+        var info = await M.BlksnapFieldsAsync("daemon_info");
+        Assert.Equal(M.DaemonPid.ToString(CultureInfo.InvariantCulture), info["pid"]);
+        Assert.Equal("0", info["supervisor_pid"]);
+        Assert.Equal("0", info["restarts"]);
+        Assert.Equal(M.StateDirectory, info["state_directory"]);
+        var r = await M.BlksnapAsync("daemon_restart");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("Operation not supported", r.Stderr, StringComparison.Ordinal);
+        Assert.Equal(M.DaemonPid, Assert.Single(M.FindDaemonPids()));
+    }
+
+    [Fact]
     public async Task SecondDaemonOnSameSocket_IsRefused_FirstServesOn()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);

@@ -23,8 +23,11 @@ internal sealed class DmLinearDevice
     public string Path => $"/dev/mapper/{Name}";
     public string OriginalNumber { get; }
 
-    /// <summary>Uses /dev/mapper/NAME if it maps the original already, else creates it over the original.</summary>
-    public static DmLinearDevice OpenOrCreate(string name, TrackedDevice device)
+    /// <summary>
+    /// Uses /dev/mapper/NAME if it maps the original already (or <paramref name="takenOverNbd"/>, the nbd device
+    /// of a serving process that died), else creates it over the original.
+    /// </summary>
+    public static DmLinearDevice OpenOrCreate(string name, TrackedDevice device, string? takenOverNbd = null)
     {
         if (device.Device.DeviceId is not { Major: > 0 } id || !IsBlockDevice(device.Path))
             throw new BlkSnapException(Errno.ENOTBLK, $"{device.Path} is not a block device; the dm frontend needs one");
@@ -34,7 +37,8 @@ internal sealed class DmLinearDevice
         if (Exists(name))
         {
             var table = ExternalCommand.Run("dmsetup", "table", name).Trim();
-            if (!table.Contains($"linear {original} 0", StringComparison.Ordinal) && !table.Contains($"linear {DeviceNumberOf(device.Path)} 0", StringComparison.Ordinal))
+            var viaNbd = takenOverNbd is not null && table.Contains($"linear {DeviceNumberOf(takenOverNbd)} 0", StringComparison.Ordinal);
+            if (!viaNbd && !table.Contains($"linear {original} 0", StringComparison.Ordinal) && !table.Contains($"linear {DeviceNumberOf(device.Path)} 0", StringComparison.Ordinal))
                 throw new BlkSnapException(Errno.EBUSY, $"/dev/mapper/{name} exists and does not map {device.Path} ({table})");
         }
         else

@@ -1,53 +1,127 @@
+using System.Net.Sockets;
 using BlkSnapFs.Core;
 
 namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>
-/// A kernel /dev/nbdN connected by nbd-client to one of the daemon's Unix-socket exports, with
-/// a request timeout so that a vanished daemon fails I/O instead of hanging it forever.
+/// A kernel /dev/nbdN connected to one of the daemon's Unix-socket exports over netlink, with a
+/// request timeout and a dead-connection timeout of the same length: when the serving process goes
+/// away, I/O waits that long for a successor to give the device a new socket (<see cref="Reconnect"/>),
+/// and fails only if none comes, so a vanished daemon never hangs I/O for ever.
 /// </summary>
 internal sealed class NbdKernelDevice
 {
-    private NbdKernelDevice(string path) => Path = path;
+    private readonly Socket _socket;
 
-    public string Path { get; }
+    private NbdKernelDevice(int index, Socket socket)
+    {
+        Index = index;
+        _socket = socket;
+    }
+
+    public int Index { get; }
+    public string Path => $"/dev/nbd{Index}";
 
     /// <summary>Connects <paramref name="requested"/> (a path, or "auto" for the first free one).</summary>
-    public static NbdKernelDevice Connect(string socket, string requested, int timeoutSeconds, int blockSize)
+    public static NbdKernelDevice Connect(string socketPath, string requested, int timeoutSeconds, int blockSize)
+    {
+        RequireDriver();
+        var index = requested == "auto" ? -1 : IndexOf(requested);
+        if (index >= 0 && !IsFree(index))
+            throw new BlkSnapException(Errno.EBUSY, $"{requested} is already connected");
+        var socket = Handshaken(socketPath, out var size, out var flags);
+        try
+        {
+            index = NbdNetlink.Connect(index, size, blockSize, flags, timeoutSeconds, timeoutSeconds, (int)socket.Handle);
+            return new NbdKernelDevice(index, socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives /dev/nbdN, connected by a serving process that died, a socket to this one's export. False when the
+    /// device is not connected (any more): the caller connects it anew.
+    /// </summary>
+    public static NbdKernelDevice? Reconnect(string socketPath, string path)
+    {
+        RequireDriver();
+        var index = IndexOf(path);
+        if (IsFree(index))
+            return null;
+        var socket = Handshaken(socketPath, out _, out _);
+        try
+        {
+            NbdNetlink.Reconfigure(index, (int)socket.Handle);
+            return new NbdKernelDevice(index, socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The kernel keeps its own reference to the socket; ours goes once the device is disconnected.</summary>
+    public void Disconnect()
+    {
+        try
+        {
+            NbdNetlink.Disconnect(Index);
+        }
+        finally
+        {
+            _socket.Dispose();
+        }
+    }
+
+    /// <summary>major:minor of the connected device, to name it in a device-mapper table by number.</summary>
+    public string DeviceNumber => File.ReadAllText($"/sys/block/nbd{Index}/dev").Trim();
+
+    private static Socket Handshaken(string socketPath, out long size, out ushort flags)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            (size, flags) = Nbd.NbdClientHandshake.Go(socket);
+            return socket;
+        }
+        catch (Nbd.NbdException e)
+        {
+            socket.Dispose();
+            throw new BlkSnapException(e.Errno, $"export {socketPath}: {e.Message}");
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new BlkSnapException(e.ErrorCode is > 0 ? e.ErrorCode : Errno.EIO, $"export {socketPath}: {e.Message}");
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static void RequireDriver()
     {
         if (!Directory.Exists("/sys/module/nbd"))
             throw new BlkSnapException(Errno.ENODEV, "the kernel nbd driver is not loaded (modprobe nbd)");
-        var path = requested == "auto" ? FindFree() : requested;
-        if (!IsFree(path))
-            throw new BlkSnapException(Errno.EBUSY, $"{path} is already connected");
-        var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        ExternalCommand.Run("nbd-client", "-u", socket, path, "-N", "", "-b", blockSize.ToString(invariant), "-t", timeoutSeconds.ToString(invariant));
-        return new NbdKernelDevice(path);
     }
 
-    public void Disconnect() => ExternalCommand.Run("nbd-client", "-d", Path);
-
-    /// <summary>major:minor of the connected device, to name it in a device-mapper table by number.</summary>
-    public string DeviceNumber => File.ReadAllText($"/sys/block/{System.IO.Path.GetFileName(Path)}/dev").Trim();
-
-    private static string FindFree()
-    {
-        for (var i = 0; i < 256; i++)
-        {
-            var path = $"/dev/nbd{i}";
-            if (!File.Exists(path) && !Directory.Exists($"/sys/block/nbd{i}"))
-                break;
-            if (IsFree(path))
-                return path;
-        }
-        throw new BlkSnapException(Errno.EBUSY, "no free /dev/nbdN (modprobe nbd nbds_max=...)");
-    }
-
-    private static bool IsFree(string path)
+    private static int IndexOf(string path)
     {
         var name = System.IO.Path.GetFileName(path);
-        if (!Directory.Exists($"/sys/block/{name}"))
+        if (!name.StartsWith("nbd", StringComparison.Ordinal) || !int.TryParse(name.AsSpan(3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
+            || !Directory.Exists($"/sys/block/{name}"))
             throw new BlkSnapException(Errno.ENODEV, $"{path} is not an nbd device");
-        return !File.Exists($"/sys/block/{name}/pid") && File.ReadAllText($"/sys/block/{name}/size").Trim() == "0";
+        return index;
     }
+
+    /// <summary>A device with no size is not connected (a connected one whose server died keeps its size).</summary>
+    private static bool IsFree(int index) => File.ReadAllText($"/sys/block/nbd{index}/size").Trim() == "0";
 }

@@ -44,6 +44,20 @@ internal static unsafe class DeviceMount
     /// <summary>Aborts the connection of the FUSE mount at <paramref name="mountPoint"/> through fusectl (/sys/fs/fuse/connections/N/abort).</summary>
     internal static void Abort(string mountPoint)
     {
+        if (ControlDirectory(mountPoint) is { } control)
+        {
+            File.WriteAllText($"{control}/abort", "1");
+        }
+    }
+
+    /// <summary>Requests of the connection not answered yet (fusectl's waiting: queued, being read, or read and unanswered); -1 when unknown.</summary>
+    internal static int WaitingRequests(string mountPoint) =>
+        ControlDirectory(mountPoint) is { } control && int.TryParse(File.ReadAllText($"{control}/waiting").Trim(), CultureInfo.InvariantCulture, out int waiting)
+            ? waiting : -1;
+
+    /// <summary>fusectl's directory of the connection mounted at <paramref name="mountPoint"/> (fusectl mounted if it is not).</summary>
+    private static string? ControlDirectory(string mountPoint)
+    {
         // mountinfo's third field is the mount's st_dev as MAJOR:MINOR; fusectl names connections by the minor.
         foreach (string line in File.ReadLines("/proc/self/mountinfo"))
         {
@@ -51,15 +65,16 @@ internal static unsafe class DeviceMount
             if (fields.Length > 4 && fields[4] == mountPoint && fields[2].StartsWith("0:", StringComparison.Ordinal))
             {
                 string connections = "/sys/fs/fuse/connections";
-                if (!File.Exists($"{connections}/{fields[2][2..]}/abort"))
+                if (!Directory.Exists($"{connections}/{fields[2][2..]}"))
                 {
                     _ = NativeMethods.Mount("fusectl", connections, "fusectl", 0, "");
                 }
 
-                File.WriteAllText($"{connections}/{fields[2][2..]}/abort", "1");
-                return;
+                return $"{connections}/{fields[2][2..]}";
             }
         }
+
+        return null;
     }
 
     /// <summary>Unmounts, retrying while busy for a while before detaching lazily.</summary>

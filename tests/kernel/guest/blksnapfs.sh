@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # BlkSnapFs on a real kernel: the nbd and dm frontends of the native daemon (out/bin), snapshots
-# through them, attach/detach under a write load with the filesystem mounted, overflow, and a
-# killed daemon. Prints fio figures for the closing note (not asserted).
+# through them, attach/detach under a write load with the filesystem mounted, overflow, a killed
+# daemon, and a killed serving process whose successor reconnects /dev/nbdN. Prints fio figures
+# and the takeover stall for the closing note (not asserted).
 # vm: --scratch 1G --scratch 1G --timeout 1500 --mem 2048
 # vm-prepare: make -s out/bin/blksnapfs out/bin/blksnap
 set -euo pipefail
@@ -158,6 +159,62 @@ killed_daemon() {
   nbd-client -d "$nbd" >/dev/null 2>&1 || true
 }
 
+# kill -9 of the serving process (its supervisor lives on) under fio --verify on mounted ext4, through
+# /dev/nbdN and through /dev/mapper/NAME: each successor gives the waiting nbd devices a new socket
+# (NBD_CMD_RECONFIGURE); fio sees no error, fsck is clean, the stall per kill is printed.
+worker_killed() {
+  local d nbd fio_nbd fio_dm prober pid next i kills=${KT_KILLS:-5}
+  d=$(scratch_dir 700M)
+  truncate -s 256M "$d/disk.img"
+  test -b /dev/vda || die "/dev/vda missing"
+  dm_create kt-crash "0 $(blockdev --getsz /dev/vda) linear /dev/vda 0"
+  mkfs.ext4 -q -F /dev/mapper/kt-crash
+  mount_dev /dev/mapper/kt-crash "$d/dmfs"
+  start_daemon "$d" "LogFile=$d/daemon.log"
+  blksnap attach -d "$d/disk.img" --frontend nbd --name victim
+  blksnap attach -d /dev/vda --frontend dm --name kt-crash
+  nbd=$(info "$d" nbd_device victim)
+  mkfs.ext4 -q "$nbd"
+  mount_dev "$nbd" "$d/fs"
+  verify() { fio --name="$1" --directory="$2" --rw=randwrite --bs=4k --size=$((kills * 5))M --iodepth=8 --ioengine=libaio --direct=1 \
+               --verify=crc32c --verify_fatal=1 --do_verify=1 --output="$d/$1.out" >/dev/null 2>"$d/$1.err"; }
+  verify nbd "$d/fs" & fio_nbd=$!
+  verify dm "$d/dmfs" & fio_dm=$!
+  # The stall a user sees: a 4 KiB O_DIRECT read of /dev/mapper/kt-crash every 10 ms, each completion time-stamped.
+  (while :; do dd if=/dev/mapper/kt-crash of=/dev/null bs=4k count=1 iflag=direct status=none; date +%s%N; sleep 0.01; done) >"$d/probe" &
+  prober=$!
+  t_defer kill "$prober"
+  for ((i = 1; i <= kills; i++)); do
+    sleep 2
+    pid=$(blksnap daemon_info | sed -n 's/^pid=//p')
+    date +%s%N >>"$d/kills"
+    kill -9 "$pid"
+    next=
+    for _ in $(seq 300); do
+      next=$(blksnap daemon_info 2>/dev/null | sed -n 's/^pid=//p' || true)
+      [[ -n $next && $next != "$pid" ]] && break
+      sleep 0.1
+    done
+    [[ -n $next && $next != "$pid" ]] || die "no serving process answers 30 s after kill $i; the log: $(tail -n 20 "$d/daemon.log")"
+  done
+  wait "$fio_nbd" || die "fio on $nbd failed across the kills: $(cat "$d/nbd.err" "$d/nbd.out"; tail -n 20 "$d/daemon.log")"
+  wait "$fio_dm" || die "fio on /dev/mapper/kt-crash failed across the kills: $(cat "$d/dm.err" "$d/dm.out"; tail -n 20 "$d/daemon.log")"
+  kill "$prober"
+  # per kill: from the last probe read before it to the first after it
+  awk 'NR == FNR { k[++n] = $1; next } { p[++m] = $1 }
+       END { for (i = 1; i <= n; i++) { a = 0; for (j = 1; j <= m; j++) { if (p[j] <= k[i]) a = p[j]; else { if (a) printf "%.0f\n", (p[j] - a) / 1e6; break } } } }' \
+    "$d/kills" "$d/probe" | sort -n >"$d/stalls"
+  awk -v t="${NBD_TIMEOUT:-30}" '{ s[NR] = $1 } END { printf "dm I/O stall per kill (ms, %d kills, Nbd:TimeoutSeconds=%s): median %d, max %d; all:", NR, t, s[int((NR + 1) / 2)], s[NR]
+       for (i = 1; i <= NR; i++) printf " %d", s[i]; print "" }' "$d/stalls"
+  [[ $(blksnap daemon_info | sed -n 's/^restarts=//p') == "$kills" ]] || die "restarts is not $kills"
+  umount_retry "$d/fs"
+  fsck.ext4 -n -f "$nbd"
+  umount_retry "$d/dmfs"
+  fsck.ext4 -n -f /dev/mapper/kt-crash
+  blksnap detach -d victim
+  blksnap detach -d kt-crash
+}
+
 # fio on /dev/nbdN with and without a snapshot, and on the raw virtio disk: figures only.
 fio_figures() {
   local d nbd id
@@ -225,5 +282,6 @@ KT_VERBOSE=1 t_case freeze-timeout freeze_timeout
 KT_VERBOSE=1 t_case dm-attach-detach-under-load dm_attach_under_load
 t_case nbd-overflow nbd_overflow
 KT_VERBOSE=1 t_case killed-daemon killed_daemon
+NBD_TIMEOUT=5 KT_VERBOSE=1 t_case worker-killed worker_killed
 KT_VERBOSE=1 t_case fio-figures fio_figures
 t_done
