@@ -155,8 +155,17 @@ public sealed class ChangeTracker : IDisposable
                 GenerationId = Guid.NewGuid();
             }
             Buffer.BlockCopy(_active, 0, _frozen, 0, BlockCount);
-            Checkpoint(clean: false);
         }
+    }
+
+    /// <summary>
+    /// Saves the state a <see cref="Switch"/> made; called once writes run again, so the file's write and
+    /// fdatasync do not lengthen the take's pause.
+    /// </summary>
+    public void PersistSwitch()
+    {
+        lock (_lock)
+            Checkpoint(clean: false);
     }
 
     /// <summary>Copies part of the map (frozen or active) starting at byte <paramref name="offset"/>; returns bytes copied.</summary>

@@ -102,6 +102,14 @@ public sealed class Snapshot
                     ordered[i].ResumeWrites();
             }
             TakeHoldTime = clock.Elapsed;
+            // Out of the held section: the checkpoint's file write and fdatasync held writes about 8 ms at
+            // 8 GiB (15 us without). A crash before it leaves marks of the new number in the old file, which
+            // the next start rejects (a new generation), never loads short.
+            if (State == SnapshotState.Taken)
+            {
+                foreach (var device in ordered)
+                    device.Tracker.PersistSwitch();
+            }
         }
     }
 

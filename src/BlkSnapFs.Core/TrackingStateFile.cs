@@ -187,6 +187,10 @@ internal sealed class TrackingStateFile : IDisposable
             {
                 if (FailureReason is not null)
                     return;
+                // Writes run meanwhile. Every group is to be marked again, in the new file: cleared before the
+                // maps are copied, so a write whose byte the copy missed finds its group unmarked and waits here.
+                Array.Clear(_groupNumber);
+                Interlocked.MemoryBarrier();
                 var image = new byte[HeaderSize + 2L * _blockCount];
                 var header = image.AsSpan(0, HeaderSize);
                 BinaryPrimitives.WriteUInt64LittleEndian(header, Magic);
@@ -220,8 +224,6 @@ internal sealed class TrackingStateFile : IDisposable
                     TryDelete(temporary);
                     return;
                 }
-                // The file now holds the exact map: every group is to be marked again.
-                Array.Clear(_groupNumber);
             }
         }
     }

@@ -118,6 +118,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
         {
             tracker.UseStateFile(statePath, path);
             tracker.Switch();
+            tracker.PersistSwitch();
             generation = tracker.GenerationId;
             Parallel.For(0, written.Length, w =>
             {
@@ -146,6 +147,25 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
         var exact = written.SelectMany(w => w).Distinct().Count();
         output.WriteLine($"{exact} blocks written, {marked} reported after the crash");
         Assert.True(marked <= exact * TrackingStateFile.GroupBlocks);
+    }
+
+    /// <summary>A take saves its switch once writes run again; a crash in between leaves marks the file's numbers cannot explain.</summary>
+    [Fact]
+    public void CrashBetweenTheSwitchAndItsCheckpoint_IsRejectedNeverLoadedShort()
+    {
+        var path = Device();
+        var statePath = Path.Combine(StateDirectory, "window.cbt");
+        var parameters = SmallParameters.Create(blockShift: 16).Tracking;
+        using (var tracker = new ChangeTracker(Capacity, parameters))
+        {
+            tracker.UseStateFile(statePath, path);
+            tracker.Switch();
+            tracker.MarkWritten(1 << 20, 4096);
+        }
+        using var restored = new ChangeTracker(Capacity, parameters);
+        restored.UseStateFile(statePath, path);
+        Assert.Equal(TrackingStart.Rejected, restored.Start);
+        Assert.Contains("past the active one", restored.StateNote, StringComparison.Ordinal);
     }
 
     [Fact]
