@@ -48,6 +48,13 @@ public sealed class TrackedDevice : IDisposable
         LastErrorCode = -errno;
     }
 
+    /// <summary>The lost snapshot was destroyed: the device is in none, its error code kept, as after any destroy.</summary>
+    public void ForgetLostSnapshot(Guid id)
+    {
+        if (LostSnapshotId == id)
+            LostSnapshotId = null;
+    }
+
     /// <summary>Reads the device as it is now (reads need no filtering); returns bytes read, 0 past the end.</summary>
     public int Read(long offset, Span<byte> buffer)
     {

@@ -55,5 +55,7 @@ internal sealed class AttachedDevicesFile(string path)
         }
     }
 
+    public bool Exists => File.Exists(path);
+
     public void Delete() => File.Delete(path);
 }

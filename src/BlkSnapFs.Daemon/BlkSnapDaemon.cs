@@ -27,6 +27,8 @@ public static class BlkSnapDaemon
         var mountPoint = Path.GetFullPath(commandLine.MountPoint);
         var worker = WorkerEnvironment.Current;
         var adopted = worker?.Connection(mountPoint);
+        if (adopted is null)
+            ControlServer.RefuseIfServed(settings.ControlSocket);
         if (adopted is null && RecoverDeadMount(mountPoint))
             log.LogWarning("{MountPoint} was left mounted by a blksnapfs that ended without unmounting (ENOTCONN); detached it lazily to mount again", mountPoint);
         // An adopted mount point is not looked at: this process serves it, and does not yet.
@@ -40,15 +42,20 @@ public static class BlkSnapDaemon
         var tree = new BlkSnapTree(mountPoint, d => manager!.Describe(d));
         manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
         await using var _ = manager.ConfigureAwait(false);
-        var attachedFile = worker is null ? null : new AttachedDevicesFile(settings.ControlSocket + ".devices");
-        // Taking over, what the predecessor had attached comes first, as it was (its nbd devices are reconnected).
-        manager.TakingOver = adopted is not null;
-        if (adopted is not null && attachedFile is not null)
+        // What the serving process attached and held, beside the control socket; a clean stop removes both. Found
+        // at a start of our own (not a takeover), they are what a daemon that died whole left behind: its nbd
+        // devices are reconnected and its dm devices routed on as a successor would, its snapshots reported lost.
+        var attachedFile = new AttachedDevicesFile(settings.ControlSocket + ".devices");
+        var heldFile = new HeldSnapshotsFile(settings.ControlSocket + ".snapshots");
+        var leftBehind = adopted is null && attachedFile.Exists;
+        if (leftBehind)
+            log.LogWarning("a blksnapfs on {Socket} ended without stopping cleanly: attaching its devices as they were and reporting its snapshots lost", settings.ControlSocket);
+        manager.TakingOver = adopted is not null || leftBehind;
+        if (manager.TakingOver)
             AttachAsBefore(manager, attachedFile, log);
         foreach (var device in settings.Devices)
             manager.Attach(device.Path, device.Name, device.Frontend, device.Direct, device.NbdDevice, device.DmName);
-        var heldFile = worker is null ? null : new HeldSnapshotsFile(settings.ControlSocket + ".snapshots");
-        if (adopted is not null && heldFile is not null)
+        if (manager.TakingOver)
             manager.ReportLostSnapshots(heldFile.Read());
         manager.HeldSnapshots = heldFile;
         manager.SnapshotsChanged();
@@ -98,8 +105,8 @@ public static class BlkSnapDaemon
         if (handover.Task.IsCompleted && !mount.Completion.IsCompleted && !stopping.IsCancellationRequested)
             HandOver(control, manager, log);
         log.LogInformation(stopping.IsCancellationRequested ? "stopping on signal" : "unmounted; stopping");
-        attachedFile?.Delete();
-        heldFile?.Delete();
+        attachedFile.Delete();
+        heldFile.Delete();
         NotifySystemd("STOPPING=1");
         await control.DisposeAsync().ConfigureAwait(false);
         mount.Unmount();

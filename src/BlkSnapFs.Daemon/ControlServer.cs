@@ -42,8 +42,7 @@ public sealed class ControlServer : IAsyncDisposable
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
         if (File.Exists(full) || Directory.Exists(full))
         {
-            if (IsServed(full))
-                throw new BlkSnapException(Errno.EADDRINUSE, $"control socket {full}: another blksnapfs is serving it");
+            RefuseIfServed(full);
             File.Delete(full);
         }
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -59,6 +58,14 @@ public sealed class ControlServer : IAsyncDisposable
             throw BlkSnapException.From(e, $"control socket {full}");
         }
         return new ControlServer(listener, full, commands, log);
+    }
+
+    /// <summary>EADDRINUSE when a daemon answers on <paramref name="path"/>: checked first at start, before anything is attached.</summary>
+    public static void RefuseIfServed(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (File.Exists(full) && IsServed(full))
+            throw new BlkSnapException(Errno.EADDRINUSE, $"control socket {full}: another blksnapfs is serving it");
     }
 
     private static bool IsServed(string path)

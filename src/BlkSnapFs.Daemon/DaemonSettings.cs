@@ -26,7 +26,7 @@ public sealed record DaemonSettings
     [
         "ControlSocket", "ControlSocketMode", "LogLevel", "LogFile", "StateDirectory", "Supervise",
         "Fuse", "Fuse:Threads",
-        "Nbd", "Nbd:SocketDirectory", "Nbd:TcpAddress", "Nbd:TimeoutSeconds",
+        "Nbd", "Nbd:SocketDirectory", "Nbd:TcpAddress", "Nbd:TimeoutSeconds", "Nbd:ReconnectTimeoutSeconds",
         "Tracking", "Tracking:BlockMinimumShift", "Tracking:BlockMaximumShift", "Tracking:BlockMaximumCount",
         "Chunk", "Chunk:MinimumShift", "Chunk:MaximumShift", "Chunk:MaximumCount", "Chunk:MaximumInQueue",
         "DiffStorage", "DiffStorage:MinimumSectors",
@@ -68,6 +68,9 @@ public sealed record DaemonSettings
     public required string NbdSocketDirectory { get; init; }
     public string? NbdTcpAddress { get; init; }
     public required int NbdTimeoutSeconds { get; init; }
+
+    /// <summary>How long I/O on /dev/nbdN waits for a new serving process after the one serving it died (the kernel's dead-connection timeout).</summary>
+    public required int NbdReconnectTimeoutSeconds { get; init; }
     public required EngineParameters Engine { get; init; }
 
     /// <summary>Whether take freezes the file systems on the snapshot's devices, and for how long it waits for a freeze.</summary>
@@ -159,6 +162,7 @@ public sealed record DaemonSettings
             NbdSocketDirectory = config["Nbd:SocketDirectory"] is { Length: > 0 } nbd ? nbd : "/run/blksnapfs/nbd",
             NbdTcpAddress = config["Nbd:TcpAddress"] is { Length: > 0 } tcp ? tcp : null,
             NbdTimeoutSeconds = ParseInt(config, "Nbd:TimeoutSeconds", 30, 1, 3600),
+            NbdReconnectTimeoutSeconds = ParseInt(config, "Nbd:ReconnectTimeoutSeconds", 60, 1, 3600),
             Engine = engine,
             TakeFreeze = ParseBool(config, "Take:Freeze", true),
             TakeFreezeTimeoutSeconds = ParseInt(config, "Take:FreezeTimeoutSeconds", 30, 1, 3600),

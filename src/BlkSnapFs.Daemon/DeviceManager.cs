@@ -131,7 +131,13 @@ public sealed class DeviceManager : IAsyncDisposable
     public bool ForgetLost(Guid id)
     {
         lock (_lock)
-            return _lost.Remove(id);
+        {
+            if (!_lost.Remove(id))
+                return false;
+        }
+        foreach (var device in _engine.Devices)
+            device.ForgetLostSnapshot(id);
+        return true;
     }
 
     /// <summary>Called under the lock.</summary>
@@ -225,7 +231,8 @@ public sealed class DeviceManager : IAsyncDisposable
         }
         else
         {
-            attachment.Nbd = NbdKernelDevice.Connect(attachment.LiveSocket, nbdDevice, _settings.NbdTimeoutSeconds, Math.Max(512, Math.Min(4096, device.SectorSize)));
+            attachment.Nbd = NbdKernelDevice.Connect(attachment.LiveSocket, nbdDevice, _settings.NbdTimeoutSeconds, _settings.NbdReconnectTimeoutSeconds,
+                Math.Max(512, Math.Min(4096, device.SectorSize)));
             attachment.Dm?.SwapTo(attachment.Nbd.DeviceNumber);
         }
         attachment.Settings = attachment.Settings with { NbdDevice = attachment.Nbd.Path };

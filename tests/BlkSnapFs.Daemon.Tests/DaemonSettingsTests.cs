@@ -28,6 +28,16 @@ public class DaemonSettingsTests
     }
 
     [Fact]
+    public void NbdTimeouts_DefaultToThirtyAndSixty_AreRead()
+    {
+        var defaults = DaemonSettings.From(new ConfigurationBuilder().Build());
+        Assert.Equal((30, 60), (defaults.NbdTimeoutSeconds, defaults.NbdReconnectTimeoutSeconds));
+        var set = Load(("Nbd:TimeoutSeconds", "5"), ("Nbd:ReconnectTimeoutSeconds", "7"));
+        Assert.Equal((5, 7), (set.NbdTimeoutSeconds, set.NbdReconnectTimeoutSeconds));
+        Assert.Equal(Errno.EINVAL, ErrnoOf(() => Load(("Nbd:ReconnectTimeoutSeconds", "0"))));
+    }
+
+    [Fact]
     public void TakeSettingsAreRead()
     {
         var settings = Load(("Take:Freeze", "false"), ("Take:FreezeTimeoutSeconds", "5"));

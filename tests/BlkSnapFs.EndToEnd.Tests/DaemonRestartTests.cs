@@ -81,6 +81,11 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
         var blockSize = long.Parse(before.Info["block_size"], CultureInfo.InvariantCulture);
         var offsets = Enumerable.Range(0, 30).Select(_ => random.NextInt64(0, (64L << 20) / 4096) * 4096).ToList();
         await WriteAsync(offsets);
+        // A snapshot held when the whole daemon dies: the next start reports it and removes its storage file.
+        var storage = M.PathOf("held.storage");
+        var held = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", storage, "-l", "64M")).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", held);
+        Assert.True(File.Exists(storage));
 
         // The whole daemon dies (supervisor and serving process, as `systemctl kill -s KILL` does): nothing holds the connection.
         var supervisor = Assert.Single(M.FindSupervisorPids());
@@ -92,11 +97,17 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
         await M.StartDaemonAsync([("a", a)], $"LogFile={Log}");
         var log = await File.ReadAllTextAsync(Log);
         Assert.Contains("left mounted by a blksnapfs that ended without unmounting", log, StringComparison.Ordinal);
+        Assert.Contains("ended without stopping cleanly: attaching its devices as they were", log, StringComparison.Ordinal);
+        Assert.False(File.Exists(storage), "the dead daemon's snapshot storage stayed");
+        Assert.Equal("corrupted", InfoField("state"));
+        Assert.Equal(held, InfoField("snapshot"));
+        await M.BlksnapOkAsync("snapshot_destroy", "-i", held);
+        Assert.Equal("none", InfoField("state"));
         Assert.Equal(1, TestMachine.MountsUnder(M.Work).Count(m => m.Target == M.Mnt));
         Assert.Equal("restored_after_crash", InfoField("tracking_start"));
         var after = await TrackingAsync();
         Assert.Equal(before.Info["generation_id"], after.Info["generation_id"]);
-        Assert.Equal("1", after.Info["changes_number"]);
+        Assert.Equal("2", after.Info["changes_number"]); // the held snapshot's take counts
         foreach (var offset in offsets)
             Assert.True(after.Map[offset / blockSize] == 2, $"block {offset / blockSize} was written before kill -9 but is {after.Map[offset / blockSize]} now (seed {seed})");
         output.WriteLine($"{offsets.Select(o => o / blockSize).Distinct().Count()} blocks written, {after.Map.Count(b => b == 2)} marked after the crash");

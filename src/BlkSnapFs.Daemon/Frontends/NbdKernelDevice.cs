@@ -5,9 +5,10 @@ namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>
 /// A kernel /dev/nbdN connected to one of the daemon's Unix-socket exports over netlink, with a
-/// request timeout and a dead-connection timeout of the same length: when the serving process goes
-/// away, I/O waits that long for a successor to give the device a new socket (<see cref="Reconnect"/>),
-/// and fails only if none comes, so a vanished daemon never hangs I/O for ever.
+/// request timeout and a dead-connection timeout: when the serving process goes away, I/O waits that
+/// long for a successor to give the device a new socket (<see cref="Reconnect"/>), and fails only if
+/// none comes, so a vanished daemon never hangs I/O for ever. Requests that were in flight on the
+/// dead socket go to the new one when their request timeout expires (the kernel requeues them then).
 /// </summary>
 internal sealed class NbdKernelDevice
 {
@@ -23,7 +24,7 @@ internal sealed class NbdKernelDevice
     public string Path => $"/dev/nbd{Index}";
 
     /// <summary>Connects <paramref name="requested"/> (a path, or "auto" for the first free one).</summary>
-    public static NbdKernelDevice Connect(string socketPath, string requested, int timeoutSeconds, int blockSize)
+    public static NbdKernelDevice Connect(string socketPath, string requested, int timeoutSeconds, int reconnectTimeoutSeconds, int blockSize)
     {
         RequireDriver();
         var index = requested == "auto" ? -1 : IndexOf(requested);
@@ -32,7 +33,7 @@ internal sealed class NbdKernelDevice
         var socket = Handshaken(socketPath, out var size, out var flags);
         try
         {
-            index = NbdNetlink.Connect(index, size, blockSize, flags, timeoutSeconds, timeoutSeconds, (int)socket.Handle);
+            index = NbdNetlink.Connect(index, size, blockSize, flags, timeoutSeconds, reconnectTimeoutSeconds, (int)socket.Handle);
             return new NbdKernelDevice(index, socket);
         }
         catch

@@ -16,8 +16,9 @@ export PATH=$BIN:$PATH
 start_daemon() {
   local d=$1
   shift
-  mkdir -p "$d/mnt"
-  blksnapfs "$d/mnt" -o "ControlSocket=$d/control.sock,Nbd:SocketDirectory=$d/nbd,Nbd:TimeoutSeconds=${NBD_TIMEOUT:-30},Chunk:MinimumShift=16,DiffStorage:MinimumSectors=65536${1:+,$1}"
+  # A mount point a killed daemon left dead fails even stat (ENOTCONN): the daemon recovers it.
+  mkdir -p "$d/mnt" 2>/dev/null || true
+  blksnapfs "$d/mnt" -o "ControlSocket=$d/control.sock,Nbd:SocketDirectory=$d/nbd,Nbd:TimeoutSeconds=${NBD_TIMEOUT:-30},Nbd:ReconnectTimeoutSeconds=${NBD_RECONNECT:-60},Chunk:MinimumShift=16,DiffStorage:MinimumSectors=65536${1:+,$1}"
   export BLKSNAPFS_SOCKET=$d/control.sock
   t_defer stop_daemon "$d"
 }
@@ -139,12 +140,12 @@ nbd_overflow() {
 }
 
 # kill -9 of the whole daemon (supervisor and serving process) while writes run: I/O on /dev/nbdN
-# fails after the nbd timeout; nothing hangs forever.
+# fails after the nbd timeout; nothing hangs forever; the next start takes the device up again.
 killed_daemon() {
   local d nbd writer start
   d=$(scratch_dir 300M)
   truncate -s 64M "$d/disk.img"
-  NBD_TIMEOUT=5 start_daemon "$d"
+  NBD_TIMEOUT=5 NBD_RECONNECT=5 start_daemon "$d"
   blksnap attach -d "$d/disk.img" --frontend nbd --name victim
   nbd=$(info "$d" nbd_device victim)
   (while dd if=/dev/urandom of="$nbd" bs=1M count=8 oflag=direct status=none; do :; done) &
@@ -155,8 +156,13 @@ killed_daemon() {
   while kill -0 "$writer" 2>/dev/null && ((SECONDS - start < 60)); do sleep 0.5; done
   kill -0 "$writer" 2>/dev/null && die "writer still blocked $((SECONDS - start)) s after the daemon died"
   echo "writer failed $((SECONDS - start)) s after kill -9"
-  umount_retry "$d/mnt"
-  nbd-client -d "$nbd" >/dev/null 2>&1 || true
+  # The next start finds what the dead daemon left (a dead mount, a connected /dev/nbdN with a dead
+  # socket): it mounts again and gives the same device a socket to its export.
+  start_daemon "$d"
+  [[ $(info "$d" nbd_device victim) == "$nbd" ]] || die "victim is not on $nbd after the restart"
+  dd if=/dev/urandom of="$nbd" bs=1M count=4 oflag=direct status=none || die "$nbd does not work after the restart"
+  blksnap detach -d victim
+  [[ $(cat "/sys/block/${nbd#/dev/}/size") == 0 ]] || die "$nbd still connected after detach"
 }
 
 # kill -9 of the serving process (its supervisor lives on) under fio --verify on mounted ext4, through
