@@ -166,8 +166,9 @@ killed_daemon() {
 }
 
 # kill -9 of the serving process (its supervisor lives on) under fio --verify on mounted ext4, through
-# /dev/nbdN and through /dev/mapper/NAME: each successor gives the waiting nbd devices a new socket
-# (NBD_CMD_RECONFIGURE); fio sees no error, fsck is clean, the stall per kill is printed.
+# /dev/nbdN and through /dev/mapper/NAME, then a daemon_restart: each successor gives the waiting nbd
+# devices a new socket (NBD_CMD_RECONFIGURE); fio sees no error, fsck is clean, the stall per kill
+# is printed.
 worker_killed() {
   local d nbd fio_nbd fio_dm prober pid next i kills=${KT_KILLS:-5}
   d=$(scratch_dir 700M)
@@ -203,6 +204,15 @@ worker_killed() {
     done
     [[ -n $next && $next != "$pid" ]] || die "no serving process answers 30 s after kill $i; the log: $(tail -n 20 "$d/daemon.log")"
   done
+  # and a planned handover (an upgrade) under the same writers
+  pid=$next
+  blksnap daemon_restart | grep -q "hands over" || die "daemon_restart did not answer"
+  for _ in $(seq 300); do
+    next=$(blksnap daemon_info 2>/dev/null | sed -n 's/^pid=//p' || true)
+    [[ -n $next && $next != "$pid" ]] && break
+    sleep 0.1
+  done
+  [[ -n $next && $next != "$pid" ]] || die "no serving process answers 30 s after daemon_restart; the log: $(tail -n 20 "$d/daemon.log")"
   wait "$fio_nbd" || die "fio on $nbd failed across the kills: $(cat "$d/nbd.err" "$d/nbd.out"; tail -n 20 "$d/daemon.log")"
   wait "$fio_dm" || die "fio on /dev/mapper/kt-crash failed across the kills: $(cat "$d/dm.err" "$d/dm.out"; tail -n 20 "$d/daemon.log")"
   kill "$prober"
@@ -212,7 +222,8 @@ worker_killed() {
     "$d/kills" "$d/probe" | sort -n >"$d/stalls"
   awk -v t="${NBD_TIMEOUT:-30}" '{ s[NR] = $1 } END { printf "dm I/O stall per kill (ms, %d kills, Nbd:TimeoutSeconds=%s): median %d, max %d; all:", NR, t, s[int((NR + 1) / 2)], s[NR]
        for (i = 1; i <= NR; i++) printf " %d", s[i]; print "" }' "$d/stalls"
-  [[ $(blksnap daemon_info | sed -n 's/^restarts=//p') == "$kills" ]] || die "restarts is not $kills"
+  [[ $(blksnap daemon_info | sed -n 's/^restarts=//p') == "$((kills + 1))" ]] || die "restarts is not $((kills + 1))"
+  [[ $(info "$d" tracking_start victim) == restored_clean ]] || die "victim's tracking was not saved cleanly at the handover"
   umount_retry "$d/fs"
   fsck.ext4 -n -f "$nbd"
   umount_retry "$d/dmfs"
