@@ -11,6 +11,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
 {
     private const int Few = 64;
     private const int Many = 8192;
+    private const int Runs = 3;
 
     // Any object costs at least 24 bytes; this much per request leaves room for the runner's threads.
     private const double AllowedBytesPerRequest = 8;
@@ -33,13 +34,15 @@ public sealed class AllocationTests(ITestOutputHelper output)
             Thread.Sleep(200);
         }
 
+        // The least of three runs each: the process count is shared with the runner's own threads, and
+        // a 256 KiB allocation of theirs landed in one run now and then (one CI run in about ten failed so).
         long requestsBefore = tree.Statistics.Requests;
-        long few = Allocated(Arguments(Few));
-        long many = Allocated(Arguments(Many));
+        long few = Enumerable.Range(0, Runs).Min(_ => Allocated(Arguments(Few)));
+        long many = Enumerable.Range(0, Runs).Min(_ => Allocated(Arguments(Many)));
         long requests = tree.Statistics.Requests - requestsBefore;
         double perRequest = (double)(many - few) / (Many - Few);
         output.WriteLine($"{direction}: {Few} requests {few} bytes, {Many} requests {many} bytes: {perRequest:F2} bytes per request ({requests} requests seen)");
-        Assert.True(requests >= Few + Many, $"only {requests} requests reached the file system");
+        Assert.True(requests >= Runs * (Few + Many), $"only {requests} requests reached the file system");
         Assert.True(perRequest < AllowedBytesPerRequest, $"{perRequest:F1} bytes allocated per {direction} request");
     }
 
