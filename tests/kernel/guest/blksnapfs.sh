@@ -232,6 +232,33 @@ worker_killed() {
   blksnap detach -d kt-crash
 }
 
+# On a kernel without FUSE_NOTIFY_RESEND (this lane's 6.1) a request the dead serving process had
+# read cannot be given to its successor: a reader parked on `events` when the process is killed
+# keeps the connection busy, so the successor aborts it. The reader gets an error, nothing waits for ever.
+stuck_request_aborted() {
+  local d id reader pid
+  d=$(scratch_dir 200M)
+  truncate -s 16M "$d/disk.img"
+  start_daemon "$d" "LogFile=$d/daemon.log"
+  blksnap attach -d "$d/disk.img" --name small
+  id=$(blksnap snapshot_create -d small)
+  (if cat "$d/mnt/small/events" >"$d/events.out" 2>"$d/events.err"; then echo 0; else echo 1; fi >"$d/events.rc") &
+  reader=$!
+  sleep 1
+  kill -0 "$reader" 2>/dev/null || die "the events reader did not park: $(cat "$d/events.err")"
+  pid=$(blksnap daemon_info | sed -n 's/^pid=//p')
+  kill -9 "$pid"
+  for _ in $(seq 300); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$reader" 2>/dev/null && die "the parked reader still waits 30 s after the kill"
+  echo "reader: exit $(cat "$d/events.rc"): $(cat "$d/events.err")"
+  [[ $(cat "$d/events.rc") == 1 ]] || die "the parked reader ended without an error"
+  grep -q "Software caused connection abort\|Transport endpoint is not connected" "$d/events.err" || die "the reader's error: $(cat "$d/events.err")"
+  grep -q "some stay unanswered: aborting the connection" "$d/daemon.log" || die "no abort in the log: $(tail -n 5 "$d/daemon.log")"
+  for _ in $(seq 100); do pgrep -f "blksnapfs $d/mnt" >/dev/null || break; sleep 0.1; done
+  pgrep -f "blksnapfs $d/mnt" >/dev/null && die "the supervisor did not stop after the abort"
+  umount -l "$d/mnt"
+}
+
 # fio on /dev/nbdN with and without a snapshot, and on the raw virtio disk: figures only.
 fio_figures() {
   local d nbd id
@@ -300,5 +327,6 @@ KT_VERBOSE=1 t_case dm-attach-detach-under-load dm_attach_under_load
 t_case nbd-overflow nbd_overflow
 KT_VERBOSE=1 t_case killed-daemon killed_daemon
 NBD_TIMEOUT=5 KT_VERBOSE=1 t_case worker-killed worker_killed
+KT_VERBOSE=1 t_case stuck-request-aborted stuck_request_aborted
 KT_VERBOSE=1 t_case fio-figures fio_figures
 t_done
