@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace BlkSnapFs.Daemon;
@@ -26,10 +25,7 @@ internal sealed class AttachedDevicesFile(string path)
                 ["Direct"] = d.Direct,
             });
         }
-        var temporary = path + ".new";
-        File.WriteAllText(temporary, list.ToJsonString());
-        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temporary, path, overwrite: true);
+        TakeoverFile.Replace(path, list);
     }
 
     /// <summary>What the previous process had attached; nothing when the file is missing or unreadable.</summary>
@@ -38,9 +34,9 @@ internal sealed class AttachedDevicesFile(string path)
         try
         {
             var devices = new List<DeviceSettings>();
-            foreach (var node in JsonNode.Parse(File.ReadAllText(path)) as JsonArray ?? [])
+            foreach (var d in TakeoverFile.Read(path))
             {
-                if (node is JsonObject d && d["Path"]?.GetValue<string>() is { } devicePath)
+                if (d["Path"]?.GetValue<string>() is { } devicePath)
                 {
                     devices.Add(new DeviceSettings(devicePath, d["Name"]?.GetValue<string>(),
                         DaemonSettings.ParseFrontend(d["Frontend"]?.GetValue<string>(), "Frontend"),
@@ -49,9 +45,9 @@ internal sealed class AttachedDevicesFile(string path)
             }
             return devices;
         }
-        catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or Core.BlkSnapException)
+        catch (Exception e) when (e is InvalidOperationException or Core.BlkSnapException)
         {
-            return [];
+            return []; // a value of the wrong kind
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BlkSnapFs.Core;
 
@@ -26,10 +25,7 @@ internal sealed class HeldSnapshotsFile(string path)
                 ["CreatedFiles"] = new JsonArray([.. s.Storage.CreatedFiles.Select(f => JsonValue.Create(f))]),
             });
         }
-        var temporary = path + ".new";
-        File.WriteAllText(temporary, list.ToJsonString());
-        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temporary, path, overwrite: true);
+        TakeoverFile.Replace(path, list);
     }
 
     /// <summary>What the previous process held; nothing when the file is missing or unreadable.</summary>
@@ -38,9 +34,9 @@ internal sealed class HeldSnapshotsFile(string path)
         try
         {
             var held = new List<HeldSnapshot>();
-            foreach (var node in JsonNode.Parse(File.ReadAllText(path)) as JsonArray ?? [])
+            foreach (var s in TakeoverFile.Read(path))
             {
-                if (node is JsonObject s && Guid.TryParse(s["Id"]?.GetValue<string>(), out var id))
+                if (Guid.TryParse(s["Id"]?.GetValue<string>(), out var id))
                 {
                     held.Add(new HeldSnapshot(id,
                         [.. (s["Devices"] as JsonArray ?? []).Select(d => d?.GetValue<string>()).OfType<string>()],
@@ -49,9 +45,9 @@ internal sealed class HeldSnapshotsFile(string path)
             }
             return held;
         }
-        catch (Exception e) when (e is IOException or JsonException or InvalidOperationException)
+        catch (InvalidOperationException)
         {
-            return [];
+            return []; // a value of the wrong kind
         }
     }
 

@@ -14,12 +14,12 @@ public static class Launcher
 
     public static bool IsBackgroundChild => Environment.GetEnvironmentVariable(ChildVariable) == "1";
 
-    public static int StartInBackground(string[] args)
+    /// <summary>This program again with <paramref name="args"/>, its standard input and output redirected.</summary>
+    public static ProcessStartInfo Self(IEnumerable<string> args)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!)
         {
             RedirectStandardOutput = true,
-            RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
@@ -28,6 +28,13 @@ public static class Launcher
             start.ArgumentList.Add(self); // run as `dotnet blksnapfs.dll`
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
+        return start;
+    }
+
+    public static int StartInBackground(string[] args)
+    {
+        var start = Self(args);
+        start.RedirectStandardError = true;
         start.Environment[ChildVariable] = "1";
         using var child = Process.Start(start) ?? throw new BlkSnapException(Errno.ECHILD, "could not start the background daemon");
         child.StandardInput.Close();

@@ -106,17 +106,7 @@ internal static class Supervisor
 
     private static Process StartWorker(IReadOnlyList<string> args, WorkerEnvironment environment)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        var self = Environment.GetCommandLineArgs()[0];
-        if (!Path.GetFileNameWithoutExtension(Environment.ProcessPath!).Equals(Path.GetFileNameWithoutExtension(self), StringComparison.Ordinal))
-            start.ArgumentList.Add(self); // run as `dotnet blksnapfs.dll`
-        foreach (var arg in args)
-            start.ArgumentList.Add(arg);
+        var start = Launcher.Self(args);
         environment.ApplyTo(start);
         var process = Process.Start(start) ?? throw new BlkSnapException(Errno.ECHILD, "could not start the serving process");
         process.StandardInput.Close();
