@@ -179,6 +179,25 @@ public sealed class ChangeTracker : IDisposable
         return n;
     }
 
+    /// <summary>
+    /// From byte <paramref name="offset"/> up to <paramref name="limit"/> at most, the run of whole
+    /// tracking blocks that the frozen map says all changed after snapshot <paramref name="number"/>
+    /// (<paramref name="changed"/>), or all did not; its length in bytes, cut at the capacity.
+    /// </summary>
+    public long FrozenRun(long offset, long limit, int number, out bool changed)
+    {
+        limit = Math.Min(limit, Capacity);
+        var block = (int)(offset >> BlockShift);
+        lock (_lock)
+        {
+            changed = _frozen[block] > number;
+            var end = (long)(block + 1) << BlockShift;
+            while (end < limit && _frozen[++block] > number == changed)
+                end += BlockSize;
+            return Math.Min(end, limit) - offset;
+        }
+    }
+
     private (int First, int Last) Blocks(long offset, long length)
     {
         var first = (int)(offset >> BlockShift);

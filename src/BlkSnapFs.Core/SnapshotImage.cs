@@ -14,6 +14,8 @@ public sealed class SnapshotImage
         Device = device;
         Snapshot = snapshot;
         _area = area;
+        GenerationId = device.Tracker.GenerationId;
+        ChangesNumber = device.Tracker.ChangesNumber;
     }
 
     public TrackedDevice Device { get; }
@@ -21,6 +23,53 @@ public sealed class SnapshotImage
     public long Capacity => Device.Capacity;
     public int ChunkSize => _area.ChunkSize;
     public int ErrorCode => _area.ErrorCode;
+
+    /// <summary>The change tracking generation the take belongs to.</summary>
+    public Guid GenerationId { get; }
+
+    /// <summary>The number the take gave this snapshot in its generation (the device's changes_number after it).</summary>
+    public byte ChangesNumber { get; }
+
+    /// <summary>
+    /// The earlier snapshots of the generation this image can tell its changes since: 1 up to its own
+    /// number less one. None for the take that wrapped past 255: it began a new generation with an empty map.
+    /// </summary>
+    public IEnumerable<int> ComparableNumbers => Enumerable.Range(1, ChangesNumber == byte.MaxValue ? 0 : Math.Max(ChangesNumber - 1, 0));
+
+    /// <summary>
+    /// From <paramref name="offset"/> up to <paramref name="limit"/> at most, the run of tracking blocks
+    /// that all changed after snapshot <paramref name="number"/> of this generation (image writes count),
+    /// or all did not. EIO once the image has failed.
+    /// </summary>
+    public long ChangedRun(int number, long offset, long limit, out bool changed)
+    {
+        ThrowIfFailed();
+        return Device.Tracker.FrozenRun(offset, limit, number, out changed);
+    }
+
+    /// <summary>
+    /// From <paramref name="offset"/> up to <paramref name="limit"/> at most, the run of chunks that all
+    /// read from the difference storage (copied before a write, or written through the image), or all
+    /// from the original device. EIO once the image has failed.
+    /// </summary>
+    public long SourceRun(long offset, long limit, out bool fromStorage)
+    {
+        ThrowIfFailed();
+        limit = Math.Min(limit, Capacity);
+        var shift = System.Numerics.BitOperations.Log2((uint)_area.ChunkSize);
+        var chunk = (int)(offset >> shift);
+        fromStorage = ChunkMap.KindOf(_area.Chunks.Peek(chunk)) != ChunkState.NotCopied;
+        var end = (long)(chunk + 1) << shift;
+        while (end < limit && ChunkMap.KindOf(_area.Chunks.Peek(++chunk)) != ChunkState.NotCopied == fromStorage)
+            end += 1L << shift;
+        return Math.Min(end, limit) - offset;
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (ErrorCode != 0)
+            throw new BlkSnapException(Errno.EIO, $"the snapshot image of {Device.Name} has failed");
+    }
 
     /// <summary>How many chunks are in each state.</summary>
     public (long NotCopied, long InBuffer, long Stored, long Failed) ChunkCensus() => _area.Chunks.Census();

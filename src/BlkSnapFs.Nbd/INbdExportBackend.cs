@@ -42,4 +42,10 @@ public interface INbdExportBackend
     /// </summary>
     void GetBlockStatus(long offset, long length, List<NbdExtent> extents) =>
         extents.Add(new NbdExtent(length, NbdExtentFlags.Data));
+
+    /// <summary>
+    /// The metadata contexts offered besides base:allocation, read when a client lists or selects
+    /// contexts; a name not in the list at that moment is not offered.
+    /// </summary>
+    IReadOnlyList<INbdMetaContext> MetaContexts => [];
 }

@@ -18,7 +18,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
     private bool _noZeroes;
     private bool _structuredReplies;
     private ExportRegistration? _metaContextExport;
-    private bool _baseAllocationSelected;
+    private IReadOnlyList<INbdMetaContext> _selectedContexts = [];
 
     public NbdSession? Negotiate()
     {
@@ -201,7 +201,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         {
             // A failed selection still replaces the previous one.
             _metaContextExport = null;
-            _baseAllocationSelected = false;
+            _selectedContexts = [];
             if (!_structuredReplies)
             {
                 SendError(option, NbdOptionReplyType.ErrInvalid, "negotiate structured replies first");
@@ -216,7 +216,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             return;
         }
 
-        var matched = queryCount == 0 && !selecting;
+        var queries = new List<string>();
         for (var i = 0u; i < queryCount; i++)
         {
             if (!reader.TryReadString(out var query))
@@ -225,8 +225,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
                 return;
             }
 
-            // "base:" lists every context of the namespace; unknown namespaces are ignored.
-            matched |= query == NbdSession.BaseAllocationContext || (!selecting && query == "base:");
+            queries.Add(query);
         }
 
         if (reader.Remaining != 0)
@@ -242,11 +241,25 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             return;
         }
 
-        if (matched)
+        var offered = OfferedContexts(registration.Export.Backend);
+        var answered = new List<INbdMetaContext>();
+        foreach (var context in offered)
         {
-            var contextName = Encoding.UTF8.GetBytes(NbdSession.BaseAllocationContext);
+            // Selection takes exact names only; a list also takes none (all) and "namespace:" prefixes.
+            var wanted = selecting
+                ? queries.Contains(context.Name)
+                : queryCount == 0 || queries.Exists(q => q == context.Name || (q.EndsWith(':') && context.Name.StartsWith(q, StringComparison.Ordinal)));
+            if (wanted)
+            {
+                answered.Add(context);
+            }
+        }
+
+        for (var i = 0; i < answered.Count; i++)
+        {
+            var contextName = Encoding.UTF8.GetBytes(answered[i].Name);
             var payload = new byte[4 + contextName.Length];
-            BinaryPrimitives.WriteUInt32BigEndian(payload, selecting ? NbdSession.BaseAllocationContextId : 0);
+            BinaryPrimitives.WriteUInt32BigEndian(payload, selecting ? NbdSession.ContextId(i) : 0);
             contextName.CopyTo(payload, 4);
             SendReply(option, NbdOptionReplyType.MetaContext, payload);
         }
@@ -254,11 +267,14 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         if (selecting)
         {
             _metaContextExport = registration;
-            _baseAllocationSelected = matched;
+            _selectedContexts = answered;
         }
 
         SendReply(option, NbdOptionReplyType.Ack);
     }
+
+    private static List<INbdMetaContext> OfferedContexts(INbdExportBackend backend) =>
+        [new BaseAllocationContext(backend), .. backend.MetaContexts];
 
     private NbdSession CreateSession(ExportRegistration registration)
     {
@@ -272,7 +288,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             NbdTransmissionFlagsBuilder.From(backend.Capabilities),
             sizes with { Preferred = preferred, MaximumPayload = payload },
             _structuredReplies,
-            _structuredReplies && _baseAllocationSelected && ReferenceEquals(_metaContextExport, registration));
+            _structuredReplies && ReferenceEquals(_metaContextExport, registration) ? _selectedContexts : []);
     }
 
     private static byte[] InfoString(NbdInfoType type, string value)

@@ -57,27 +57,28 @@ internal static class NbdReplyEncoder
 
     public static int BlockStatusLength(int extentCount) => NbdHeaderSizes.StructuredReply + 4 + (8 * extentCount);
 
-    /// <summary>One final block status chunk; the extents are already clamped to the request.</summary>
-    public static int BlockStatus(Span<byte> reply, ulong cookie, uint contextId, List<NbdExtent> extents)
+    /// <summary>One block status chunk, the last of its reply when <paramref name="final"/>; the extents are already clamped to the request.</summary>
+    public static int BlockStatus(Span<byte> reply, ulong cookie, uint contextId, List<NbdExtent> extents, bool final)
     {
         var length = BlockStatusLength(extents.Count);
-        ChunkHeader(reply, cookie, NbdReplyChunkType.BlockStatus, length - NbdHeaderSizes.StructuredReply);
+        ChunkHeader(reply, cookie, NbdReplyChunkType.BlockStatus, length - NbdHeaderSizes.StructuredReply, final ? NbdReplyChunkFlags.Done : NbdReplyChunkFlags.None);
         BinaryPrimitives.WriteUInt32BigEndian(reply[NbdHeaderSizes.StructuredReply..], contextId);
         var descriptors = reply[(NbdHeaderSizes.StructuredReply + 4)..];
         foreach (var extent in extents)
         {
             BinaryPrimitives.WriteUInt32BigEndian(descriptors, (uint)extent.Length);
-            BinaryPrimitives.WriteUInt32BigEndian(descriptors[4..], (uint)extent.Flags);
+            BinaryPrimitives.WriteUInt32BigEndian(descriptors[4..], extent.Status);
             descriptors = descriptors[8..];
         }
 
         return length;
     }
 
-    private static void ChunkHeader(Span<byte> header, ulong cookie, NbdReplyChunkType type, int payloadLength)
+    private static void ChunkHeader(Span<byte> header, ulong cookie, NbdReplyChunkType type, int payloadLength,
+        NbdReplyChunkFlags flags = NbdReplyChunkFlags.Done)
     {
         BinaryPrimitives.WriteUInt32BigEndian(header, NbdMagic.StructuredReply);
-        BinaryPrimitives.WriteUInt16BigEndian(header[4..], (ushort)NbdReplyChunkFlags.Done);
+        BinaryPrimitives.WriteUInt16BigEndian(header[4..], (ushort)flags);
         BinaryPrimitives.WriteUInt16BigEndian(header[6..], (ushort)type);
         BinaryPrimitives.WriteUInt64BigEndian(header[8..], cookie);
         BinaryPrimitives.WriteUInt32BigEndian(header[16..], (uint)payloadLength);

@@ -10,10 +10,8 @@ namespace BlkSnapFs.Nbd;
 /// </summary>
 internal sealed class NbdRequest(NbdConnection connection, NbdSession session) : IThreadPoolWorkItem
 {
-    /// <summary>Most descriptors one block status reply carries; the spec asks for at most 2^20.</summary>
-    private const int MaximumExtents = 64 * 1024;
-
-    private readonly List<NbdExtent> _extents = [];
+    /// <summary>One list per selected context, kept for the connection's life so a warm request allocates nothing.</summary>
+    private readonly List<NbdExtent>[] _extents = CreateExtentLists(session.MetaContexts.Count);
     private readonly byte[] _smallReply = new byte[NbdReplyEncoder.SmallReplyCapacity];
 
     private NbdCommand _command;
@@ -135,7 +133,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
             NbdCommand.Trim => flags.HasFlag(NbdTransmissionFlags.SendTrim),
             NbdCommand.WriteZeroes => flags.HasFlag(NbdTransmissionFlags.SendWriteZeroes),
             NbdCommand.Cache => flags.HasFlag(NbdTransmissionFlags.SendCache),
-            NbdCommand.BlockStatus => session.BaseAllocation,
+            NbdCommand.BlockStatus => session.MetaContexts.Count > 0,
             _ => false,
         };
         if (!advertised)
@@ -233,7 +231,11 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
                     backend.Cache(offset, _length);
                     break;
                 case NbdCommand.BlockStatus:
-                    backend.GetBlockStatus(offset, _length, _extents);
+                    for (var i = 0; i < _extents.Length; i++)
+                    {
+                        session.MetaContexts[i].GetStatus(offset, _length, _extents[i]);
+                    }
+
                     break;
             }
 
@@ -245,13 +247,25 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
         }
     }
 
+    /// <summary>One block status chunk per selected context, the last one flagged done.</summary>
     private void ExecuteBlockStatus()
     {
-        _extents.Clear();
-        var error = InvokeBackend(null);
-        if (error == NbdError.None && !ClampExtents(_flags.HasFlag(NbdCommandFlags.RequestOne) ? 1 : MaximumExtents))
+        foreach (var extents in _extents)
         {
-            error = NbdError.IoError;
+            extents.Clear();
+        }
+
+        var error = InvokeBackend(null);
+        var length = 0;
+        var maximumCount = _flags.HasFlag(NbdCommandFlags.RequestOne) ? 1 : NbdExtent.MaximumPerReply;
+        foreach (var extents in _extents)
+        {
+            if (error == NbdError.None && !ClampExtents(extents, maximumCount))
+            {
+                error = NbdError.IoError;
+            }
+
+            length += NbdReplyEncoder.BlockStatusLength(extents.Count);
         }
 
         if (error != NbdError.None)
@@ -260,32 +274,47 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
             return;
         }
 
-        _largeReply = ArrayPool<byte>.Shared.Rent(NbdReplyEncoder.BlockStatusLength(_extents.Count));
+        _largeReply = ArrayPool<byte>.Shared.Rent(length);
         _replyStart = 0;
-        _replyLength = NbdReplyEncoder.BlockStatus(_largeReply, _cookie, NbdSession.BaseAllocationContextId, _extents);
+        _replyLength = 0;
+        for (var i = 0; i < _extents.Length; i++)
+        {
+            _replyLength += NbdReplyEncoder.BlockStatus(_largeReply.AsSpan(_replyLength), _cookie, NbdSession.ContextId(i), _extents[i], i == _extents.Length - 1);
+        }
     }
 
-    /// <summary>Trims the backend's extents to the request; false if they make no progress.</summary>
-    private bool ClampExtents(int maximumCount)
+    /// <summary>Trims a context's extents to the request; false if they make no progress.</summary>
+    private bool ClampExtents(List<NbdExtent> extents, int maximumCount)
     {
         long remaining = _length;
         var count = 0;
-        while (count < _extents.Count && count < maximumCount && remaining > 0)
+        while (count < extents.Count && count < maximumCount && remaining > 0)
         {
-            var extent = _extents[count];
+            var extent = extents[count];
             if (extent.Length <= 0)
             {
                 return false;
             }
 
             var length = Math.Min(extent.Length, remaining);
-            _extents[count] = extent with { Length = length };
+            extents[count] = extent with { Length = length };
             remaining -= length;
             count++;
         }
 
-        _extents.RemoveRange(count, _extents.Count - count);
+        extents.RemoveRange(count, extents.Count - count);
         return count > 0;
+    }
+
+    private static List<NbdExtent>[] CreateExtentLists(int count)
+    {
+        var lists = new List<NbdExtent>[count];
+        for (var i = 0; i < count; i++)
+        {
+            lists[i] = [];
+        }
+
+        return lists;
     }
 
     private void SetError(NbdError error, string message) =>

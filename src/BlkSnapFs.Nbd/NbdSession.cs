@@ -3,17 +3,15 @@ using BlkSnapFs.Nbd.Protocol;
 namespace BlkSnapFs.Nbd;
 
 /// <summary>What a connection negotiated before entering transmission.</summary>
+/// <param name="MetaContexts">The contexts selected for block status; context id = index + 1.</param>
 internal sealed record NbdSession(
     ExportRegistration Registration,
     NbdTransmissionFlags TransmissionFlags,
     NbdBlockSizeConstraints BlockSizes,
     bool StructuredReplies,
-    bool BaseAllocation)
+    IReadOnlyList<INbdMetaContext> MetaContexts)
 {
-    /// <summary>Context id handed out for base:allocation by NBD_OPT_SET_META_CONTEXT.</summary>
-    public const uint BaseAllocationContextId = 1;
-
-    public const string BaseAllocationContext = "base:allocation";
-
     public INbdExportBackend Backend => Registration.Export.Backend;
+
+    public static uint ContextId(int index) => (uint)index + 1;
 }

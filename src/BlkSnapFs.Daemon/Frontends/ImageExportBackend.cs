@@ -3,19 +3,33 @@ using BlkSnapFs.Nbd;
 
 namespace BlkSnapFs.Daemon.Frontends;
 
-/// <summary>The NBD export of a snapshot image, read/write like the `image` file; EIO once the snapshot is gone.</summary>
-internal sealed class ImageExportBackend(SnapshotImage image) : INbdExportBackend
+/// <summary>
+/// The NBD export of a snapshot image, read/write like the `image` file; EIO once the snapshot is gone.
+/// Besides base:allocation it offers the change tracking as qemu:dirty-bitmap contexts and where each
+/// chunk reads from as qemu:allocation-depth (docs/nbd-metadata.md).
+/// </summary>
+internal sealed class ImageExportBackend : INbdExportBackend
 {
-    public long Size => image.Capacity;
+    private readonly SnapshotImage _image;
+
+    public ImageExportBackend(SnapshotImage image)
+    {
+        _image = image;
+        MetaContexts = [new AllocationDepthContext(image), .. image.ComparableNumbers.Select(n => new DirtyBitmapContext(image, n))];
+    }
+
+    public long Size => _image.Capacity;
 
     public NbdExportCapabilities Capabilities => NbdExportCapabilities.Flush | NbdExportCapabilities.ForceUnitAccess |
         NbdExportCapabilities.WriteZeroes | NbdExportCapabilities.MultiConnection;
+
+    public IReadOnlyList<INbdMetaContext> MetaContexts { get; }
 
     public void Read(long offset, Span<byte> buffer)
     {
         try
         {
-            image.Read(offset, buffer);
+            _image.Read(offset, buffer);
         }
         catch (BlkSnapException e)
         {
@@ -27,9 +41,9 @@ internal sealed class ImageExportBackend(SnapshotImage image) : INbdExportBacken
     {
         try
         {
-            image.Write(offset, data);
+            _image.Write(offset, data);
             if (forceUnitAccess)
-                image.Flush();
+                _image.Flush();
         }
         catch (BlkSnapException e)
         {
@@ -37,5 +51,5 @@ internal sealed class ImageExportBackend(SnapshotImage image) : INbdExportBacken
         }
     }
 
-    public void Flush() => NbdErrors.Run(image.Flush);
+    public void Flush() => NbdErrors.Run(_image.Flush);
 }
