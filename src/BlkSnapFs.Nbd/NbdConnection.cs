@@ -76,22 +76,22 @@ internal sealed class NbdConnection
         {
             _socket.ReceiveTimeout = (int)_options.HandshakeTimeout.TotalMilliseconds;
             var handshake = new NbdHandshake(_socket, _exports, _options.MaximumPayload, _options.Log);
-            var session = handshake.Negotiate();
-            if (session is null)
+            var negotiated = handshake.Negotiate();
+            if (negotiated is null)
             {
                 return;
             }
 
-            if (!session.Registration.TryAttach(this))
+            if (!negotiated.Registration.TryAttach(this))
             {
                 _options.Log?.Invoke($"{_name}: export was removed during the handshake");
                 return;
             }
 
-            attached = session.Registration;
+            attached = negotiated.Registration;
             _socket.ReceiveTimeout = 0;
             writer = Task.Factory.StartNew(WriteReplies, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            Serve(session);
+            Serve(negotiated);
         }
         catch (Exception exception) when (exception is SocketException or IOException or ObjectDisposedException)
         {
@@ -114,11 +114,11 @@ internal sealed class NbdConnection
         }
     }
 
-    private void Serve(NbdSession session)
+    private void Serve(NbdNegotiation negotiated)
     {
         for (var i = 0; i < _options.MaximumRequestsInFlight; i++)
         {
-            _idleRequests.Enqueue(new NbdRequest(this, session));
+            _idleRequests.Enqueue(new NbdRequest(this, negotiated));
         }
 
         Span<byte> header = stackalloc byte[NbdHeaderSizes.Request];
@@ -141,7 +141,7 @@ internal sealed class NbdConnection
             }
 
             // Reading a payload past the limit would let a client pin gigabytes of memory.
-            if (command == NbdCommand.Write && length > session.BlockSizes.MaximumPayload)
+            if (command == NbdCommand.Write && length > negotiated.BlockSizes.MaximumPayload)
             {
                 _options.Log?.Invoke($"{_name}: write payload of {length} bytes exceeds the maximum; closing");
                 return;

@@ -7,7 +7,7 @@ using BlkSnapFs.Nbd.Protocol;
 namespace BlkSnapFs.Nbd;
 
 /// <summary>
-/// The fixed newstyle handshake and option haggling of one connection. Ends with a session, or
+/// The fixed newstyle handshake and option haggling of one connection. Ends with what was negotiated, or
 /// null when the client aborted or broke the protocol so badly that the server hangs up.
 /// </summary>
 internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint maximumPayload, Action<string>? log)
@@ -20,7 +20,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
     private ExportRegistration? _metaContextExport;
     private IReadOnlyList<INbdMetaContext> _selectedContexts = [];
 
-    public NbdSession? Negotiate()
+    public NbdNegotiation? Negotiate()
     {
         Span<byte> greeting = stackalloc byte[18];
         BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
@@ -61,12 +61,12 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             var outcome = HandleOption(option, data);
             if (outcome.Finished)
             {
-                return outcome.Session;
+                return outcome.Negotiated;
             }
         }
     }
 
-    private (bool Finished, NbdSession? Session) HandleOption(NbdOption option, byte[] data)
+    private (bool Finished, NbdNegotiation? Negotiated) HandleOption(NbdOption option, byte[] data)
     {
         switch (option)
         {
@@ -80,8 +80,8 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
                 return (false, null);
             case NbdOption.Info:
             case NbdOption.Go:
-                var session = HandleInfoOrGo(option, data);
-                return (session is not null, session);
+                var negotiated = HandleInfoOrGo(option, data);
+                return (negotiated is not null, negotiated);
             case NbdOption.StructuredReply:
                 if (data.Length != 0)
                 {
@@ -104,7 +104,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         }
     }
 
-    private NbdSession? HandleExportName(byte[] data)
+    private NbdNegotiation? HandleExportName(byte[] data)
     {
         var registration = exports.Find(Encoding.UTF8.GetString(data));
         if (registration is null)
@@ -113,13 +113,13 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             return null;
         }
 
-        var session = CreateSession(registration);
+        var negotiated = NegotiationFor(registration);
         Span<byte> reply = stackalloc byte[10 + 124];
         BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)registration.Export.Backend.Size);
-        BinaryPrimitives.WriteUInt16BigEndian(reply[8..], (ushort)session.TransmissionFlags);
+        BinaryPrimitives.WriteUInt16BigEndian(reply[8..], (ushort)negotiated.TransmissionFlags);
         reply[10..].Clear();
         SocketTransfer.SendAll(socket, _noZeroes ? reply[..10] : reply);
-        return session;
+        return negotiated;
     }
 
     private void HandleList(byte[] data)
@@ -142,7 +142,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         SendReply(NbdOption.List, NbdOptionReplyType.Ack);
     }
 
-    private NbdSession? HandleInfoOrGo(NbdOption option, byte[] data)
+    private NbdNegotiation? HandleInfoOrGo(NbdOption option, byte[] data)
     {
         var reader = new OptionDataReader(data);
         if (!reader.TryReadString(out var name)
@@ -161,11 +161,11 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         }
 
         var export = registration.Export;
-        var session = CreateSession(registration);
+        var negotiated = NegotiationFor(registration);
         var exportInfo = new byte[12];
         BinaryPrimitives.WriteUInt16BigEndian(exportInfo, (ushort)NbdInfoType.Export);
         BinaryPrimitives.WriteUInt64BigEndian(exportInfo.AsSpan(2), (ulong)export.Backend.Size);
-        BinaryPrimitives.WriteUInt16BigEndian(exportInfo.AsSpan(10), (ushort)session.TransmissionFlags);
+        BinaryPrimitives.WriteUInt16BigEndian(exportInfo.AsSpan(10), (ushort)negotiated.TransmissionFlags);
         SendReply(option, NbdOptionReplyType.Info, exportInfo);
 
         for (var i = 0; i < requestCount; i++)
@@ -182,16 +182,16 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
                 case NbdInfoType.BlockSize:
                     var sizes = new byte[14];
                     BinaryPrimitives.WriteUInt16BigEndian(sizes, (ushort)NbdInfoType.BlockSize);
-                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(2), session.BlockSizes.Minimum);
-                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(6), session.BlockSizes.Preferred);
-                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(10), session.BlockSizes.MaximumPayload);
+                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(2), negotiated.BlockSizes.Minimum);
+                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(6), negotiated.BlockSizes.Preferred);
+                    BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(10), negotiated.BlockSizes.MaximumPayload);
                     SendReply(option, NbdOptionReplyType.Info, sizes);
                     break;
             }
         }
 
         SendReply(option, NbdOptionReplyType.Ack);
-        return option == NbdOption.Go ? session : null;
+        return option == NbdOption.Go ? negotiated : null;
     }
 
     private void HandleMetaContext(NbdOption option, byte[] data)
@@ -259,7 +259,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         {
             var contextName = Encoding.UTF8.GetBytes(answered[i].Name);
             var payload = new byte[4 + contextName.Length];
-            BinaryPrimitives.WriteUInt32BigEndian(payload, selecting ? NbdSession.ContextId(i) : 0);
+            BinaryPrimitives.WriteUInt32BigEndian(payload, selecting ? NbdNegotiation.ContextId(i) : 0);
             contextName.CopyTo(payload, 4);
             SendReply(option, NbdOptionReplyType.MetaContext, payload);
         }
@@ -276,14 +276,14 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
     private static List<INbdMetaContext> OfferedContexts(INbdExportBackend backend) =>
         [new BaseAllocationContext(backend), .. backend.MetaContexts];
 
-    private NbdSession CreateSession(ExportRegistration registration)
+    private NbdNegotiation NegotiationFor(ExportRegistration registration)
     {
         var backend = registration.Export.Backend;
         var sizes = backend.BlockSizes;
         var payload = Math.Min(sizes.MaximumPayload, maximumPayload);
         // The server's limit may undercut a backend's preferred size, which must not exceed the maximum.
         var preferred = Math.Min(sizes.Preferred, 1u << BitOperations.Log2(payload));
-        return new NbdSession(
+        return new NbdNegotiation(
             registration,
             NbdTransmissionFlagsBuilder.From(backend.Capabilities),
             sizes with { Preferred = preferred, MaximumPayload = payload },

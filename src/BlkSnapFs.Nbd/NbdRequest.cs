@@ -8,10 +8,10 @@ namespace BlkSnapFs.Nbd;
 /// thread validates it, calls the backend and encodes the reply, and the connection's writer
 /// sends the reply and releases the request.
 /// </summary>
-internal sealed class NbdRequest(NbdConnection connection, NbdSession session) : IThreadPoolWorkItem
+internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negotiated) : IThreadPoolWorkItem
 {
     /// <summary>One list per selected context, kept for the connection's life so a warm request allocates nothing.</summary>
-    private readonly List<NbdExtent>[] _extents = CreateExtentLists(session.MetaContexts.Count);
+    private readonly List<NbdExtent>[] _extents = CreateExtentLists(negotiated.MetaContexts.Count);
     private readonly byte[] _smallReply = new byte[NbdReplyEncoder.SmallReplyCapacity];
 
     private NbdCommand _command;
@@ -102,7 +102,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
 
     private (NbdError Error, string Message) Validate()
     {
-        var flags = session.TransmissionFlags;
+        var flags = negotiated.TransmissionFlags;
         var allowedFlags = _command switch
         {
             NbdCommand.Write or NbdCommand.Trim => NbdCommandFlags.Fua,
@@ -133,7 +133,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
             NbdCommand.Trim => flags.HasFlag(NbdTransmissionFlags.SendTrim),
             NbdCommand.WriteZeroes => flags.HasFlag(NbdTransmissionFlags.SendWriteZeroes),
             NbdCommand.Cache => flags.HasFlag(NbdTransmissionFlags.SendCache),
-            NbdCommand.BlockStatus => session.MetaContexts.Count > 0,
+            NbdCommand.BlockStatus => negotiated.MetaContexts.Count > 0,
             _ => false,
         };
         if (!advertised)
@@ -146,22 +146,22 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
             return (NbdError.None, "");
         }
 
-        var size = (ulong)session.Backend.Size;
+        var size = (ulong)negotiated.Backend.Size;
         if (_offset > size || _length > size - _offset)
         {
             return (_command is NbdCommand.Write or NbdCommand.WriteZeroes ? NbdError.NoSpace : NbdError.InvalidArgument,
                 "request beyond the end of the export");
         }
 
-        var minimum = session.BlockSizes.Minimum;
+        var minimum = negotiated.BlockSizes.Minimum;
         if (minimum > 1 && (_offset % minimum != 0 || _length % minimum != 0))
         {
             return (NbdError.InvalidArgument, "request not aligned to the minimum block size");
         }
 
-        if (_command == NbdCommand.Read && _length > session.BlockSizes.MaximumPayload)
+        if (_command == NbdCommand.Read && _length > negotiated.BlockSizes.MaximumPayload)
         {
-            return (session.StructuredReplies ? NbdError.Overflow : NbdError.InvalidArgument, "read longer than the maximum payload");
+            return (negotiated.StructuredReplies ? NbdError.Overflow : NbdError.InvalidArgument, "read longer than the maximum payload");
         }
 
         if (_command == NbdCommand.BlockStatus && _length == 0)
@@ -177,7 +177,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
         var length = (int)_length;
         if (length == 0)
         {
-            SetSmallReply(session.StructuredReplies
+            SetSmallReply(negotiated.StructuredReplies
                 ? NbdReplyEncoder.NoneChunk(_smallReply, _cookie)
                 : NbdReplyEncoder.Simple(_smallReply, _cookie, NbdError.None));
             return;
@@ -189,7 +189,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
         {
             SetError(error, "read failed");
         }
-        else if (session.StructuredReplies)
+        else if (negotiated.StructuredReplies)
         {
             NbdReplyEncoder.OffsetData(_largeReply, _cookie, _offset, length);
             _replyStart = 0;
@@ -205,7 +205,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
     /// <summary>Runs the validated command against the backend; reads land after the reply header room.</summary>
     private NbdError InvokeBackend(byte[]? readBuffer)
     {
-        var backend = session.Backend;
+        var backend = negotiated.Backend;
         var offset = (long)_offset;
         var fua = _flags.HasFlag(NbdCommandFlags.Fua);
         try
@@ -233,7 +233,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
                 case NbdCommand.BlockStatus:
                     for (var i = 0; i < _extents.Length; i++)
                     {
-                        session.MetaContexts[i].GetStatus(offset, _length, _extents[i]);
+                        negotiated.MetaContexts[i].GetStatus(offset, _length, _extents[i]);
                     }
 
                     break;
@@ -279,7 +279,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
         _replyLength = 0;
         for (var i = 0; i < _extents.Length; i++)
         {
-            _replyLength += NbdReplyEncoder.BlockStatus(_largeReply.AsSpan(_replyLength), _cookie, NbdSession.ContextId(i), _extents[i], i == _extents.Length - 1);
+            _replyLength += NbdReplyEncoder.BlockStatus(_largeReply.AsSpan(_replyLength), _cookie, NbdNegotiation.ContextId(i), _extents[i], i == _extents.Length - 1);
         }
     }
 
@@ -318,7 +318,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdSession session) :
     }
 
     private void SetError(NbdError error, string message) =>
-        SetSmallReply(session.StructuredReplies
+        SetSmallReply(negotiated.StructuredReplies
             ? NbdReplyEncoder.ErrorChunk(_smallReply, _cookie, error, message)
             : NbdReplyEncoder.Simple(_smallReply, _cookie, error));
 

@@ -4,7 +4,7 @@ namespace BlkSnapFs.Nbd;
 
 /// <summary>What a connection negotiated before entering transmission.</summary>
 /// <param name="MetaContexts">The contexts selected for block status; context id = index + 1.</param>
-internal sealed record NbdSession(
+internal sealed record NbdNegotiation(
     ExportRegistration Registration,
     NbdTransmissionFlags TransmissionFlags,
     NbdBlockSizeConstraints BlockSizes,
