@@ -12,17 +12,18 @@ namespace BlkSnapFs.Bench;
 internal sealed class EngineBench(BenchOptions options)
 {
     private const int Request = 1 << 20;
+    private const long Terabyte = 1L << 40;
 
-    public List<string> Run()
+    public List<ResultRow> Run()
     {
         var size = (long)options.SizeMiB << 20;
-        var raw = new Measurement("raw file write");
-        var plain = new Measurement("tracked write, no snapshot");
-        var cow = new Measurement("first-touch COW write");
-        var rewrite = new Measurement("rewrite after COW");
-        var rawRead = new Measurement("raw file read (cold)");
-        var imageUntouched = new Measurement("image read, untouched (cold)");
-        var imageCopied = new Measurement("image read, all copied (cold)");
+        var raw = new Measurement("raw", "write");
+        var plain = new Measurement("blksnapfs", "write_tracked");
+        var cow = new Measurement("blksnapfs", "write_first");
+        var rewrite = new Measurement("blksnapfs", "write_rewrite");
+        var rawRead = new Measurement("raw", "read_cold");
+        var imageUntouched = new Measurement("blksnapfs", "read_image_untouched");
+        var imageCopied = new Measurement("blksnapfs", "read_image_copied");
         var holds = new List<double>();
         var dir = Directory.CreateTempSubdirectory("blksnapfs-bench-").FullName;
         dir = Path.Combine(options.Directory, Path.GetFileName(dir));
@@ -51,18 +52,11 @@ internal sealed class EngineBench(BenchOptions options)
                 imageCopied.Add(size, TimeImageRead(device.Image!, size));
                 engine.Destroy(snapshot.Id);
             }
-            var memory = TerabyteMemory(dir);
             return
             [
-                raw.Format(),
-                plain.Format(raw),
-                cow.Format(raw),
-                rewrite.Format(raw),
-                rawRead.Format(),
-                imageUntouched.Format(rawRead),
-                imageCopied.Format(rawRead),
-                $"writes held at take: {holds.Order().ElementAt(holds.Count / 2):F3} ms median ({holds.Min():F3}-{holds.Max():F3})",
-                memory,
+                .. new[] { raw, plain, cow, rewrite, rawRead, imageUntouched, imageCopied }.SelectMany(m => m.Rows(options.SizeMiB)),
+                .. holds.Select((ms, i) => new ResultRow(options.SizeMiB, "blksnapfs", "take_hold_ms", i + 1, Math.Round(ms, 3), "ms")),
+                .. TerabyteMemory(dir),
             ];
         }
         finally
@@ -122,11 +116,11 @@ internal sealed class EngineBench(BenchOptions options)
     }
 
     /// <summary>Managed heap and RSS with a sparse 1 TiB file tracked, a snapshot taken and some chunks copied.</summary>
-    private static string TerabyteMemory(string dir)
+    private static List<ResultRow> TerabyteMemory(string dir)
     {
         var path = Path.Combine(dir, "sparse-1TiB");
         using (var f = File.Create(path))
-            f.SetLength(1L << 40);
+            f.SetLength(Terabyte);
         GC.Collect();
         var before = GC.GetTotalMemory(forceFullCollection: true);
         using var engine = new BlkSnapEngine(new EngineParameters());
@@ -137,13 +131,22 @@ internal sealed class EngineBench(BenchOptions options)
         var data = Pattern(4);
         var random = new Random(2);
         for (var i = 0; i < 2000; i++)
-            device.Write(random.NextInt64(0, (1L << 40) / Request) * Request, data);
+            device.Write(random.NextInt64(0, Terabyte / Request) * Request, data);
         var managed = GC.GetTotalMemory(forceFullCollection: true) - before;
         var rss = Process.GetCurrentProcess().WorkingSet64;
         var chunks = device.Image!.ChunkCensus();
         var chunkSize = device.Image.ChunkSize;
         engine.Destroy(snapshot.Id);
-        return $"1 TiB sparse device, snapshot taken, {chunks.Stored + chunks.InBuffer} chunks of {chunkSize} bytes copied: managed heap +{managed / 1048576.0:F1} MiB, process RSS {rss / 1048576.0:F1} MiB (tracking blocks {device.Tracker.BlockCount}, block size {device.Tracker.BlockSize})";
+        ResultRow Row(string metric, double value, string unit) => new((int)(Terabyte >> 20), "blksnapfs", metric, 1, value, unit);
+        return
+        [
+            Row("chunks_copied", chunks.Stored + chunks.InBuffer, "count"),
+            Row("chunk_bytes", chunkSize, "bytes"),
+            Row("managed_heap_mib", Math.Round(managed / 1048576.0, 1), "MiB"),
+            Row("rss_mib", Math.Round(rss / 1048576.0, 1), "MiB"),
+            Row("tracking_blocks", device.Tracker.BlockCount, "count"),
+            Row("tracking_block_bytes", device.Tracker.BlockSize, "bytes"),
+        ];
     }
 
     private static byte[] Pattern(int seed)

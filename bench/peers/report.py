@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""Turns the bench's results.tsv (size, peer, metric, run, value, unit) into bench/RESULTS.md and a
-PNG chart of the ratios (drawn by gnuplot)."""
+"""Turns the bench's results.tsv (columns in bench/README.md) into bench/RESULTS.md and a PNG chart
+of the ratios (drawn by gnuplot)."""
 import argparse
+import csv
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass
+
+COLUMNS = ("experiment", "device_mib", "peer", "metric", "run", "value", "unit", "note")
+NO_PEER = "-"  # a figure of the workload itself, not of a peer
+TIB_MIB = 1024 * 1024
 
 PEER_NAMES = {
     "raw": "raw file",
@@ -50,27 +57,117 @@ RATIO_TARGETS = [
     ("write_seq_rewrite", "nbdkit", 1.2),
     ("write_rand_rewrite", "nbdkit", 1.2),
 ]
+# the "Take pause, memory, command latency" table: (experiment, peer, metric, title)
+FIGURES = [
+    ("pause", "blksnapfs", "pause_take_ms", "BlkSnapFs: longest 4 KiB O_DIRECT write on 3 `live` files while `snapshot_take` of the 3 (ms)"),
+    ("pause", "blksnapfs", "pause_baseline_ms", "BlkSnapFs: longest write of the same writers with no take (ms)"),
+    ("pause", "blksnapfs", "take_command_ms", "BlkSnapFs: `blksnap snapshot_take` wall time (ms)"),
+    ("pausefs", "blksnapfs", "pause_take_freeze_ms", "BlkSnapFs: the same writers on ext4 over 3 loops over `live`, 32 MiB dirty each, take with freeze (ms)"),
+    ("pausefs", "blksnapfs", "pause_take_nofreeze_ms", "BlkSnapFs: the same, `Take:Freeze=false` (ms)"),
+    ("pausefs", "blksnapfs", "take_command_freeze_ms", "BlkSnapFs: `blksnap snapshot_take` wall time with freeze (ms)"),
+    ("pausefs", "blksnapfs", "take_command_nofreeze_ms", "BlkSnapFs: the same without freeze (ms)"),
+    ("engine", "blksnapfs", "take_hold_ms", "engine bench: writes held at take (ms)"),
+    ("memory", "blksnapfs", "rss_idle_mib", "BlkSnapFs RSS tracking a sparse 1 TiB file, no snapshot (MiB)"),
+    ("memory", "blksnapfs", "rss_taken_mib", "BlkSnapFs RSS, snapshot taken (MiB)"),
+    ("memory", "blksnapfs", "rss_mib", "BlkSnapFs RSS, snapshot taken, 1 % of chunks copied (MiB)"),
+    ("memory", "blksnapfs", "rss_peak_mib", "BlkSnapFs peak RSS (VmHWM) (MiB)"),
+    ("memory", "blksnapfs", "threads", "BlkSnapFs threads"),
+    ("memory", "qemu", "rss_mib", "qemu-storage-daemon RSS, same device and writes (MiB)"),
+    ("memory", "qemu", "rss_peak_mib", "qemu-storage-daemon peak RSS (MiB)"),
+    ("memory", "nbdkit", "rss_mib", "nbdkit + nbdfuse RSS, same writes, no snapshot (MiB)"),
+    ("latency", "blksnapfs", "latency_version", "`blksnap version` (ms)"),
+    ("latency", "blksnapfs", "latency_snapshot_info", "`blksnap snapshot_info` (ms)"),
+]
+# the engine bench's throughput: (peer, metric, title, the raw metric it is compared with)
+ENGINE_THROUGHPUT = [
+    ("raw", "write", "raw file write", None),
+    ("blksnapfs", "write_tracked", "tracked write, no snapshot", "write"),
+    ("blksnapfs", "write_first", "first-touch COW write", "write"),
+    ("blksnapfs", "write_rewrite", "rewrite after COW", "write"),
+    ("raw", "read_cold", "raw file read (cold)", None),
+    ("blksnapfs", "read_image_untouched", "image read, untouched (cold)", "read_cold"),
+    ("blksnapfs", "read_image_copied", "image read, all copied (cold)", "read_cold"),
+]
 
 
-def load(path):
-    data = defaultdict(dict)  # (size, peer, metric) -> {run: value}
-    units = {}
-    details = []
-    with open(path) as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 6:
-                continue
-            size, peer, metric, run, value, unit = parts
-            if metric.startswith("detail_"):
-                details.append((size, peer, metric[len("detail_"):], run, unit))
-                continue
-            try:
-                data[(size, peer, metric)][run] = float(value)
-            except ValueError:
-                continue
-            units[metric] = unit
-    return data, details
+class SchemaError(Exception):
+    """A results file that does not have the bench's columns."""
+
+
+@dataclass(frozen=True)
+class Row:
+    experiment: str
+    device_mib: int
+    peer: str
+    metric: str
+    run: int
+    value: float
+    unit: str
+    note: str
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    label: str
+    measured: str
+    goal: str
+    met: bool
+    score: float  # measured ÷ goal (goal ÷ measured for an upper bound): 1 or more is met
+    note: str
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        lines = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(lines, [])
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise SchemaError(f"{path}: missing column(s) {', '.join(missing)} (its header: {' '.join(header) or 'none'})")
+        return [parse_row(path, number, header, fields) for number, fields in enumerate(lines, start=2) if fields]
+
+
+def parse_row(path, number, header, fields):
+    if len(fields) != len(header):
+        raise SchemaError(f"{path}:{number}: {len(fields)} fields, the header has {len(header)}")
+    cell = dict(zip(header, fields))
+    try:
+        return Row(cell["experiment"], int(cell["device_mib"]), cell["peer"], cell["metric"], int(cell["run"]),
+                   float(cell["value"]), cell["unit"], cell["note"])
+    except ValueError as e:
+        raise SchemaError(f"{path}:{number}: {e}") from None
+
+
+class Results:
+    """The rows by (experiment, device_mib, peer, metric), each a {run: value}."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self._runs = defaultdict(dict)
+        for r in rows:
+            self._runs[(r.experiment, r.device_mib, r.peer, r.metric)][r.run] = r.value
+
+    def runs(self, experiment, device_mib, peer, metric):
+        return self._runs.get((experiment, device_mib, peer, metric), {})
+
+    def values(self, experiment, device_mib, peer, metric):
+        return list(self.runs(experiment, device_mib, peer, metric).values())
+
+    def anywhere(self, experiment, peer, metric):
+        """The values of a figure whatever its device size (experiments with one size)."""
+        return [v for key, runs in self._runs.items() if (key[0], key[2], key[3]) == (experiment, peer, metric) for v in runs.values()]
+
+    def sizes(self):
+        return sorted({r.device_mib for r in self.rows if r.experiment == "throughput"})
+
+    def peers(self):
+        present = {r.peer for r in self.rows if r.experiment == "throughput"}
+        return [p for p in PEER_NAMES if p in present]
+
+    def throughput_runs(self, size):
+        return len({r.run for r in self.rows if r.experiment == "throughput" and r.device_mib == size and r.peer != NO_PEER})
+
+    def mismatches(self):
+        return [r for r in self.rows if r.metric.startswith("correct_") and r.value < 1]
 
 
 def med(values):
@@ -91,9 +188,22 @@ def span(values, digits=1):
     return f"{fmt(min(values), digits)}–{fmt(max(values), digits)}"
 
 
-def ratio_stats(data, size, metric, peer):
-    a = data.get((size, "blksnapfs", metric), {})
-    b = data.get((size, peer, metric), {})
+def plural(n, word):
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def size_label(mib):
+    return f"{mib // 1024} GiB" if mib >= 1024 else f"{mib} MiB"
+
+
+def chunk_label(size_bytes):
+    return f"{size_bytes / 1024:.0f} KiB" if size_bytes < 1 << 20 else f"{size_bytes / 2**20:.0f} MiB"
+
+
+def ratio_stats(results, size, metric, peer):
+    """BlkSnapFs ÷ peer: the ratio of the medians and the per-run ratios."""
+    a = results.runs("throughput", size, "blksnapfs", metric)
+    b = results.runs("throughput", size, peer, metric)
     if not a or not b:
         return None, []
     r = med(list(a.values())) / med(list(b.values())) if med(list(b.values())) else None
@@ -101,27 +211,20 @@ def ratio_stats(data, size, metric, peer):
     return r, pairs
 
 
-def ratio_stats_peer(data, size, metric, a_peer, b_peer):
-    a = list(data.get((size, a_peer, metric), {}).values())
-    b = list(data.get((size, b_peer, metric), {}).values())
-    if not a or not b or not med(b):
-        return None, []
-    return med(a) / med(b), []
+def ratio_of_medians(a, b):
+    return med(a) / med(b) if a and b and med(b) else None
 
 
+# ---------------------------------------------------------------- the machine
 def machine():
-    info = {}
-    info["nproc"] = str(os.cpu_count())
+    info = {"nproc": str(os.cpu_count()), "kernel": platform.release(), "cpu": "?"}
     with open("/proc/meminfo") as f:
         info["memory"] = f"{int(f.readline().split()[1]) / 1024 / 1024:.1f} GiB"
-    info["kernel"] = platform.release()
-    cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+                info["cpu"] = line.split(":", 1)[1].strip()
                 break
-    info["cpu"] = cpu
     return info
 
 
@@ -139,235 +242,226 @@ def tool_versions():
     out = []
     for cmd in (["qemu-storage-daemon", "--version"], ["nbdkit", "--version"], ["nbdfuse", "--version"], ["fio", "--version"]):
         try:
-            line = subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
-            out.append(line)
+            out.append(subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0])
         except Exception:
             pass
     return "; ".join(out)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tsv", required=True)
-    ap.add_argument("--results", required=True)
-    ap.add_argument("--chart", required=True)
-    ap.add_argument("--command", default="")
-    ap.add_argument("--started", default="")
-    ap.add_argument("--elapsed", default="")
-    ap.add_argument("--runs", default="")
-    ap.add_argument("--data-dir", default="/var/tmp")
-    ap.add_argument("--engine-output", default="")
-    ap.add_argument("--build", default="")
-    ap.add_argument("--settings", default="")
-    a = ap.parse_args()
-    data, details = load(a.tsv)
-    sizes = sorted({k[0] for k in data if k[0].isdigit()}, key=int)
-    peers = [p for p in PEER_NAMES if any(k[1] == p and k[0] in sizes for k in data)]
+# ---------------------------------------------------------------- sections
+def heading(a):
     m = machine()
-    L = []
-    L.append("# BlkSnapFs against its peers")
-    L.append("")
-    L.append(f"Generated by `{a.command.strip()}` (`make bench`) on {a.started}, {a.elapsed} s.")
-    L.append("Every figure comes from the same run on the same data; throughput is the median of "
-             f"the runs (count in each table's title), with the machine's noise as min–max. Ratios are BlkSnapFs ÷ peer "
-             "(ratio of the medians; the range is the per-run ratios, runs interleave the peers).")
-    L.append("")
-    L.append(f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} memory, kernel {m['kernel']}, "
-             f"data under {disk(a.data_dir)}.")
-    L.append(f"Peers: {tool_versions()}.")
+    lines = [
+        "# BlkSnapFs against its peers",
+        "",
+        f"Generated by `{a.command.strip()}` (`make bench`) on {a.started}, {a.elapsed} s.",
+        "Every figure comes from the same run on the same data; throughput is the median of "
+        "the runs (count in each table's title), with the machine's noise as min–max. Ratios are BlkSnapFs ÷ peer "
+        "(ratio of the medians; the range is the per-run ratios, runs interleave the peers).",
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} memory, kernel {m['kernel']}, "
+        f"data under {disk(a.data_dir)}.",
+        f"Peers: {tool_versions()}.",
+    ]
     if a.build:
-        configuration = (f"settings changed from the defaults: {a.settings}" if a.settings
-                         else "default configuration: 4 FUSE workers, chunks 2^18 B and up")
-        L.append(f"BlkSnapFs: {a.build} ({configuration}).")
-    L.append("")
-    L.append("![ratios](results.png)")
-    L.append("")
+        configuration = f"settings changed from the defaults: {a.settings}" if a.settings else "default configuration"
+        lines.append(f"BlkSnapFs: {a.build} ({configuration}).")
+    return lines + ["", "![ratios](results.png)", ""]
 
-    # targets
-    target_rows = []   # (label, figure text, target text, met, score for chart)
-    for size in sizes:
-        for metric, peer, t in RATIO_TARGETS:
-            r, pairs = ratio_stats(data, size, metric, peer)
+
+def throughput_targets(results):
+    rows = []
+    for size in results.sizes():
+        for metric, peer, goal in RATIO_TARGETS:
+            r, pairs = ratio_stats(results, size, metric, peer)
             if r is None:
                 continue
-            label = f"{SHORT[metric]} vs {PEER_NAMES[peer]}, {int(size) // 1024 if int(size) >= 1024 else size}{' GiB' if int(size) >= 1024 else ' MiB'}"
-            ceiling, _ = ratio_stats_peer(data, size, metric, "raw", peer)
-            note = f"raw file ÷ peer = {ceiling:.2f}×" if ceiling is not None and peer != "raw" else ""
-            chunk_io, _ = ratio_stats_peer(data, size, metric, "ceiling", peer)
+            peer_values = results.values("throughput", size, peer, metric)
+            raw = ratio_of_medians(results.values("throughput", size, "raw", metric), peer_values)
+            note = f"raw file ÷ peer = {raw:.2f}×" if raw is not None and peer != "raw" else ""
+            chunk_io = ratio_of_medians(results.values("ceiling", size, NO_PEER, metric), peer_values)
             if chunk_io is not None:
                 note = f"chunk I/O alone ÷ peer = {chunk_io:.2f}× (see below)"
-            target_rows.append((label, f"{r:.2f}× ({span(pairs, 2)})", f"≥ {t}×", r >= t, r / t, note))
+            rows.append(TargetRow(f"{SHORT[metric]} vs {PEER_NAMES[peer]}, {size_label(size)}", f"{r:.2f}× ({span(pairs, 2)})",
+                                  f"≥ {goal}×", r >= goal, r / goal, note))
+    return rows
 
-    def single(size, peer, metric):
-        v = list(data.get((size, peer, metric), {}).values())
-        return med(v), v
 
-    p, pv = single("3x256", "blksnapfs", "pause_take_ms")
-    if p is not None:
-        b, _ = single("3x256", "blksnapfs", "pause_baseline_ms")
-        target_rows.append(("take pause (3 devices, under writes)", f"{p:.2f} ms ({span(pv, 2)})", "≤ 10 ms", p <= 10, 10 / max(p, 1e-3), f"longest write with no take: {b:.1f} ms" if b is not None else ""))
-    e = data.get(("engine", "blksnapfs", "engine_held_ms"), {})
-    if e:
-        target_rows.append(("writes held at take (engine)", f"{e['1']:.3f} ms ({e.get('2', 0):.3f}–{e.get('3', 0):.3f})", "≤ 10 ms", e["1"] <= 10, 10 / max(e["1"], 1e-3), "bench/BlkSnapFs.Bench, in process"))
-    r, rv = single("1T", "blksnapfs", "rss_mib")
-    if r is not None:
-        pk, _ = single("1T", "blksnapfs", "rss_peak_mib")
-        target_rows.append(("daemon RSS, 1 TiB, 1 % copied", f"{r:.1f} MiB", "≤ 64 MiB", r <= 64, 64 / r, f"peak {pk:.1f} MiB" if pk is not None else ""))
+def upper_bound(label, values, goal, unit, digits, note, spread=True):
+    """A figure that must stay at or below GOAL: its median (and min–max) and score."""
+    m = med(values)
+    measured = f"{m:.{digits}f} {unit}" + (f" ({span(values, digits)})" if spread else "")
+    return TargetRow(label, measured, f"≤ {goal} {unit}", m <= goal, goal / max(m, 1e-3), note)
+
+
+def other_targets(results):
+    rows = []
+    pause = results.anywhere("pause", "blksnapfs", "pause_take_ms")
+    if pause:
+        baseline = med(results.anywhere("pause", "blksnapfs", "pause_baseline_ms"))
+        rows.append(upper_bound("take pause (3 devices, under writes)", pause, 10, "ms", 2,
+                                f"longest write with no take: {baseline:.1f} ms" if baseline is not None else ""))
+    held = results.anywhere("engine", "blksnapfs", "take_hold_ms")
+    if held:
+        rows.append(upper_bound("writes held at take (engine)", held, 10, "ms", 3, "bench/BlkSnapFs.Bench, in process"))
+    rss = results.values("memory", TIB_MIB, "blksnapfs", "rss_mib")
+    if rss:
+        peak = med(results.values("memory", TIB_MIB, "blksnapfs", "rss_peak_mib"))
+        rows.append(upper_bound("daemon RSS, 1 TiB, 1 % copied", rss, 64, "MiB", 1, f"peak {peak:.1f} MiB" if peak is not None else "", spread=False))
     for cmd in ("version", "snapshot_info"):
-        c, cv = single("cmd", "blksnapfs", f"latency_{cmd}")
-        if c is not None:
-            target_rows.append((f"`blksnap {cmd}` latency", f"{c:.1f} ms ({span(cv)})", "≤ 150 ms", c <= 150, 150 / c, "median of 20"))
+        latency = results.anywhere("latency", "blksnapfs", f"latency_{cmd}")
+        if latency:
+            rows.append(upper_bound(f"`blksnap {cmd}` latency", latency, 150, "ms", 1, f"median of {len(latency)}"))
+    return rows
 
-    met = sum(1 for t in target_rows if t[3])
-    L.append(f"## Targets: {met} of {len(target_rows)} met")
-    L.append("")
-    L.append("| target | measured (min–max) | goal | | note (the disk's own ceiling for the ratio) |")
-    L.append("|---|---|---|---|---|")
-    for label, fig, goal, ok, _, note in target_rows:
-        L.append(f"| {label} | {fig} | {goal} | {'met' if ok else '**missed**'} | {note} |")
-    L.append("")
 
-    # correctness
-    L.append("## Correctness: image checksum right after each write burst")
-    L.append("")
-    L.append("Snapshot peers: the image must still read as the device did before the snapshot "
+def targets_section(targets):
+    lines = [f"## Targets: {sum(1 for t in targets if t.met)} of {len(targets)} met", "",
+             "| target | measured (min–max) | goal | | note (the disk's own ceiling for the ratio) |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {t.label} | {t.measured} | {t.goal} | {'met' if t.met else '**missed**'} | {t.note} |" for t in targets]
+    return lines + [""]
+
+
+def correctness_section(results):
+    lines = ["## Correctness: image checksum right after each write burst", "",
+             "Snapshot peers: the image must still read as the device did before the snapshot "
              "(checked after the sequential first-touch + rewrite burst, and after the half-chunk burst). "
              "No-snapshot peers (raw, nbdkit+nbdfuse): the device read through the peer must equal the "
-             "backing file after the burst.")
-    L.append("")
-    L.append("| peer | size | after seq writes | after half writes |")
-    L.append("|---|---|---|---|")
-    for size in sizes:
+             "backing file after the burst.", "",
+             "| peer | size | after seq writes | after half writes |",
+             "|---|---|---|---|"]
+    for size in results.sizes():
+        for peer in results.peers():
+            cells = [correctness_cell(results.runs("throughput", size, peer, f"correct_{what}"))
+                     for what in ("after_seq_writes", "after_half_writes")]
+            lines.append(f"| {PEER_NAMES[peer]} | {size} MiB | {cells[0]} | {cells[1]} |")
+    lines.append("")
+    mismatches = results.mismatches()
+    if mismatches:
+        lines += ["Mismatches found (per-MiB md5 of the image, read in 1 MiB requests, and `md5sum` of the whole "
+                  "image, against the device just before the snapshot):", ""]
+        for r in sorted(mismatches, key=lambda r: (r.device_mib, r.peer, r.metric, r.run)):
+            what = r.metric[len("correct_"):].replace("_", " ")
+            lines.append(f"- {PEER_NAMES.get(r.peer, r.peer)}, {r.device_mib} MiB, {what}, run {r.run}: {r.note}")
+        lines.append("")
+    return lines
+
+
+def correctness_cell(runs):
+    if not runs:
+        return "–"
+    bad = sorted(run for run, ok in runs.items() if ok < 1)
+    if not bad:
+        return f"ok ({len(runs)}/{len(runs)})"
+    return f"**MISMATCH** in run(s) {', '.join(map(str, bad))} ({len(runs) - len(bad)}/{len(runs)} ok)"
+
+
+def throughput_section(results, size):
+    peers = results.peers()
+    lines = [f"## Throughput, {size} MiB device (MiB/s, median and min–max of {plural(results.throughput_runs(size), 'run')})", ""]
+    rand = med(results.values("throughput", size, NO_PEER, "rand_io_mib"))
+    if rand:
+        lines += [f"Random writes: {rand:.0f} MiB of 4 KiB writes per pass (the same offsets in both passes).", ""]
+    chunk_io = results.values("ceiling", size, NO_PEER, "write_rand_first")
+    copied = results.values("ceiling", size, NO_PEER, "copy_mib")
+    if chunk_io and copied:
+        chunk = med(results.values("ceiling", size, "blksnapfs", "chunk_bytes"))
+        chunk_text = f" ({chunk_label(chunk)} at this size, as its daemon reports it)" if chunk else ""
+        lines += [f"Chunk I/O alone, for the random first touch: {fmt(med(chunk_io))} MiB/s ({span(chunk_io)}). That is fio "
+                  f"doing at once, with no waiting between them, only the I/O that BlkSnapFs's chunk size{chunk_text} makes "
+                  f"unavoidable: random O_DIRECT reads, 16 in flight, of the {med(copied):.0f} MiB of chunks the writes "
+                  f"touch, their sequential store, and the 4 KiB writes. It gives the scale of what copying whole "
+                  f"chunks costs on this machine; it is not a strict bound (buffered reads can beat its O_DIRECT ones).", ""]
+    others = [p for p in peers if p != "blksnapfs"]
+    lines.append("| workload | " + " | ".join(PEER_NAMES[p] for p in peers) + " | " +
+                 " | ".join(f"÷ {PEER_NAMES[p]}" for p in others) + " |")
+    lines.append("|---" * (1 + len(peers) + len(others)) + "|")
+    for metric, title in THROUGHPUT:
+        cells = []
         for peer in peers:
-            cells = []
-            for what in ("after_seq_writes", "after_half_writes"):
-                v = data.get((size, peer, f"correct_{what}"), {})
-                if not v:
-                    cells.append("–")
-                else:
-                    bad = [k for k, x in v.items() if x < 1]
-                    cells.append(f"ok ({len(v)}/{len(v)})" if not bad else f"**MISMATCH** in run(s) {', '.join(sorted(bad))} ({len(v) - len(bad)}/{len(v)} ok)")
-            L.append(f"| {PEER_NAMES[peer]} | {size} MiB | {cells[0]} | {cells[1]} |")
-    L.append("")
-    if details:
-        L.append("Mismatches found (per-MiB md5 of the image, read in 1 MiB requests, and `md5sum` of the whole "
-                 "image, against the device just before the snapshot):")
-        L.append("")
-        for size, peer, what, run, text in sorted(details):
-            L.append(f"- {PEER_NAMES.get(peer, peer)}, {size} MiB, {what.replace('_', ' ')}, run {run}: {text}")
-        L.append("")
+            v = results.values("throughput", size, peer, metric)
+            cells.append(f"{fmt(med(v))} ({span(v)})" if v else "–")
+        for peer in others:
+            r, pairs = ratio_stats(results, size, metric, peer)
+            cells.append(f"{r:.2f}× ({span(pairs, 2)})" if r is not None else "–")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
-    # throughput tables
-    for size in sizes:
-        rand = data.get((size, "all", "rand_io_mib"), {}).get("0")
-        nruns = len({r for k, v in data.items() if k[0] == size and k[1] != "all" for r in v})
-        L.append(f"## Throughput, {size} MiB device (MiB/s, median and min–max of {nruns} run{'s' if nruns != 1 else ''})")
-        L.append("")
-        if rand:
-            L.append(f"Random writes: {rand:.0f} MiB of 4 KiB writes per pass (the same offsets in both passes).")
-            L.append("")
-        chunk_io = list(data.get((size, "ceiling", "write_rand_first"), {}).values())
-        copied = list(data.get((size, "ceiling", "copy_mib"), {}).values())
-        if chunk_io and copied:
-            L.append(f"Chunk I/O alone, for the random first touch: {fmt(med(chunk_io))} MiB/s ({span(chunk_io)}). That is fio "
-                     f"doing at once, with no waiting between them, only the I/O that BlkSnapFs's chunk size makes "
-                     f"unavoidable: random O_DIRECT reads, 16 in flight, of the {med(copied):.0f} MiB of chunks the writes "
-                     f"touch, their sequential store, and the 4 KiB writes. It gives the scale of what copying whole "
-                     f"chunks costs on this machine; it is not a strict bound (buffered reads can beat its O_DIRECT ones).")
-            L.append("")
-        hdr = "| workload | " + " | ".join(PEER_NAMES[p] for p in peers) + " | " + \
-            " | ".join(f"÷ {PEER_NAMES[p]}" for p in peers if p != "blksnapfs") + " |"
-        L.append(hdr)
-        L.append("|---" * (1 + len(peers) + len(peers) - 1) + "|")
-        for metric, title in THROUGHPUT:
-            cells = []
-            for peer in peers:
-                v = list(data.get((size, peer, metric), {}).values())
-                cells.append(f"{fmt(med(v))} ({span(v)})" if v else "–")
-            for peer in peers:
-                if peer == "blksnapfs":
-                    continue
-                r, pairs = ratio_stats(data, size, metric, peer)
-                cells.append(f"{r:.2f}× ({span(pairs, 2)})" if r is not None else "–")
-            L.append(f"| {title} | " + " | ".join(cells) + " |")
-        L.append("")
 
-    # other figures
-    L.append("## Take pause, memory, command latency")
-    L.append("")
-    L.append("| figure | median | min–max | runs |")
-    L.append("|---|---|---|---|")
-    others = [
-        ("3x256", "blksnapfs", "pause_take_ms", "BlkSnapFs: longest 4 KiB O_DIRECT write on 3 `live` files while `snapshot_take` of the 3 (ms)"),
-        ("3x256", "blksnapfs", "pause_baseline_ms", "BlkSnapFs: longest write of the same writers with no take (ms)"),
-        ("3x256", "blksnapfs", "take_command_ms", "BlkSnapFs: `blksnap snapshot_take` wall time (ms)"),
-        ("3x256fs", "blksnapfs", "pause_take_freeze_ms", "BlkSnapFs: the same writers on ext4 over 3 loops over `live`, 32 MiB dirty each, take with freeze (ms)"),
-        ("3x256fs", "blksnapfs", "pause_take_nofreeze_ms", "BlkSnapFs: the same, `Take:Freeze=false` (ms)"),
-        ("3x256fs", "blksnapfs", "take_command_freeze_ms", "BlkSnapFs: `blksnap snapshot_take` wall time with freeze (ms)"),
-        ("3x256fs", "blksnapfs", "take_command_nofreeze_ms", "BlkSnapFs: the same without freeze (ms)"),
-        ("engine", "blksnapfs", "engine_held_ms", "engine bench: writes held at take (ms; its own median, min, max)"),
-        ("1T", "blksnapfs", "rss_idle_mib", "BlkSnapFs RSS tracking a sparse 1 TiB file, no snapshot (MiB)"),
-        ("1T", "blksnapfs", "rss_taken_mib", "BlkSnapFs RSS, snapshot taken (MiB)"),
-        ("1T", "blksnapfs", "rss_mib", "BlkSnapFs RSS, snapshot taken, 1 % of chunks copied (MiB)"),
-        ("1T", "blksnapfs", "rss_peak_mib", "BlkSnapFs peak RSS (VmHWM) (MiB)"),
-        ("1T", "blksnapfs", "threads", "BlkSnapFs threads"),
-        ("1T", "qemu", "rss_mib", "qemu-storage-daemon RSS, same device and writes (MiB)"),
-        ("1T", "qemu", "rss_peak_mib", "qemu-storage-daemon peak RSS (MiB)"),
-        ("1T", "nbdkit", "rss_mib", "nbdkit + nbdfuse RSS, same writes, no snapshot (MiB)"),
-        ("cmd", "blksnapfs", "latency_version", "`blksnap version` (ms)"),
-        ("cmd", "blksnapfs", "latency_snapshot_info", "`blksnap snapshot_info` (ms)"),
-    ]
-    for size, peer, metric, title in others:
-        v = data.get((size, peer, metric), {})
+def figures_section(results):
+    lines = ["## Take pause, memory, command latency", "",
+             "| figure | median | min–max | runs |",
+             "|---|---|---|---|"]
+    for experiment, peer, metric, title in FIGURES:
+        values = results.anywhere(experiment, peer, metric)
+        if values:
+            lines.append(f"| {title} | {fmt(med(values), 3 if metric == 'take_hold_ms' else 2)} | "
+                         f"{span(values, 3 if metric == 'take_hold_ms' else 2)} | {len(values)} |")
+    return lines + [""]
+
+
+def engine_section(results):
+    engine = [r for r in results.rows if r.experiment == "engine" and r.unit == "MiB/s"]
+    if not engine:
+        return []
+    size = engine[0].device_mib
+    lines = [f"Engine bench (`bench/BlkSnapFs.Bench`, {size} MiB, in process, no FUSE; MiB/s, median and min–max "
+             f"of {plural(len({r.run for r in engine}), 'run')}):", "",
+             "| workload | MiB/s | ÷ raw file |",
+             "|---|---|---|"]
+    for peer, metric, title, raw_metric in ENGINE_THROUGHPUT:
+        v = results.values("engine", size, peer, metric)
         if not v:
             continue
-        vals = list(v.values())
-        if metric == "engine_held_ms":
-            L.append(f"| {title} | {fmt(v['1'], 3)} | {fmt(v.get('2'), 3)}–{fmt(v.get('3'), 3)} | |")
-        else:
-            L.append(f"| {title} | {fmt(med(vals), 2)} | {span(vals, 2)} | {len(vals)} |")
-    L.append("")
-    if a.engine_output and os.path.exists(a.engine_output):
-        L.append("Engine bench output (`bench/BlkSnapFs.Bench`, 256 MiB, in process, no FUSE):")
-        L.append("")
-        L.append("```")
-        text = open(a.engine_output).read().splitlines()
-        start = next((i for i, t in enumerate(text) if t.startswith("engine bench")), 0)
-        L.append("\n".join(text[start:]).strip())
-        L.append("```")
-        L.append("")
-    L.append("## How each figure is taken")
-    L.append("")
-    L.append(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "method.md")).read().strip())
-    L.append("")
-    with open(a.results, "w") as f:
-        f.write("\n".join(L))
-
-    chart(data, sizes, peers, target_rows, a.chart)
+        ratio = ratio_of_medians(v, results.values("engine", size, "raw", raw_metric)) if raw_metric else None
+        lines.append(f"| {title} | {fmt(med(v))} ({span(v)}) | {f'{ratio:.2f}×' if ratio is not None else ''} |")
+    lines.append("")
+    memory = {r.metric: r.value for r in results.rows if r.experiment == "engine" and r.device_mib == TIB_MIB}
+    if memory:
+        lines += [f"In process, a sparse 1 TiB device, snapshot taken, {memory['chunks_copied']:.0f} chunks of "
+                  f"{memory['chunk_bytes']:.0f} bytes copied: managed heap +{memory['managed_heap_mib']:.1f} MiB, "
+                  f"process RSS {memory['rss_mib']:.1f} MiB (tracking blocks {memory['tracking_blocks']:.0f}, "
+                  f"block size {memory['tracking_block_bytes']:.0f}).", ""]
+    return lines
 
 
-def chart(data, sizes, peers, target_rows, path):
+def method_section():
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "method.md")) as f:
+        return ["## How each figure is taken", "", f.read().strip(), ""]
+
+
+def report(a, results, targets):
+    lines = heading(a) + targets_section(targets) + correctness_section(results)
+    for size in results.sizes():
+        lines += throughput_section(results, size)
+    lines += figures_section(results) + engine_section(results) + method_section()
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the chart
+def chart(results, targets, path):
     tmp = tempfile.mkdtemp()
-    others = [p for p in peers if p != "blksnapfs"]
-    # panel 1: BlkSnapFs / peer for every throughput figure of the largest size and the smallest
+    others = [p for p in results.peers() if p != "blksnapfs"]
+    # one panel per size: BlkSnapFs / peer for every throughput figure, then the targets
     blocks = []
-    for size in sizes:
+    for size in results.sizes():
         fn = os.path.join(tmp, f"ratios-{size}.dat")
         with open(fn, "w") as f:
             f.write("metric " + " ".join(f'"{PEER_NAMES[p]}"' for p in others) + "\n")
             for metric, _ in THROUGHPUT:
                 row = []
                 for p in others:
-                    r, _ = ratio_stats(data, size, metric, p)
+                    r, _ = ratio_stats(results, size, metric, p)
                     row.append(f"{r:.3f}" if r else "NaN")
                 f.write(f'"{SHORT[metric]}" ' + " ".join(row) + "\n")
         blocks.append((size, fn))
     tfn = os.path.join(tmp, "targets.dat")
     with open(tfn, "w") as f:
-        for i, (label, fig, goal, ok, score, _) in enumerate(target_rows):
-            f.write(f'{i} {min(score, 40):.4f} {1 if ok else 0} {score:.4f}\n')
+        for i, t in enumerate(targets):
+            f.write(f'{i} {min(t.score, 40):.4f} {1 if t.met else 0} {t.score:.4f}\n')
     n = len(blocks) + 1
-    height = 420 * len(blocks) + max(360, 26 * len(target_rows) + 120)
+    height = 420 * len(blocks) + max(360, 26 * len(targets) + 120)
     gp = [
         f'set terminal pngcairo noenhanced size 1400,{height} font "DejaVu Sans,11"',
         f'set output "{path}"',
@@ -391,9 +485,9 @@ def chart(data, sizes, peers, target_rows, path):
         "unset logscale y", "set logscale x 2", "unset style", "set style fill solid 0.85 border -1",
         'set title "Targets: measured ÷ goal (for ≤ goals: goal ÷ measured); right of the dashed line = met"',
         "set ylabel ''", "set xlabel 'score (log scale)'", "unset xtics", "set xtics",
-        f"set yrange [-1:{len(target_rows)}]", "set xrange [0.05:256]", "set ytics ()", "unset key",
+        f"set yrange [-1:{len(targets)}]", "set xrange [0.05:256]", "set ytics ()", "unset key",
     ]
-    ytics = ", ".join(f'"{r[0].replace(chr(96), "").replace(chr(34), "").replace("%", "%%")}" {i}' for i, r in enumerate(target_rows))
+    ytics = ", ".join(f'"{t.label.replace(chr(96), "").replace(chr(34), "").replace("%", "%%")}" {i}' for i, t in enumerate(targets))
     gp.append(f"set ytics ({ytics})")
     gp.append("set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb 'black'")
     gp.append(f'plot "{tfn}" using (sqrt($2*0.05)):1:(0.05):($2):($1-0.35):($1+0.35):($3 > 0.5 ? 0x2ca02c : 0xd62728) '
@@ -404,6 +498,32 @@ def chart(data, sizes, peers, target_rows, path):
     with open(script, "w") as f:
         f.write("\n".join(gp) + "\n")
     subprocess.run(["gnuplot", script], check=True)
+
+
+def arguments():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tsv", required=True)
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--chart", required=True)
+    ap.add_argument("--command", default="")
+    ap.add_argument("--started", default="")
+    ap.add_argument("--elapsed", default="")
+    ap.add_argument("--data-dir", default="/var/tmp")
+    ap.add_argument("--build", default="")
+    ap.add_argument("--settings", default="")
+    return ap.parse_args()
+
+
+def main():
+    a = arguments()
+    try:
+        results = Results(read_rows(a.tsv))
+    except SchemaError as e:
+        sys.exit(f"report.py: {e}")
+    targets = throughput_targets(results) + other_targets(results)
+    with open(a.results, "w") as f:
+        f.write(report(a, results, targets))
+    chart(results, targets, a.chart)
 
 
 if __name__ == "__main__":

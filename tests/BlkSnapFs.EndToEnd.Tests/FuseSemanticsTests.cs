@@ -31,9 +31,12 @@ public sealed class FuseSemanticsTests : EndToEndTest
         Assert.Equal(id, info["snapshot"]);
         Assert.Equal("taken", info["state"]);
         Assert.Equal("fuse", info["frontend"]);
+        Assert.Equal((1 << 18).ToString(System.Globalization.CultureInfo.InvariantCulture), info["chunk_size"]);
         await M.BlksnapOkAsync("snapshot_destroy", "-i", id);
         Assert.DoesNotContain("image", await ListAsync(dir));
-        Assert.Equal("none", TestMachine.ParseFields(await File.ReadAllTextAsync($"{dir}/info"), ':')["state"]);
+        var infoAfter = TestMachine.ParseFields(await File.ReadAllTextAsync($"{dir}/info"), ':');
+        Assert.Equal("none", infoAfter["state"]);
+        Assert.Equal("0", infoAfter["chunk_size"]);
         Assert.Equal("", (await M.BlksnapFieldsAsync("snapshot_info", "-d", "a")).GetValueOrDefault("image", ""));
     }
 

@@ -87,6 +87,7 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
                $"live_export: {f.LiveExport ?? "none"}\nimage_export: {f.ImageExport ?? "none"}\n" +
                $"nbd_device: {f.NbdDevice ?? "none"}\ndm_device: {f.DmDevice ?? "none"}\n" +
                $"tracking_start: {DeviceFacts.TrackingStartOf(device)}\ntracking_state: {DeviceFacts.TrackingStateOf(device)}\n" +
-               $"take_pause_us: {(device.Snapshot is { State: SnapshotState.Taken } s ? (long)s.TakeHoldTime.TotalMicroseconds : 0)}\n";
+               $"take_pause_us: {(device.Snapshot is { State: SnapshotState.Taken } s ? (long)s.TakeHoldTime.TotalMicroseconds : 0)}\n" +
+               $"chunk_size: {device.Image?.ChunkSize ?? 0}\n";
     }
 }
