@@ -13,6 +13,9 @@ for proj in tests/*/*.csproj; do
     | grep -E '^\s*(Failed|Passed|Skipped) |error|Error Message|Stack Trace|at BlkSnapFs|seed|^(Passed|Failed)!' || true
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
+# The bench's report parser (python), whose tests guard the results file's columns.
+echo "== bench/peers report.py"
+python3 -m unittest discover -s bench/peers -q || status=1
 # One pass over the results: failures (message and first stack lines) go to stderr, so a log's
 # tail names them; the counts go to stdout.
 read -r passed failed skipped < <(python3 - "$results" <<'PY'
