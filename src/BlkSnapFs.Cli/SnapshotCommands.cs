@@ -109,9 +109,9 @@ internal static class SnapshotCommands
         var field = new Option<string>("--field", "-f")
         {
             Description = "Print only this field's value.",
-            HelpName = "image|error_code",
+            HelpName = "image|error_code|storage_used_bytes|storage_limit_bytes",
         };
-        field.AcceptOnlyFromAmong("image", "error_code");
+        field.AcceptOnlyFromAmong("image", "error_code", "storage_used_bytes", "storage_limit_bytes");
         var command = new Command("snapshot_info", "Print the state of a device's snapshot image.") { device, field };
         command.SetControlAction((parsed, client, output) =>
         {
@@ -124,6 +124,9 @@ internal static class SnapshotCommands
 
             output.Field("error_code", reply.Required("error_code"));
             output.Field("image", reply.Required("image"));
+            // Not in upstream's output; after its two lines, so scripts that read those still work.
+            output.Field("storage_used_bytes", reply.Required("storage_used_bytes"));
+            output.Field("storage_limit_bytes", reply.Required("storage_limit_bytes"));
         });
         return command;
     }

@@ -34,6 +34,9 @@ public sealed class DiffStorage : IDisposable
     public long Capacity { get { lock (_lock) return _areas.Sum(a => a.Length); } }
     public long Used { get { lock (_lock) return _used.Sum(); } }
 
+    /// <summary>The most the storage can hold: its fixed areas, and the growable file at its limit.</summary>
+    public long Limit { get { lock (_lock) return _areas.Where(a => a != _growable).Sum(a => a.Length) + (_growable is null ? 0 : _limit); } }
+
     /// <summary>
     /// Bytes written through the page cache before the storage writes uncached (RWF_DONTCACHE).
     /// Stored chunks are read back at most once, by a backup; past the kernel's background dirty

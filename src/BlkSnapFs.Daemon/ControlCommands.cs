@@ -82,6 +82,8 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Ac
                 {
                     ["error_code"] = device.ErrorCode,
                     ["image"] = device.Image is null ? "" : devices.View.ImagePath(device),
+                    ["storage_used_bytes"] = device.Snapshot?.Storage.Used ?? 0,
+                    ["storage_limit_bytes"] = device.Snapshot?.Storage.Limit ?? 0,
                 };
             case "snapshot_waitevent":
                 return await WaitEvent(r.Id(), r.OptionalLong("timeout_ms") ?? 0, cancel).ConfigureAwait(false);

@@ -175,14 +175,17 @@ public class CommandTests
     }
 
     [Fact]
-    public void SnapshotInfoPrintsBothFieldsOrOnlyTheOneAsked()
+    public void SnapshotInfoPrintsUpstreamsFieldsThenTheStorageOrOnlyTheOneAsked()
     {
-        using var daemon = FakeDaemon.Answering("""{"ok":true,"error_code":0,"image":"/mnt/blksnapfs/data/image"}""");
+        using var daemon = FakeDaemon.Answering("""{"ok":true,"error_code":0,"image":"/mnt/blksnapfs/data/image","storage_used_bytes":262144,"storage_limit_bytes":67108864}""");
 
-        Assert.Equal(["error_code=0", "image=/mnt/blksnapfs/data/image"], Blksnap.Run(daemon, "snapshot_info", "-d", "data").OutputLines);
+        Assert.Equal(["error_code=0", "image=/mnt/blksnapfs/data/image", "storage_used_bytes=262144", "storage_limit_bytes=67108864"],
+            Blksnap.Run(daemon, "snapshot_info", "-d", "data").OutputLines);
         Assert.Equal("/mnt/blksnapfs/data/image\n", Blksnap.Run(daemon, "snapshot_info", "--field", "image", "--device", "data").StandardOutput);
         Assert.Equal("0\n", Blksnap.Run(daemon, "snapshot_info", "-d", "data", "-f", "error_code").StandardOutput);
-        JsonAssert.Equal("""{"error_code":0,"image":"/mnt/blksnapfs/data/image"}""", Blksnap.Run(daemon, "snapshot_info", "-d", "data", "--json").StandardOutput);
+        Assert.Equal("262144\n", Blksnap.Run(daemon, "snapshot_info", "-d", "data", "-f", "storage_used_bytes").StandardOutput);
+        JsonAssert.Equal("""{"error_code":0,"image":"/mnt/blksnapfs/data/image","storage_used_bytes":262144,"storage_limit_bytes":67108864}""",
+            Blksnap.Run(daemon, "snapshot_info", "-d", "data", "--json").StandardOutput);
         JsonAssert.Equal("""{"op":"snapshot_info","device":"data"}""", JsonDocument.Parse(daemon.Requests[0]).RootElement);
     }
 

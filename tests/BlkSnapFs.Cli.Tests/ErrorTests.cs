@@ -112,7 +112,7 @@ public class ErrorTests
     [InlineData("Give --device with --ranges, or --file.", "markdirtyblock", "-d", "/dev/sdb")]
     [InlineData("Give either --file or --ranges, not both.", "markdirtyblock", "-f", "/etc/hostname", "-r", "0:8")]
     [InlineData("Invalid snapshot id 'not-a-uuid': expected a UUID.", "snapshot_destroy", "-i", "not-a-uuid")]
-    [InlineData("Argument 'size' not recognized. Must be one of: 'image' 'error_code'", "snapshot_info", "-d", "sdb", "-f", "size")]
+    [InlineData("Argument 'size' not recognized. Must be one of: 'image' 'error_code' 'storage_used_bytes' 'storage_limit_bytes'", "snapshot_info", "-d", "sdb", "-f", "size")]
     [InlineData("Argument 'vfio' not recognized. Must be one of: 'fuse' 'nbd' 'dm'", "attach", "-d", "sdb", "--frontend", "vfio")]
     [InlineData("Cannot parse argument 'soon' for option '--timeout' as expected type 'System.UInt32'.", "snapshot_waitevent", "-i", Id, "-t", "soon")]
     [InlineData("Required argument missing for option: '--device'.", "attach", "--device")]

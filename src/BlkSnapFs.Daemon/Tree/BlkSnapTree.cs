@@ -88,6 +88,7 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
                $"nbd_device: {f.NbdDevice ?? "none"}\ndm_device: {f.DmDevice ?? "none"}\n" +
                $"tracking_start: {DeviceFacts.TrackingStartOf(device)}\ntracking_state: {DeviceFacts.TrackingStateOf(device)}\n" +
                $"take_pause_us: {(device.Snapshot is { State: SnapshotState.Taken } s ? (long)s.TakeHoldTime.TotalMicroseconds : 0)}\n" +
-               $"chunk_size: {device.Image?.ChunkSize ?? 0}\n";
+               $"chunk_size: {device.Image?.ChunkSize ?? 0}\n" +
+               $"storage_used_bytes: {device.Snapshot?.Storage.Used ?? 0}\nstorage_limit_bytes: {device.Snapshot?.Storage.Limit ?? 0}\n";
     }
 }
