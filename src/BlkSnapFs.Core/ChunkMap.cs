@@ -24,6 +24,35 @@ public enum ChunkState
 /// </summary>
 public sealed class ChunkMap
 {
+    // The word of one chunk:
+    //
+    //    63   62   61..58  57..56   55 ......... 40   39 ............................... 0
+    //  +----+----+-------+--------+---------------+-------------------------------------+
+    //  | L  | W  |   0   |  kind  |     area      |  Stored:   offset in the area / 4 KiB |
+    //  +----+----+-------+--------+---------------+-------------------------------------+
+    //                                              |  InBuffer: slot (39..16)            |
+    //                                              |            index in the run (15..0) |
+    //                                              +-------------------------------------+
+    //  L     locked: a thread holds the chunk (taken with compare-and-swap)
+    //  W     waiters: a thread sleeps on stripe (chunk % 256) until the lock is released
+    //  kind  the ChunkState
+    //  area  the storage area (Stored only): at most 65535 areas, each up to 4 PiB
+    //  NotCopied and Failed carry no payload; the unused bits are 0.
+    //
+    // The life of a chunk. Every change is made with its lock held:
+    //
+    //               CopyRun (a write to the original)
+    //               WriteChunk (a write to the image)                 StoreRun
+    //   NotCopied ---------------------------------------> InBuffer ----------> Stored
+    //       |                                                 |
+    //       | reading the original failed                     | storing failed, or
+    //       |                                                 | the area closed
+    //       +-----------------------> Failed <----------------+
+    //
+    // No state leads back to NotCopied, and Stored and Failed are final: a reader that sees a
+    // chunk past NotCopied without the lock can trust that, and one that sees it Stored can read
+    // the storage without the lock (writes to the image change a stored chunk in place).
+    // A locked NotCopied chunk is being read from the original by a copier.
     private const ulong LockedBit = 1UL << 63;
     private const ulong WaitersBit = 1UL << 62;
     private const int KindShift = 56;

@@ -43,7 +43,7 @@ public sealed class DiffStorage : IDisposable
     /// threshold, cached stores only fill memory and throttle the writers they copy for (on an
     /// 8 GiB random first-touch pass they cost 3-5 times the CPU of uncached ones).
     /// </summary>
-    internal long CachedWriteBudget { get; set; } = BackgroundDirtyBytes();
+    internal long CachedWriteBudget { get; set; } = DirtyBackgroundThreshold.Read();
 
     public IReadOnlyList<string> Areas { get { lock (_lock) return _areas.Select(a => a.Description).ToList(); } }
 
@@ -204,24 +204,6 @@ public sealed class DiffStorage : IDisposable
 
     public void Write(int area, long offset, ReadOnlySpan<byte> data) =>
         AreaAt(area).Write(offset, data, uncached: Interlocked.Add(ref _written, data.Length) > CachedWriteBudget);
-
-    /// <summary>vm.dirty_background_bytes, or vm.dirty_background_ratio of the memory; 1 GiB when unreadable.</summary>
-    private static long BackgroundDirtyBytes()
-    {
-        try
-        {
-            var bytes = long.Parse(File.ReadAllText("/proc/sys/vm/dirty_background_bytes").Trim());
-            if (bytes > 0)
-                return bytes;
-            var ratio = long.Parse(File.ReadAllText("/proc/sys/vm/dirty_background_ratio").Trim());
-            var total = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
-            return long.Parse(total.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024 * ratio / 100;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidOperationException)
-        {
-            return 1L << 30;
-        }
-    }
 
     public void Read(int area, long offset, Span<byte> buffer) => AreaAt(area).Read(offset, buffer);
 

@@ -1,6 +1,3 @@
-using System.Globalization;
-using Microsoft.Extensions.Configuration;
-
 namespace BlkSnapFs.Core;
 
 /// <summary>Change-tracking block size limits (upstream tracking_block_* module parameters).</summary>
@@ -27,7 +24,8 @@ public sealed record DiffStorageParameters
 }
 
 /// <summary>
-/// The engine's tunables, validated and corrected as the upstream module does at load:
+/// The engine's tunables, whose initial values are the defaults (the daemon reads its
+/// configuration into these records), corrected as the upstream module does at load:
 /// a maximum below its minimum is raised, chunks are at least a page, and the storage
 /// growth step holds at least two of the largest chunks.
 /// </summary>
@@ -35,40 +33,10 @@ public sealed record EngineParameters
 {
     public const int SectorShift = 9;
     public const int PageShift = 12;
-    private const int LargestShift = 40;
 
     public TrackingParameters Tracking { get; init; } = new();
     public ChunkParameters Chunk { get; init; } = new();
     public DiffStorageParameters DiffStorage { get; init; } = new();
-
-    /// <summary>Reads the Tracking, Chunk and DiffStorage sections; a bad value throws naming its key.</summary>
-    public static EngineParameters FromConfiguration(IConfiguration config, ICollection<string>? warnings = null)
-    {
-        var t = new TrackingParameters();
-        var c = new ChunkParameters();
-        var d = new DiffStorageParameters();
-        var raw = new EngineParameters
-        {
-            Tracking = new TrackingParameters
-            {
-                BlockMinimumShift = Int(config, "Tracking:BlockMinimumShift", t.BlockMinimumShift, 0, LargestShift),
-                BlockMaximumShift = Int(config, "Tracking:BlockMaximumShift", t.BlockMaximumShift, 0, LargestShift),
-                BlockMaximumCount = Long(config, "Tracking:BlockMaximumCount", t.BlockMaximumCount, 1, int.MaxValue),
-            },
-            Chunk = new ChunkParameters
-            {
-                MinimumShift = Int(config, "Chunk:MinimumShift", c.MinimumShift, 0, 30),
-                MaximumShift = Int(config, "Chunk:MaximumShift", c.MaximumShift, 0, 30),
-                MaximumCount = Long(config, "Chunk:MaximumCount", c.MaximumCount, 1, int.MaxValue),
-                MaximumInQueue = Int(config, "Chunk:MaximumInQueue", c.MaximumInQueue, 1, 4096),
-            },
-            DiffStorage = new DiffStorageParameters
-            {
-                MinimumSectors = Long(config, "DiffStorage:MinimumSectors", d.MinimumSectors, 1, long.MaxValue >> SectorShift),
-            },
-        };
-        return raw.Corrected(warnings);
-    }
 
     /// <summary>Applies upstream's corrections, noting each one in <paramref name="warnings"/>.</summary>
     public EngineParameters Corrected(ICollection<string>? warnings = null)
@@ -118,19 +86,4 @@ public sealed record EngineParameters
     }
 
     public static long CountOf(long capacity, int shift) => (capacity + (1L << shift) - 1) >> shift;
-
-    private static int Int(IConfiguration config, string key, int fallback, int min, int max) =>
-        (int)Long(config, key, fallback, min, max);
-
-    private static long Long(IConfiguration config, string key, long fallback, long min, long max)
-    {
-        var text = config[key];
-        if (text is null)
-            return fallback;
-        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-            throw new BlkSnapException(Errno.EINVAL, $"{key}: '{text}' is not a whole number");
-        if (value < min || value > max)
-            throw new BlkSnapException(Errno.ERANGE, $"{key}: {value} is outside {min}..{max}");
-        return value;
-    }
 }

@@ -16,13 +16,20 @@ public enum Frontend
 public sealed record DeviceSettings(string Path, string? Name, Frontend Frontend, string? NbdDevice, string? DmName, bool Direct);
 
 /// <summary>
-/// The daemon's configuration, layered as the README's Configuration section says: the shipped defaults, the file
-/// given with --config (or as the mount source), BLKSNAPFS_ environment variables, then -o
-/// key=value options. Unknown keys and bad values stop the start with a message naming them.
+/// The daemon's configuration, layered as the README's Configuration section says: the shipped file,
+/// the file given with --config (or as the mount source), BLKSNAPFS_ environment variables, then -o
+/// key=value options. Unknown keys and bad values stop the start with a message naming them, with
+/// the errno <see cref="SettingReader"/> gives. The defaults are the initial values of the
+/// properties here and of <see cref="EngineParameters"/>; the shipped file and the README's table
+/// list the same values (tests hold them to it).
 /// </summary>
 public sealed record DaemonSettings
 {
-    private static readonly string[] KnownKeys =
+    // The largest values the engine's shifts may take: a 1 TiB tracking block, a 1 GiB chunk.
+    private const int LargestTrackingShift = 40;
+    private const int LargestChunkShift = 30;
+
+    internal static readonly string[] KnownKeys =
     [
         "ControlSocket", "ControlSocketMode", "LogLevel", "LogFile", "StateDirectory", "Supervise",
         "Fuse", "Fuse:Threads",
@@ -54,29 +61,29 @@ public sealed record DaemonSettings
 
     private static readonly string[] DeviceKeys = ["Name", "Path", "Frontend", "NbdDevice", "DmName", "Direct"];
 
-    public required string ControlSocket { get; init; }
-    public required UnixFileMode ControlSocketMode { get; init; }
-    public required LogLevel LogLevel { get; init; }
+    public string ControlSocket { get; init; } = "/run/blksnapfs/control.sock";
+    public UnixFileMode ControlSocketMode { get; init; } = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
     public string? LogFile { get; init; }
 
     /// <summary>Run the serving process under a supervisor that holds its FUSE connection, so a crash of it is survived.</summary>
-    public required bool Supervise { get; init; }
+    public bool Supervise { get; init; } = true;
 
     /// <summary>Where change tracking is kept across restarts (created 0700); null (an empty setting) keeps it in memory only.</summary>
-    public string? StateDirectory { get; init; }
-    public required int FuseThreads { get; init; }
-    public required string NbdSocketDirectory { get; init; }
+    public string? StateDirectory { get; init; } = "/var/lib/blksnapfs";
+    public int FuseThreads { get; init; } = 4;
+    public string NbdSocketDirectory { get; init; } = "/run/blksnapfs/nbd";
     public string? NbdTcpAddress { get; init; }
-    public required int NbdTimeoutSeconds { get; init; }
+    public int NbdTimeoutSeconds { get; init; } = 30;
 
     /// <summary>How long I/O on /dev/nbdN waits for a new serving process after the one serving it died (the kernel's dead-connection timeout).</summary>
-    public required int NbdReconnectTimeoutSeconds { get; init; }
-    public required EngineParameters Engine { get; init; }
+    public int NbdReconnectTimeoutSeconds { get; init; } = 60;
+    public EngineParameters Engine { get; init; } = new();
 
     /// <summary>Whether take freezes the file systems on the snapshot's devices, and for how long it waits for a freeze.</summary>
-    public required bool TakeFreeze { get; init; }
-    public required int TakeFreezeTimeoutSeconds { get; init; }
-    public required IReadOnlyList<DeviceSettings> Devices { get; init; }
+    public bool TakeFreeze { get; init; } = true;
+    public int TakeFreezeTimeoutSeconds { get; init; } = 30;
+    public IReadOnlyList<DeviceSettings> Devices { get; init; } = [];
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>The shipped defaults: blksnapfs.json beside the program, or in ../share/blksnapfs once installed.</summary>
@@ -148,28 +155,51 @@ public sealed record DaemonSettings
     public static DaemonSettings From(IConfiguration config)
     {
         CheckKeys(config);
+        var read = new SettingReader(config);
+        var defaults = new DaemonSettings();
         var warnings = new List<string>();
-        var engine = EngineParameters.FromConfiguration(config, warnings);
         return new DaemonSettings
         {
-            ControlSocket = config["ControlSocket"] is { Length: > 0 } socket ? socket : "/run/blksnapfs/control.sock",
-            ControlSocketMode = ParseMode(config["ControlSocketMode"] ?? "0600"),
-            LogLevel = ParseEnum(config, "LogLevel", LogLevel.Information),
-            LogFile = config["LogFile"] is { Length: > 0 } log ? log : null,
-            Supervise = ParseBool(config, "Supervise", true),
-            StateDirectory = config["StateDirectory"] is { } state ? (state.Length > 0 ? Path.GetFullPath(state) : null) : "/var/lib/blksnapfs",
-            FuseThreads = ParseInt(config, "Fuse:Threads", 4, 1, 64),
-            NbdSocketDirectory = config["Nbd:SocketDirectory"] is { Length: > 0 } nbd ? nbd : "/run/blksnapfs/nbd",
-            NbdTcpAddress = config["Nbd:TcpAddress"] is { Length: > 0 } tcp ? tcp : null,
-            NbdTimeoutSeconds = ParseInt(config, "Nbd:TimeoutSeconds", 30, 1, 3600),
-            NbdReconnectTimeoutSeconds = ParseInt(config, "Nbd:ReconnectTimeoutSeconds", 60, 1, 3600),
-            Engine = engine,
-            TakeFreeze = ParseBool(config, "Take:Freeze", true),
-            TakeFreezeTimeoutSeconds = ParseInt(config, "Take:FreezeTimeoutSeconds", 30, 1, 3600),
-            Devices = ParseDevices(config),
+            ControlSocket = read.Text("ControlSocket") ?? defaults.ControlSocket,
+            ControlSocketMode = read.Mode("ControlSocketMode", defaults.ControlSocketMode),
+            LogLevel = read.Enum("LogLevel", defaults.LogLevel),
+            LogFile = read.Text("LogFile") ?? defaults.LogFile,
+            Supervise = read.Bool("Supervise", defaults.Supervise),
+            StateDirectory = config["StateDirectory"] is { } state ? (state.Length > 0 ? Path.GetFullPath(state) : null) : defaults.StateDirectory,
+            FuseThreads = read.Int("Fuse:Threads", defaults.FuseThreads, 1, 64),
+            NbdSocketDirectory = read.Text("Nbd:SocketDirectory") ?? defaults.NbdSocketDirectory,
+            NbdTcpAddress = read.Text("Nbd:TcpAddress") ?? defaults.NbdTcpAddress,
+            NbdTimeoutSeconds = read.Int("Nbd:TimeoutSeconds", defaults.NbdTimeoutSeconds, 1, 3600),
+            NbdReconnectTimeoutSeconds = read.Int("Nbd:ReconnectTimeoutSeconds", defaults.NbdReconnectTimeoutSeconds, 1, 3600),
+            Engine = ReadEngine(read, defaults.Engine).Corrected(warnings),
+            TakeFreeze = read.Bool("Take:Freeze", defaults.TakeFreeze),
+            TakeFreezeTimeoutSeconds = read.Int("Take:FreezeTimeoutSeconds", defaults.TakeFreezeTimeoutSeconds, 1, 3600),
+            Devices = ReadDevices(config, read),
             Warnings = warnings,
         };
     }
+
+    /// <summary>The Tracking, Chunk and DiffStorage sections, as given (before upstream's corrections).</summary>
+    private static EngineParameters ReadEngine(SettingReader read, EngineParameters defaults) => new()
+    {
+        Tracking = new TrackingParameters
+        {
+            BlockMinimumShift = read.Int("Tracking:BlockMinimumShift", defaults.Tracking.BlockMinimumShift, 0, LargestTrackingShift),
+            BlockMaximumShift = read.Int("Tracking:BlockMaximumShift", defaults.Tracking.BlockMaximumShift, 0, LargestTrackingShift),
+            BlockMaximumCount = read.Long("Tracking:BlockMaximumCount", defaults.Tracking.BlockMaximumCount, 1, int.MaxValue),
+        },
+        Chunk = new ChunkParameters
+        {
+            MinimumShift = read.Int("Chunk:MinimumShift", defaults.Chunk.MinimumShift, 0, LargestChunkShift),
+            MaximumShift = read.Int("Chunk:MaximumShift", defaults.Chunk.MaximumShift, 0, LargestChunkShift),
+            MaximumCount = read.Long("Chunk:MaximumCount", defaults.Chunk.MaximumCount, 1, int.MaxValue),
+            MaximumInQueue = read.Int("Chunk:MaximumInQueue", defaults.Chunk.MaximumInQueue, 1, 4096),
+        },
+        DiffStorage = new DiffStorageParameters
+        {
+            MinimumSectors = read.Long("DiffStorage:MinimumSectors", defaults.DiffStorage.MinimumSectors, 1, long.MaxValue >> EngineParameters.SectorShift),
+        },
+    };
 
     private static void CheckKeys(IConfiguration config)
     {
@@ -191,7 +221,7 @@ public sealed record DaemonSettings
         }
     }
 
-    private static List<DeviceSettings> ParseDevices(IConfiguration config)
+    private static List<DeviceSettings> ReadDevices(IConfiguration config, SettingReader read)
     {
         var devices = new List<DeviceSettings>();
         foreach (var section in config.GetSection("Devices").GetChildren())
@@ -201,7 +231,7 @@ public sealed record DaemonSettings
             if (string.IsNullOrWhiteSpace(path))
                 throw new BlkSnapException(Errno.EINVAL, $"{where}:Path is missing");
             var frontend = ParseFrontend(section["Frontend"], $"{where}:Frontend");
-            var direct = ParseBool(section, "Direct", false, where);
+            var direct = read.Bool($"{where}:Direct", false);
             devices.Add(new DeviceSettings(path, section["Name"], frontend, section["NbdDevice"], section["DmName"], direct));
         }
         return devices;
@@ -214,48 +244,4 @@ public sealed record DaemonSettings
         "dm" => Frontend.Dm,
         _ => throw new BlkSnapException(Errno.EINVAL, $"{what}: '{text}' is not fuse, nbd or dm"),
     };
-
-    private static UnixFileMode ParseMode(string text)
-    {
-        try
-        {
-            var value = Convert.ToInt32(text, 8);
-            if (value is < 0 or > 0x1FF)
-                throw new FormatException();
-            return (UnixFileMode)value;
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
-        {
-            throw new BlkSnapException(Errno.EINVAL, $"ControlSocketMode: '{text}' is not an octal mode like 0600");
-        }
-    }
-
-    private static int ParseInt(IConfiguration config, string key, int fallback, int min, int max)
-    {
-        var text = config[key];
-        if (text is null)
-            return fallback;
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
-            throw new BlkSnapException(Errno.EINVAL, $"{key}: '{text}' is not a whole number in {min}..{max}");
-        return value;
-    }
-
-    private static bool ParseBool(IConfiguration config, string key, bool fallback, string? where = null)
-    {
-        var text = config[key];
-        if (text is null)
-            return fallback;
-        var name = where is null ? key : $"{where}:{key}";
-        return bool.TryParse(text, out var value) ? value : throw new BlkSnapException(Errno.EINVAL, $"{name}: '{text}' is not true or false");
-    }
-
-    private static T ParseEnum<T>(IConfiguration config, string key, T fallback) where T : struct, Enum
-    {
-        var text = config[key];
-        if (text is null)
-            return fallback;
-        return Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value)
-            ? value
-            : throw new BlkSnapException(Errno.EINVAL, $"{key}: '{text}' is not one of {string.Join(", ", Enum.GetNames<T>())}");
-    }
 }

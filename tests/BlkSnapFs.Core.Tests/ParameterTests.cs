@@ -1,17 +1,22 @@
 using BlkSnapFs.Core;
-using Microsoft.Extensions.Configuration;
 
 namespace BlkSnapFs.Core.Tests;
 
 public class ParameterTests
 {
-    private static IConfiguration Config(params (string Key, string Value)[] values) =>
-        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+    private static EngineParameters Chunks(int minimumShift, int maximumShift, long storageSectors) => new()
+    {
+        Chunk = new ChunkParameters { MinimumShift = minimumShift, MaximumShift = maximumShift },
+        DiffStorage = new DiffStorageParameters { MinimumSectors = storageSectors },
+    };
 
     [Fact]
-    public void DefaultsAreUpstreams()
+    public void DefaultsAreUpstreamsAndNeedNoCorrection()
     {
-        var p = EngineParameters.FromConfiguration(Config());
+        var p = new EngineParameters();
+        var warnings = new List<string>();
+        Assert.Equal(p, p.Corrected(warnings));
+        Assert.Empty(warnings);
         Assert.Equal(16, p.Tracking.BlockMinimumShift);
         Assert.Equal(26, p.Tracking.BlockMaximumShift);
         Assert.Equal(2097152, p.Tracking.BlockMaximumCount);
@@ -26,9 +31,7 @@ public class ParameterTests
     public void ValuesAreCorrectedAsUpstreamDoes()
     {
         var warnings = new List<string>();
-        var p = EngineParameters.FromConfiguration(Config(
-            ("Tracking:BlockMinimumShift", "20"), ("Tracking:BlockMaximumShift", "18"),
-            ("Chunk:MinimumShift", "9"), ("Chunk:MaximumShift", "8"), ("DiffStorage:MinimumSectors", "10")), warnings);
+        var p = (Chunks(9, 8, 10) with { Tracking = new TrackingParameters { BlockMinimumShift = 20, BlockMaximumShift = 18 } }).Corrected(warnings);
         Assert.Equal(20, p.Tracking.BlockMaximumShift);
         Assert.Equal(12, p.Chunk.MinimumShift);
         Assert.Equal(12, p.Chunk.MaximumShift);
@@ -39,16 +42,15 @@ public class ParameterTests
 
     /// <summary>Upstream's step: twice the smallest chunk (not the largest), a whole number of smallest chunks.</summary>
     [Theory]
-    [InlineData("100", 256)]
-    [InlineData("300", 256)]
-    [InlineData("65536", 65536)]
-    public void StorageStepIsTwoOfTheSmallestChunksAndAWholeNumberOfThem(string sectors, long expected)
+    [InlineData(100, 256)]
+    [InlineData(300, 256)]
+    [InlineData(65536, 65536)]
+    public void StorageStepIsTwoOfTheSmallestChunksAndAWholeNumberOfThem(long sectors, long expected)
     {
         var warnings = new List<string>();
-        var p = EngineParameters.FromConfiguration(Config(
-            ("Chunk:MinimumShift", "16"), ("Chunk:MaximumShift", "26"), ("DiffStorage:MinimumSectors", sectors)), warnings);
+        var p = Chunks(16, 26, sectors).Corrected(warnings);
         Assert.Equal(expected, p.DiffStorage.MinimumSectors);
-        Assert.Equal(expected.ToString(System.Globalization.CultureInfo.InvariantCulture) == sectors ? 0 : 1, warnings.Count);
+        Assert.Equal(expected == sectors ? 0 : 1, warnings.Count);
     }
 
     /// <summary>A chunk larger than the growth step (a big device's chunks) is stored by growing past the step.</summary>
@@ -62,18 +64,6 @@ public class ParameterTests
         var (area, offset) = storage.Allocate(64 << 10);
         Assert.Equal((0, 0L), (area, offset));
         Assert.True(storage.Capacity >= 64 << 10, $"capacity {storage.Capacity}");
-    }
-
-    [Theory]
-    [InlineData("Chunk:MinimumShift", "abc", Errno.EINVAL)]
-    [InlineData("Chunk:MaximumInQueue", "0", Errno.ERANGE)]
-    [InlineData("Tracking:BlockMaximumCount", "-5", Errno.ERANGE)]
-    [InlineData("DiffStorage:MinimumSectors", "1.5", Errno.EINVAL)]
-    public void BadValuesNameTheirKey(string key, string value, int errno)
-    {
-        var e = Assert.Throws<BlkSnapException>(() => EngineParameters.FromConfiguration(Config((key, value))));
-        Assert.Equal(errno, e.Errno);
-        Assert.Contains(key, e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
