@@ -60,14 +60,14 @@ public sealed unsafe partial class FuseSession
         FuseOpcode.Rename => Rename(worker, ref body),
         FuseOpcode.Rename2 => Rename2(worker, ref body),
         FuseOpcode.Link => Link(worker, ref body),
-        FuseOpcode.Open => Open(worker, ref body),
+        FuseOpcode.Open => Open(worker, ref body, directory: false),
         FuseOpcode.Read => Read(worker, ref body),
         FuseOpcode.Write => Write(worker, ref body),
         FuseOpcode.StatFs => StatFs(worker),
         FuseOpcode.Release => Release(worker, ref body),
         FuseOpcode.Fsync => Fsync(worker, ref body),
         FuseOpcode.Flush => Flush(worker, ref body),
-        FuseOpcode.OpenDirectory => OpenDirectory(worker, ref body),
+        FuseOpcode.OpenDirectory => Open(worker, ref body, directory: true),
         FuseOpcode.ReadDirectory => ReadDirectory(worker, ref body),
         FuseOpcode.ReleaseDirectory => ReleaseDirectory(worker, ref body),
         FuseOpcode.FsyncDirectory => FsyncDirectory(ref body),
@@ -94,6 +94,10 @@ public sealed unsafe partial class FuseSession
 
     /// <summary>An outcome with no reply body: success whatever count the file system returned.</summary>
     private static int Status(int result) => Math.Min(result, 0);
+
+    /// <summary>Room for a reply body of the <paramref name="size"/> the kernel asked for, as much of it as the buffer holds.</summary>
+    private static Span<byte> ReplyData(WorkerBuffers buffers, uint size) =>
+        new(buffers.ReplyData, (int)Math.Min(size, (uint)buffers.ReplyDataCapacity));
 
     /// <summary>An outcome whose reply body is <paramref name="value"/>, or the file system's error.</summary>
     private static int StructOrError<T>(WorkerBuffers buffers, int result, in T value)

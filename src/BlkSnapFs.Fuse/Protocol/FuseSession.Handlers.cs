@@ -82,10 +82,19 @@ public sealed unsafe partial class FuseSession
             ? StructOrError(worker.Buffers, _fileSystem.Link(worker.Context, request.ExistingNodeId, name, out EntryOut entry), entry)
             : BodyTooShort;
 
-    private int Open(Worker worker, ref RequestBodyReader body) =>
-        body.TryRead(out OpenIn request)
-            ? StructOrError(worker.Buffers, _fileSystem.Open(worker.Context, request, out OpenOut reply), reply)
-            : BodyTooShort;
+    /// <summary>OPEN and OPENDIR: the same request and reply, for a file or a directory.</summary>
+    private int Open(Worker worker, ref RequestBodyReader body, bool directory)
+    {
+        if (!body.TryRead(out OpenIn request))
+        {
+            return BodyTooShort;
+        }
+
+        int result = directory
+            ? _fileSystem.OpenDirectory(worker.Context, request, out OpenOut reply)
+            : _fileSystem.Open(worker.Context, request, out reply);
+        return StructOrError(worker.Buffers, result, reply);
+    }
 
     private int Read(Worker worker, ref RequestBodyReader body)
     {
@@ -95,15 +104,15 @@ public sealed unsafe partial class FuseSession
         }
 
         Statistics.ReadRequested(request.Size);
-        int size = (int)Math.Min(request.Size, (uint)worker.Buffers.ReplyDataCapacity);
-        int result = _fileSystem.Read(worker.Context, request, new Span<byte>(worker.Buffers.ReplyData, size));
+        Span<byte> destination = ReplyData(worker.Buffers, request.Size);
+        int result = _fileSystem.Read(worker.Context, request, destination);
         if (result < 0 || worker.Context.IsDeferred)
         {
             return result;
         }
 
         Statistics.ReadCompleted(result);
-        return Math.Min(result, size);
+        return Math.Min(result, destination.Length);
     }
 
     private int Write(Worker worker, ref RequestBodyReader body)
@@ -130,11 +139,6 @@ public sealed unsafe partial class FuseSession
     private int Flush(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out FlushIn request) ? Status(_fileSystem.Flush(worker.Context, request)) : BodyTooShort;
 
-    private int OpenDirectory(Worker worker, ref RequestBodyReader body) =>
-        body.TryRead(out OpenIn request)
-            ? StructOrError(worker.Buffers, _fileSystem.OpenDirectory(worker.Context, request, out OpenOut reply), reply)
-            : BodyTooShort;
-
     private int ReadDirectory(Worker worker, ref RequestBodyReader body)
     {
         if (!body.TryRead(out ReadIn request))
@@ -142,8 +146,7 @@ public sealed unsafe partial class FuseSession
             return BodyTooShort;
         }
 
-        int size = (int)Math.Min(request.Size, (uint)worker.Buffers.ReplyDataCapacity);
-        var entries = new DirectoryEntryWriter(new Span<byte>(worker.Buffers.ReplyData, size));
+        var entries = new DirectoryEntryWriter(ReplyData(worker.Buffers, request.Size));
         int result = _fileSystem.ReadDirectory(worker.Context, request, ref entries);
         return result < 0 ? result : entries.Length;
     }
