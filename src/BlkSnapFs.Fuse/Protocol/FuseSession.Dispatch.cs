@@ -1,28 +1,39 @@
 namespace BlkSnapFs.Fuse.Protocol;
 
-/// <summary>Decoding one request, calling the file system and encoding its reply, all within the worker's buffers.</summary>
+/// <summary>
+/// Every concern shared by all requests, in one place: decoding the header, choosing the handler,
+/// turning a short body or a failed handler into EIO, and the one reply (or none).
+/// </summary>
 public sealed unsafe partial class FuseSession
 {
+    /// <summary>A handler's outcome when the body ended before what its opcode needs: answered EIO, the file system not called.</summary>
+    private const int BodyTooShort = int.MinValue;
+
     private void Dispatch(Worker worker, int length)
     {
-        WorkerBuffers buffers = worker.Buffers;
-        var header = (RequestHeader*)buffers.Request;
-        byte* body = buffers.Request + sizeof(RequestHeader);
-        int bodyLength = length - sizeof(RequestHeader);
-        RequestContext context = worker.Context;
-        context.Begin(*header);
+        var request = new RequestBodyReader(new ReadOnlySpan<byte>(worker.Buffers.Request, length));
+        if (!request.TryRead(out RequestHeader header))
+        {
+            // Without a whole header there is no unique to answer to.
+            return;
+        }
+
+        worker.Context.Begin(header);
         Statistics.RequestStarted();
         try
         {
-            Handle(worker, header->Opcode, body, bodyLength);
-        }
-        catch (Exception exception)
-        {
-            _options.HandlerFailed?.Invoke(exception);
-            if (!context.IsDeferred && !IsWithoutReply(header->Opcode))
+            int outcome;
+            try
             {
-                SendError(worker.Fd, buffers, context.Unique, Errno.EIO);
+                outcome = Handle(worker, header.Opcode, ref request);
             }
+            catch (Exception exception)
+            {
+                _options.HandlerFailed?.Invoke(exception);
+                outcome = -Errno.EIO;
+            }
+
+            Reply(worker, header.Opcode, outcome);
         }
         finally
         {
@@ -30,291 +41,79 @@ public sealed unsafe partial class FuseSession
         }
     }
 
-    private static bool IsWithoutReply(FuseOpcode opcode) =>
-        opcode is FuseOpcode.Forget or FuseOpcode.BatchForget or FuseOpcode.Interrupt or FuseOpcode.NotifyReply;
-
-    private void Handle(Worker worker, FuseOpcode opcode, byte* body, int bodyLength)
+    /// <summary>
+    /// Calls the opcode's handler. A handler decodes its body with <paramref name="body"/>, calls the file system and
+    /// returns the length of the reply it put in <see cref="WorkerBuffers.ReplyData"/>, a negated errno, or <see cref="BodyTooShort"/>.
+    /// </summary>
+    private int Handle(Worker worker, FuseOpcode opcode, ref RequestBodyReader body) => opcode switch
     {
-        RequestContext context = worker.Context;
-        WorkerBuffers buffers = worker.Buffers;
-        int fd = worker.Fd;
-        ulong unique = context.Unique;
-        int result;
-        switch (opcode)
+        FuseOpcode.Lookup => Lookup(worker, ref body),
+        FuseOpcode.Forget => Forget(worker, ref body),
+        FuseOpcode.BatchForget => BatchForget(ref body),
+        FuseOpcode.GetAttr => GetAttr(worker, ref body),
+        FuseOpcode.SetAttr => SetAttr(worker, ref body),
+        FuseOpcode.Symlink => Symlink(worker, ref body),
+        FuseOpcode.MakeNode => MakeNode(worker, ref body),
+        FuseOpcode.MakeDirectory => MakeDirectory(worker, ref body),
+        FuseOpcode.Unlink => Unlink(worker, ref body),
+        FuseOpcode.RemoveDirectory => RemoveDirectory(worker, ref body),
+        FuseOpcode.Rename => Rename(worker, ref body),
+        FuseOpcode.Rename2 => Rename2(worker, ref body),
+        FuseOpcode.Link => Link(worker, ref body),
+        FuseOpcode.Open => Open(worker, ref body, directory: false),
+        FuseOpcode.Read => Read(worker, ref body),
+        FuseOpcode.Write => Write(worker, ref body),
+        FuseOpcode.StatFs => StatFs(worker),
+        FuseOpcode.Release => Release(worker, ref body),
+        FuseOpcode.Fsync => Fsync(worker, ref body),
+        FuseOpcode.Flush => Flush(worker, ref body),
+        FuseOpcode.OpenDirectory => Open(worker, ref body, directory: true),
+        FuseOpcode.ReadDirectory => ReadDirectory(worker, ref body),
+        FuseOpcode.ReleaseDirectory => ReleaseDirectory(worker, ref body),
+        FuseOpcode.FsyncDirectory => FsyncDirectory(ref body),
+        FuseOpcode.Create => Create(worker, ref body),
+        FuseOpcode.Interrupt => Interrupt(ref body),
+        FuseOpcode.Destroy => Destroy(),
+        FuseOpcode.Poll => Poll(worker, ref body),
+        FuseOpcode.NotifyReply => 0,
+        FuseOpcode.Init => -Errno.EPROTO,
+        _ => -Errno.ENOSYS,
+    };
+
+    /// <summary>The one place a request is answered, unless its handler deferred the answer or the opcode takes none.</summary>
+    private static void Reply(Worker worker, FuseOpcode opcode, int outcome)
+    {
+        if (worker.Context.IsDeferred || !opcode.ExpectsReply())
         {
-            case FuseOpcode.Read:
-                {
-                    var request = (ReadIn*)body;
-                    Statistics.ReadRequested(request->Size);
-                    int size = Math.Min((int)request->Size, buffers.ReplyDataCapacity);
-                    result = _fileSystem.Read(context, *request, new Span<byte>(buffers.ReplyData, size));
-                    if (context.IsDeferred)
-                    {
-                        return;
-                    }
-
-                    if (result >= 0)
-                    {
-                        Statistics.ReadCompleted(result);
-                        Send(fd, buffers, unique, 0, Math.Min(result, size));
-                    }
-                    else
-                    {
-                        SendError(fd, buffers, unique, -result);
-                    }
-
-                    return;
-                }
-
-            case FuseOpcode.Write:
-                {
-                    var request = (WriteIn*)body;
-                    Statistics.WriteRequested(request->Size);
-                    int size = Math.Min((int)request->Size, bodyLength - sizeof(WriteIn));
-                    result = _fileSystem.Write(context, *request, new ReadOnlySpan<byte>(body + sizeof(WriteIn), size));
-                    if (result >= 0)
-                    {
-                        SendStruct(fd, buffers, unique, new WriteOut { Size = (uint)result });
-                    }
-                    else
-                    {
-                        SendError(fd, buffers, unique, -result);
-                    }
-
-                    return;
-                }
-
-            case FuseOpcode.Lookup:
-                result = _fileSystem.Lookup(context, NameAt(body, bodyLength), out EntryOut lookedUp);
-                SendStructOrError(fd, buffers, unique, result, lookedUp);
-                return;
-
-            case FuseOpcode.Forget:
-                _fileSystem.Forget(context.NodeId, ((ForgetIn*)body)->LookupCount);
-                return;
-
-            case FuseOpcode.BatchForget:
-                {
-                    var batch = (BatchForgetIn*)body;
-                    var items = (ForgetOne*)(body + sizeof(BatchForgetIn));
-                    uint count = Math.Min(batch->Count, (uint)((bodyLength - sizeof(BatchForgetIn)) / sizeof(ForgetOne)));
-                    for (uint index = 0; index < count; index++)
-                    {
-                        _fileSystem.Forget(items[index].NodeId, items[index].LookupCount);
-                    }
-
-                    return;
-                }
-
-            case FuseOpcode.GetAttr:
-                result = _fileSystem.GetAttr(context, *(GetAttrIn*)body, out AttrOut attributes);
-                SendStructOrError(fd, buffers, unique, result, attributes);
-                return;
-
-            case FuseOpcode.SetAttr:
-                result = _fileSystem.SetAttr(context, *(SetAttrIn*)body, out AttrOut changed);
-                SendStructOrError(fd, buffers, unique, result, changed);
-                return;
-
-            case FuseOpcode.Open:
-                result = _fileSystem.Open(context, *(OpenIn*)body, out OpenOut opened);
-                SendStructOrError(fd, buffers, unique, result, opened);
-                return;
-
-            case FuseOpcode.OpenDirectory:
-                result = _fileSystem.OpenDirectory(context, *(OpenIn*)body, out OpenOut openedDirectory);
-                SendStructOrError(fd, buffers, unique, result, openedDirectory);
-                return;
-
-            case FuseOpcode.ReadDirectory:
-                {
-                    var request = (ReadIn*)body;
-                    int size = Math.Min((int)request->Size, buffers.ReplyDataCapacity);
-                    var entries = new DirectoryEntryWriter(new Span<byte>(buffers.ReplyData, size));
-                    result = _fileSystem.ReadDirectory(context, *request, ref entries);
-                    if (result < 0)
-                    {
-                        SendError(fd, buffers, unique, -result);
-                    }
-                    else
-                    {
-                        Send(fd, buffers, unique, 0, entries.Length);
-                    }
-
-                    return;
-                }
-
-            case FuseOpcode.Release:
-                SendResult(fd, buffers, unique, _fileSystem.Release(context, *(ReleaseIn*)body));
-                return;
-
-            case FuseOpcode.ReleaseDirectory:
-                SendResult(fd, buffers, unique, _fileSystem.ReleaseDirectory(context, *(ReleaseIn*)body));
-                return;
-
-            case FuseOpcode.Flush:
-                SendResult(fd, buffers, unique, _fileSystem.Flush(context, *(FlushIn*)body));
-                return;
-
-            case FuseOpcode.Fsync:
-                SendResult(fd, buffers, unique, _fileSystem.Fsync(context, *(FsyncIn*)body));
-                return;
-
-            case FuseOpcode.FsyncDirectory:
-                SendResult(fd, buffers, unique, 0);
-                return;
-
-            case FuseOpcode.Poll:
-                result = _fileSystem.Poll(context, *(PollIn*)body, out PollOut polled);
-                SendStructOrError(fd, buffers, unique, result, polled);
-                return;
-
-            case FuseOpcode.StatFs:
-                result = _fileSystem.StatFs(context, out StatFsOut statistics);
-                SendStructOrError(fd, buffers, unique, result, statistics);
-                return;
-
-            case FuseOpcode.Interrupt:
-                OnInterrupt(((InterruptIn*)body)->Unique);
-                return;
-
-            case FuseOpcode.NotifyReply:
-                return;
-
-            case FuseOpcode.Destroy:
-                if (Interlocked.Exchange(ref _destroyed, 1) == 0)
-                {
-                    _fileSystem.Destroy();
-                }
-
-                SendResult(fd, buffers, unique, 0);
-                return;
-
-            case FuseOpcode.MakeNode:
-                {
-                    const int MakeNodeInLength = 16;
-                    uint mode = *(uint*)body;
-                    result = _fileSystem.MakeNode(context, NameAt(body + MakeNodeInLength, bodyLength - MakeNodeInLength), mode, out EntryOut made);
-                    SendStructOrError(fd, buffers, unique, result, made);
-                    return;
-                }
-
-            case FuseOpcode.MakeDirectory:
-                {
-                    const int MakeDirectoryInLength = 8;
-                    uint mode = *(uint*)body;
-                    result = _fileSystem.MakeDirectory(context, NameAt(body + MakeDirectoryInLength, bodyLength - MakeDirectoryInLength), mode, out EntryOut made);
-                    SendStructOrError(fd, buffers, unique, result, made);
-                    return;
-                }
-
-            case FuseOpcode.Create:
-                {
-                    const int CreateInLength = 16;
-                    int flags = *(int*)body;
-                    uint mode = *(uint*)(body + 4);
-                    result = _fileSystem.Create(context, NameAt(body + CreateInLength, bodyLength - CreateInLength), mode, flags, out EntryOut created, out OpenOut createdOpen);
-                    if (result < 0)
-                    {
-                        SendError(fd, buffers, unique, -result);
-                    }
-                    else
-                    {
-                        *(EntryOut*)buffers.ReplyData = created;
-                        *(OpenOut*)(buffers.ReplyData + sizeof(EntryOut)) = createdOpen;
-                        Send(fd, buffers, unique, 0, sizeof(EntryOut) + sizeof(OpenOut));
-                    }
-
-                    return;
-                }
-
-            case FuseOpcode.Symlink:
-                {
-                    ReadOnlySpan<byte> name = NameAt(body, bodyLength);
-                    ReadOnlySpan<byte> target = NameAt(body + name.Length + 1, bodyLength - name.Length - 1);
-                    result = _fileSystem.Symlink(context, name, target, out EntryOut linked);
-                    SendStructOrError(fd, buffers, unique, result, linked);
-                    return;
-                }
-
-            case FuseOpcode.Link:
-                {
-                    const int LinkInLength = 8;
-                    ulong existing = *(ulong*)body;
-                    result = _fileSystem.Link(context, existing, NameAt(body + LinkInLength, bodyLength - LinkInLength), out EntryOut linked);
-                    SendStructOrError(fd, buffers, unique, result, linked);
-                    return;
-                }
-
-            case FuseOpcode.Unlink:
-                SendResult(fd, buffers, unique, _fileSystem.Unlink(context, NameAt(body, bodyLength)));
-                return;
-
-            case FuseOpcode.RemoveDirectory:
-                SendResult(fd, buffers, unique, _fileSystem.RemoveDirectory(context, NameAt(body, bodyLength)));
-                return;
-
-            case FuseOpcode.Rename:
-            case FuseOpcode.Rename2:
-                {
-                    int inLength = opcode == FuseOpcode.Rename ? 8 : 16;
-                    ulong newParent = *(ulong*)body;
-                    uint flags = opcode == FuseOpcode.Rename ? 0 : *(uint*)(body + 8);
-                    ReadOnlySpan<byte> name = NameAt(body + inLength, bodyLength - inLength);
-                    ReadOnlySpan<byte> newName = NameAt(body + inLength + name.Length + 1, bodyLength - inLength - name.Length - 1);
-                    SendResult(fd, buffers, unique, _fileSystem.Rename(context, name, newParent, newName, flags));
-                    return;
-                }
-
-            case FuseOpcode.Init:
-                SendError(fd, buffers, unique, Errno.EPROTO);
-                return;
-
-            default:
-                SendError(fd, buffers, unique, Errno.ENOSYS);
-                return;
+            return;
         }
+
+        int error = outcome == BodyTooShort ? -Errno.EIO : Math.Min(outcome, 0);
+        Send(worker.Fd, worker.Buffers, worker.Context.Unique, error, Math.Max(outcome, 0));
     }
 
-    /// <summary>The NUL-terminated name starting at <paramref name="start"/>.</summary>
-    private static ReadOnlySpan<byte> NameAt(byte* start, int available)
-    {
-        var bytes = new ReadOnlySpan<byte>(start, Math.Max(0, available));
-        int end = bytes.IndexOf((byte)0);
-        return end < 0 ? bytes : bytes[..end];
-    }
+    /// <summary>An outcome with no reply body: success whatever count the file system returned.</summary>
+    private static int Status(int result) => Math.Min(result, 0);
 
-    private static void SendStructOrError<T>(int fd, WorkerBuffers buffers, ulong unique, int result, in T value)
+    /// <summary>Room for a reply body of the <paramref name="size"/> the kernel asked for, as much of it as the buffer holds.</summary>
+    private static Span<byte> ReplyData(WorkerBuffers buffers, uint size) =>
+        new(buffers.ReplyData, (int)Math.Min(size, (uint)buffers.ReplyDataCapacity));
+
+    /// <summary>An outcome whose reply body is <paramref name="value"/>, or the file system's error.</summary>
+    private static int StructOrError<T>(WorkerBuffers buffers, int result, in T value)
         where T : unmanaged
     {
         if (result < 0)
         {
-            SendError(fd, buffers, unique, -result);
+            return result;
         }
-        else
-        {
-            SendStruct(fd, buffers, unique, value);
-        }
+
+        *(T*)buffers.ReplyData = value;
+        return sizeof(T);
     }
 
     private static void SendStruct<T>(int fd, WorkerBuffers buffers, ulong unique, in T value)
-        where T : unmanaged
-    {
-        *(T*)buffers.ReplyData = value;
-        Send(fd, buffers, unique, 0, sizeof(T));
-    }
-
-    private static void SendResult(int fd, WorkerBuffers buffers, ulong unique, int result)
-    {
-        if (result < 0)
-        {
-            SendError(fd, buffers, unique, -result);
-        }
-        else
-        {
-            Send(fd, buffers, unique, 0, 0);
-        }
-    }
+        where T : unmanaged => Send(fd, buffers, unique, 0, StructOrError(buffers, 0, value));
 
     private static void SendError(int fd, WorkerBuffers buffers, ulong unique, int errno) => Send(fd, buffers, unique, -errno, 0);
 

@@ -150,44 +150,54 @@ public sealed unsafe partial class FuseSession
 
             Statistics.RequestStarted();
             Statistics.RequestFinished();
-            var header = (RequestHeader*)buffers.Request;
-            if (header->Opcode != FuseOpcode.Init)
+            var message = new RequestBodyReader(new ReadOnlySpan<byte>(buffers.Request, length));
+            if (!message.TryRead(out RequestHeader header))
             {
-                SendError(_mainFd, buffers, header->Unique, Errno.EIO);
                 continue;
             }
 
-            var request = (InitIn*)(buffers.Request + sizeof(RequestHeader));
-            if (request->Major > 7)
+            if (header.Opcode != FuseOpcode.Init)
+            {
+                SendError(_mainFd, buffers, header.Unique, Errno.EIO);
+                continue;
+            }
+
+            if (!message.TryReadCompatible(InitIn.CompatibleSize, out InitIn request))
+            {
+                SendError(_mainFd, buffers, header.Unique, Errno.EIO);
+                throw new IOException($"FUSE_INIT of {length} bytes is too short");
+            }
+
+            if (request.Major > 7)
             {
                 // The kernel retries INIT with the major version we name.
                 var older = new InitOut { Major = 7, Minor = ProtocolMinorVersion };
-                SendStruct(_mainFd, buffers, header->Unique, older);
+                SendStruct(_mainFd, buffers, header.Unique, older);
                 continue;
             }
 
-            if (request->Major < 7 || request->Minor < OldestMinorVersion)
+            if (request.Major < 7 || request.Minor < OldestMinorVersion)
             {
-                SendError(_mainFd, buffers, header->Unique, Errno.EPROTO);
-                throw new IOException($"kernel FUSE protocol {request->Major}.{request->Minor} is too old");
+                SendError(_mainFd, buffers, header.Unique, Errno.EPROTO);
+                throw new IOException($"kernel FUSE protocol {request.Major}.{request.Minor} is too old");
             }
 
             const InitFlags wanted = InitFlags.AsyncRead | InitFlags.BigWrites | InitFlags.AsyncDirectIo
                 | InitFlags.ParallelDirectoryOps | InitFlags.MaxPages;
-            NegotiatedMinorVersion = Math.Min(request->Minor, ProtocolMinorVersion);
+            NegotiatedMinorVersion = Math.Min(request.Minor, ProtocolMinorVersion);
             var reply = new InitOut
             {
                 Major = 7,
                 Minor = NegotiatedMinorVersion,
-                MaxReadahead = Math.Min(request->MaxReadahead, (uint)_options.MaxReadahead),
-                Flags = request->Flags & wanted,
+                MaxReadahead = Math.Min(request.MaxReadahead, (uint)_options.MaxReadahead),
+                Flags = request.Flags & wanted,
                 MaxBackground = 64,
                 CongestionThreshold = 48,
                 MaxWrite = (uint)_options.MaxTransferSize,
                 TimeGranularity = 1,
                 MaxPages = (ushort)(_options.MaxTransferSize / Environment.SystemPageSize),
             };
-            SendStruct(_mainFd, buffers, header->Unique, reply);
+            SendStruct(_mainFd, buffers, header.Unique, reply);
             return;
         }
     }
@@ -224,9 +234,15 @@ public sealed unsafe partial class FuseSession
         while (true)
         {
             nint length = NativeMethods.Read(fd, buffers.Request, (nuint)buffers.RequestCapacity);
-            if (length >= 0)
+            if (length > 0)
             {
                 return (int)length;
+            }
+
+            if (length == 0)
+            {
+                // End of file: /dev/fuse reports ENODEV instead, but a socket standing in for it ends so.
+                return -Errno.ENODEV;
             }
 
             int error = NativeMethods.LastError;
