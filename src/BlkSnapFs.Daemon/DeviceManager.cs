@@ -186,7 +186,7 @@ public sealed class DeviceManager : IAsyncDisposable
                 if (frontend != Frontend.Fuse)
                     ConnectKernelPath(device, attachment, nbdDevice ?? "auto", dmName);
                 _attachments[device] = attachment;
-                _view.DeviceAttached(device, frontend);
+                _view.DeviceAttached(device, frontend, () => Describe(device));
                 SaveAttached();
             }
             catch
