@@ -38,9 +38,8 @@ public static class BlkSnapDaemon
         if (settings.StateDirectory is { } stateDirectory)
             CreateStateDirectory(stateDirectory);
         using var engine = new BlkSnapEngine(settings.Engine, settings.StateDirectory);
-        DeviceManager? manager = null;
-        var tree = new BlkSnapTree(mountPoint, d => manager!.Describe(d));
-        manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
+        var tree = new BlkSnapTree(mountPoint);
+        var manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
         await using var _ = manager.ConfigureAwait(false);
         // What the serving process attached and held, beside the control socket; a clean stop removes both. Found
         // at a start of our own (not a takeover), they are what a daemon that died whole left behind: its nbd

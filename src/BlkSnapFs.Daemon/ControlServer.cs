@@ -118,14 +118,15 @@ public sealed class ControlServer : IAsyncDisposable
                 {
                     if (filled == buffer.Length)
                     {
-                        if (buffer.Length >= MaximumRequest)
+                        // Full at MaximumRequest + 1 bytes with no newline: the request is longer than MaximumRequest.
+                        if (buffer.Length > MaximumRequest)
                         {
                             discarding = true;
                             filled = 0;
                         }
                         else
                         {
-                            Array.Resize(ref buffer, buffer.Length * 2);
+                            Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaximumRequest + 1));
                         }
                     }
                     var n = await stream.ReadAsync(buffer.AsMemory(filled), _stop.Token).ConfigureAwait(false);
@@ -153,6 +154,9 @@ public sealed class ControlServer : IAsyncDisposable
     private async Task<JsonObject> HandleAsync(ReadOnlyMemory<byte> line)
     {
         string op = "?";
+        // The parser checks UTF-8 only where it reads a string, which would fail later as EIO.
+        if (!System.Text.Unicode.Utf8.IsValid(line.Span))
+            return Error(Errno.EINVAL, "malformed JSON: the request is not UTF-8");
         try
         {
             using var request = JsonDocument.Parse(line);

@@ -186,7 +186,7 @@ public sealed class DeviceManager : IAsyncDisposable
                 if (frontend != Frontend.Fuse)
                     ConnectKernelPath(device, attachment, nbdDevice ?? "auto", dmName);
                 _attachments[device] = attachment;
-                _view.DeviceAttached(device, frontend);
+                _view.DeviceAttached(device, frontend, () => Describe(device));
                 SaveAttached();
             }
             catch
@@ -378,9 +378,10 @@ public sealed class DeviceManager : IAsyncDisposable
     }
 
     /// <summary>
-    /// A tracked device by name or path, or by a block device that leads to it (/dev/block/MAJ:MIN
-    /// as upstream's tool sends, a loop device over its live file, its /dev/nbdN or /dev/mapper/NAME).
-    /// With <paramref name="attachPaths"/> a path not yet tracked is attached (as upstream's snapshot_create does).
+    /// A tracked device by name or path, by a path whose symbolic links lead to the same file as its own,
+    /// or by a block device that leads to it (/dev/block/MAJ:MIN as upstream's tool sends, a loop device
+    /// over its live file, its /dev/nbdN or /dev/mapper/NAME). With <paramref name="attachPaths"/> a path
+    /// not yet tracked is attached (as upstream's snapshot_create does).
     /// </summary>
     public TrackedDevice Resolve(string nameOrPath, bool attachPaths)
     {
@@ -390,11 +391,31 @@ public sealed class DeviceManager : IAsyncDisposable
         }
         catch (BlkSnapException e) when (e.Errno == Errno.ENODEV && nameOrPath.Contains('/'))
         {
-            if (FindByBlockDevice(nameOrPath) is { } found)
+            if ((FindByLinkTarget(nameOrPath) ?? FindByBlockDevice(nameOrPath)) is { } found)
                 return found;
             if (!attachPaths)
                 throw;
             return Attach(nameOrPath, null, Frontend.Fuse).Device;
+        }
+    }
+
+    /// <summary>A second attachment of one file under another path would take writes past the first's snapshot.</summary>
+    private TrackedDevice? FindByLinkTarget(string path)
+    {
+        var target = FinalTarget(path);
+        return _engine.Devices.FirstOrDefault(d => FinalTarget(d.Path) == target);
+    }
+
+    private static string FinalTarget(string path)
+    {
+        try
+        {
+            return File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        }
+        catch (IOException)
+        {
+            // a dangling link or a loop of links leads to no file
+            return Path.GetFullPath(path);
         }
     }
 

@@ -5,7 +5,8 @@ namespace BlkSnapFs.Daemon;
 /// <summary>Where users see tracked devices (the FUSE tree): told when devices and images come and go.</summary>
 public interface IDeviceView
 {
-    void DeviceAttached(TrackedDevice device, Frontend frontend);
+    /// <summary>A device came; <paramref name="describe"/> tells, whenever asked, how it is reached now.</summary>
+    void DeviceAttached(TrackedDevice device, Frontend frontend, Func<FrontendInfo> describe);
     void DeviceDetached(TrackedDevice device);
     void ImagesChanged(Snapshot snapshot);
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace BlkSnapFs.Cli.Tests;
 
 /// <summary>What one run of the tool did.</summary>
@@ -22,35 +20,14 @@ public static class Blksnap
 
     public static RunResult Run(string[] args, string? socketVariable)
     {
-        var start = new ProcessStartInfo
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
         string? executable = Environment.GetEnvironmentVariable(ExecutableVariable);
-        start.FileName = string.IsNullOrEmpty(executable) ? Path.Combine(AppContext.BaseDirectory, "blksnap") : executable;
-
-        foreach (string arg in args)
+        string program = string.IsNullOrEmpty(executable) ? Path.Combine(AppContext.BaseDirectory, "blksnap") : executable;
+        ProcessResult result = TestProcess.Run(program, args, [new("BLKSNAPFS_SOCKET", socketVariable)], TimeSpan.FromSeconds(30));
+        if (result.TimedOut)
         {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment.Remove("BLKSNAPFS_SOCKET");
-        if (socketVariable is not null)
-        {
-            start.Environment["BLKSNAPFS_SOCKET"] = socketVariable;
-        }
-
-        using Process process = Process.Start(start)!;
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
-        {
-            process.Kill();
             throw new TimeoutException($"blksnap {string.Join(' ', args)} did not finish");
         }
 
-        return new RunResult(process.ExitCode, output.Result, error.Result);
+        return new RunResult(result.ExitCode, result.Stdout, result.Stderr);
     }
 }

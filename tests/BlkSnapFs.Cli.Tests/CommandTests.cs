@@ -84,19 +84,14 @@ public class CommandTests
     {
         byte[] map = [0, 1, 2, 255, 0, 7];
         using var daemon = FakeDaemon.Answering($$"""{"ok":true,"map":"{{Convert.ToBase64String(map)}}"}""");
-        string file = Path.Combine(Path.GetTempPath(), $"cbtmap-{Guid.NewGuid()}");
-        try
-        {
-            RunResult result = Blksnap.Run(daemon, "readcbtmap", "-d", "/dev/sdb", "-f", file);
+        using var directory = new TestDirectory("blksnap-cli-");
+        string file = directory.File("cbtmap");
 
-            Assert.Equal((0, "", ""), (result.ExitCode, result.StandardOutput, result.StandardError));
-            Assert.Equal(map, File.ReadAllBytes(file));
-            JsonAssert.Equal("""{"op":"readcbtmap","device":"/dev/sdb"}""", daemon.SingleRequest());
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        RunResult result = Blksnap.Run(daemon, "readcbtmap", "-d", "/dev/sdb", "-f", file);
+
+        Assert.Equal((0, "", ""), (result.ExitCode, result.StandardOutput, result.StandardError));
+        Assert.Equal(map, File.ReadAllBytes(file));
+        JsonAssert.Equal("""{"op":"readcbtmap","device":"/dev/sdb"}""", daemon.SingleRequest());
     }
 
     [Theory]

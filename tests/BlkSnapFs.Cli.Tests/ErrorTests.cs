@@ -42,20 +42,14 @@ public class ErrorTests
     [Fact]
     public void SocketNobodyListensOnNamesEconnrefusedAndThePath()
     {
-        DirectoryInfo directory = Directory.CreateTempSubdirectory("blksnap-cli-");
-        string path = Path.Combine(directory.FullName, "dead.sock");
-        try
-        {
-            // Bound but not listening; disposing it would also remove the file.
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            socket.Bind(new UnixDomainSocketEndPoint(path));
+        using var directory = new TestDirectory("blksnap-cli-");
+        string path = directory.File("dead.sock");
 
-            AssertFailedWith(Blksnap.Run(["version", "--socket", path], null), $"Connection refused: cannot reach the blksnapfs daemon at {path}");
-        }
-        finally
-        {
-            directory.Delete(recursive: true);
-        }
+        // Bound but not listening; disposing it would also remove the file.
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(path));
+
+        AssertFailedWith(Blksnap.Run(["version", "--socket", path], null), $"Connection refused: cannot reach the blksnapfs daemon at {path}");
     }
 
     [Theory]

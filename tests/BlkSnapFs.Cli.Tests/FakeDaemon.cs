@@ -16,13 +16,12 @@ public sealed class FakeDaemon : IDisposable
     private readonly Func<JsonElement, string?> reply;
     private readonly ConcurrentQueue<string> requests = new();
     private readonly CancellationTokenSource stopping = new();
-    private readonly string directory;
+    private readonly TestDirectory directory = new("blksnap-cli-");
 
     public FakeDaemon(Func<JsonElement, string?> reply)
     {
         this.reply = reply;
-        directory = Directory.CreateTempSubdirectory("blksnap-cli-").FullName;
-        SocketPath = Path.Combine(directory, "control.sock");
+        SocketPath = directory.File("control.sock");
         listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
         listener.Listen(16);
@@ -98,6 +97,6 @@ public sealed class FakeDaemon : IDisposable
     {
         stopping.Cancel();
         listener.Dispose();
-        Directory.Delete(directory, recursive: true);
+        directory.Dispose();
     }
 }

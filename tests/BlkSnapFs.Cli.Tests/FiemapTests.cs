@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -10,13 +9,13 @@ public partial class FiemapTests : IDisposable
     private const int SectorSize = 512;
 
     // Beside the test binaries: a disk filesystem, where /tmp may be tmpfs.
-    private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("blksnap-fiemap-");
+    private readonly TestDirectory directory = new("blksnap-fiemap-");
     private readonly FakeDaemon daemon = FakeDaemon.Answering("""{"ok":true}""");
 
     public void Dispose()
     {
         daemon.Dispose();
-        directory.Delete(recursive: true);
+        directory.Dispose();
     }
 
     [Fact]
@@ -62,7 +61,7 @@ public partial class FiemapTests : IDisposable
     [Fact]
     public void MissingFileIsEnoent()
     {
-        string file = Path.Combine(directory.FullName, "absent");
+        string file = directory.File("absent");
         RunResult result = Blksnap.Run(daemon, "markdirtyblock", "-f", file);
 
         Assert.Equal(1, result.ExitCode);
@@ -72,7 +71,7 @@ public partial class FiemapTests : IDisposable
 
     private string WriteFile((string Name, (long Offset, int Length)[] Pieces) spec)
     {
-        string path = Path.Combine(directory.FullName, spec.Name);
+        string path = directory.File(spec.Name);
         using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
         {
             var random = new Random(42);
@@ -146,17 +145,9 @@ public partial class FiemapTests : IDisposable
 
     private static string Run(string program, params string[] args)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(start)!;
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.Equal(0, process.ExitCode);
-        return output;
+        ProcessResult result = TestProcess.Run(program, args);
+        Assert.Equal(0, result.ExitCode);
+        return result.Stdout;
     }
 
     [GeneratedRegex(@"blocks of (\d+) bytes")]

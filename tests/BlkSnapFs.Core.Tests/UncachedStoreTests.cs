@@ -80,13 +80,8 @@ public class UncachedStoreTests
     /// <summary>Bytes of the file in the page cache, from util-linux's fincore.</summary>
     private static long ResidentBytes(string path)
     {
-        using var fincore = Process.Start(new ProcessStartInfo("fincore", ["--bytes", "--noheadings", "--output", "RES", path])
-        {
-            RedirectStandardOutput = true,
-        })!;
-        var text = fincore.StandardOutput.ReadToEnd();
-        fincore.WaitForExit();
-        Assert.Equal(0, fincore.ExitCode);
-        return long.Parse(text.Trim());
+        var fincore = TestProcess.Run("fincore", "--bytes", "--noheadings", "--output", "RES", path);
+        Assert.True(fincore.Ok, fincore.ToString());
+        return long.Parse(fincore.Stdout.Trim());
     }
 }

@@ -5,14 +5,14 @@ namespace BlkSnapFs.Daemon.Tests;
 /// <summary>The lists a serving process leaves for its successor: attached devices and held snapshots, round trip and damage.</summary>
 public sealed class TakeoverFilesTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("blksnapfs-takeover-").FullName;
+    private readonly TestDirectory _dir = new("blksnapfs-takeover-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     [Fact]
     public void AttachedDevices_RoundTrip_0600_MissingOrDamagedReadsAsNone()
     {
-        var file = new AttachedDevicesFile(Path.Combine(_dir, "control.sock.devices"));
+        var file = new AttachedDevicesFile(_dir.File("control.sock.devices"));
         Assert.Empty(file.Read());
         DeviceSettings[] devices =
         [
@@ -21,8 +21,8 @@ public sealed class TakeoverFilesTests : IDisposable
         ];
         file.Save(devices);
         Assert.Equal(devices, file.Read());
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "control.sock.devices")));
-        File.WriteAllText(Path.Combine(_dir, "control.sock.devices"), "[{\"Path\": 3");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_dir.File("control.sock.devices")));
+        File.WriteAllText(_dir.File("control.sock.devices"), "[{\"Path\": 3");
         Assert.Empty(file.Read());
         file.Delete();
         Assert.Empty(file.Read());
@@ -31,16 +31,16 @@ public sealed class TakeoverFilesTests : IDisposable
     [Fact]
     public void HeldSnapshots_RoundTrip_WithTheFilesTheyCreated()
     {
-        var storage = Path.Combine(_dir, "diff.storage");
+        var storage = _dir.File("diff.storage");
         using var engine = new BlkSnapEngine(new EngineParameters());
-        var image = Path.Combine(_dir, "a.img");
+        var image = _dir.File("a.img");
         using (var f = File.Create(image))
             f.SetLength(1 << 20);
         var (device, _) = engine.Attach(image, "a");
         var snapshot = engine.Create([device]);
         snapshot.Storage.AppendFile(storage, 1 << 20);
 
-        var file = new HeldSnapshotsFile(Path.Combine(_dir, "control.sock.snapshots"));
+        var file = new HeldSnapshotsFile(_dir.File("control.sock.snapshots"));
         file.Save([snapshot]);
         var held = Assert.Single(file.Read());
         Assert.Equal(snapshot.Id, held.Id);
@@ -48,7 +48,7 @@ public sealed class TakeoverFilesTests : IDisposable
         Assert.Equal([storage], held.CreatedFiles);
         engine.Destroy(snapshot.Id);
         Assert.False(File.Exists(storage));
-        File.WriteAllText(Path.Combine(_dir, "control.sock.snapshots"), "not json");
+        File.WriteAllText(_dir.File("control.sock.snapshots"), "not json");
         Assert.Empty(file.Read());
     }
 }

@@ -34,7 +34,7 @@ public sealed class BadInputTests : EndToEndTest
         Assert.Equal(mounts, TestMachine.MountsUnder(M.Work).Count);
         Assert.Equal(loops, await OwnLoopsAsync());
         // The connection's descriptor goes when the daemon notices the close; give it a moment.
-        Assert.True(await TestMachine.WaitUntilAsync(() => M.OpenDescriptors(M.DaemonPid) <= descriptors, TimeSpan.FromSeconds(5)),
+        Assert.True(await Wait.UntilAsync(() => M.OpenDescriptors(M.DaemonPid) <= descriptors, TimeSpan.FromSeconds(5)),
             $"the daemon holds {M.OpenDescriptors(M.DaemonPid)} descriptors after `blksnap {string.Join(' ', args)}` failed, {descriptors} before");
         Assert.Matches(@"^\d+\.\d+\.\d+\.\d+\s*$", await M.BlksnapOkAsync("version"));
     }
@@ -146,7 +146,7 @@ public sealed class BadInputTests : EndToEndTest
             Assert.Equal(64L << 20, (long)info["device_capacity"]!);
         }
         Assert.Matches(@"^\d+\.\d+\.\d+\.\d+\s*$", await M.BlksnapOkAsync("version"));
-        Assert.True(await TestMachine.WaitUntilAsync(() => M.OpenDescriptors(M.DaemonPid) <= descriptors, TimeSpan.FromSeconds(5)),
+        Assert.True(await Wait.UntilAsync(() => M.OpenDescriptors(M.DaemonPid) <= descriptors, TimeSpan.FromSeconds(5)),
             $"the daemon holds {M.OpenDescriptors(M.DaemonPid)} descriptors after the raw connection closed, {descriptors} before");
     }
 }

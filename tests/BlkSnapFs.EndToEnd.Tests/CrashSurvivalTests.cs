@@ -37,8 +37,8 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
         var generation = (await M.BlksnapFieldsAsync("cbtinfo", "-d", "a"))["generation_id"];
         await M.ShOkAsync($"cp --sparse=always \"{a}\" \"$W/before.img\"");
 
-        var writer = M.StartBackground(TestMachine.Python, "-c", WriterScript, fs, M.PathOf("stop"), M.PathOf("manifest"), seed.ToString(CultureInfo.InvariantCulture));
-        var prober = M.StartBackground(TestMachine.Python, "-c", ProberScript, $"{M.Mnt}/a/live", M.PathOf("stop"), M.PathOf("reads"));
+        var writer = M.StartBackground(SystemPython.Path, "-c", WriterScript, fs, M.PathOf("stop"), M.PathOf("manifest"), seed.ToString(CultureInfo.InvariantCulture));
+        var prober = M.StartBackground(SystemPython.Path, "-c", ProberScript, $"{M.Mnt}/a/live", M.PathOf("stop"), M.PathOf("reads"));
         var killed = new List<(int Pid, double At)>();
         for (var i = 0; i < kills; i++)
         {
@@ -47,7 +47,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
             // Stopwatch counts CLOCK_MONOTONIC on Linux, as the prober's time.monotonic() does.
             killed.Add((pid, (double)System.Diagnostics.Stopwatch.GetTimestamp() / System.Diagnostics.Stopwatch.Frequency));
             System.Diagnostics.Process.GetProcessById(pid).Kill(); // SIGKILL
-            Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
+            Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
             Assert.True(await AnsweringPidAsync(TimeSpan.FromSeconds(30)) is { } next && next != pid, $"no new serving process answers after kill {i + 1}");
             Assert.False(writer.HasExited, $"the writer ended after kill {i + 1}: {writer.Stderr}");
         }
@@ -117,7 +117,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
         var writer = M.StartBackgroundSh($"for i in $(seq 1 300); do dd if=/dev/urandom of={loop} bs=4k count=1 seek=$((i * 7)) oflag=direct,dsync status=none; done");
         await Task.Delay(200);
         Assert.Contains("hands over", await M.BlksnapOkAsync("daemon_restart"), StringComparison.Ordinal);
-        Assert.True(await TestMachine.WaitUntilAsync(() => M.FindDaemonPids() is [var p] && p != first, TimeSpan.FromSeconds(30)), "no new serving process");
+        Assert.True(await Wait.UntilAsync(() => M.FindDaemonPids() is [var p] && p != first, TimeSpan.FromSeconds(30)), "no new serving process");
         var writerEnd = await writer.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.True(writerEnd is { ExitCode: 0 }, $"a write failed across the handover: {writerEnd}");
         var second = await AnsweringPidAsync(TimeSpan.FromSeconds(30));

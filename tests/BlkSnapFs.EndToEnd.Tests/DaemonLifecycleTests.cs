@@ -18,7 +18,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
         Assert.True(File.Exists(storage));
 
         await M.ShOkAsync($"kill -TERM {M.DaemonPid}");
-        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid), TimeSpan.FromSeconds(20)), "the daemon did not end on SIGTERM");
+        Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid), TimeSpan.FromSeconds(20)), "the daemon did not end on SIGTERM");
         Assert.False(File.Exists(storage), "the snapshot's storage file stayed after SIGTERM");
         Assert.False(TestMachine.IsMounted(M.Mnt), "the mount stayed after SIGTERM");
         Assert.False(File.Exists(M.Socket), "the control socket stayed after SIGTERM");
@@ -32,7 +32,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         M.WriteConfig([("a", a)]);
         var daemon = M.StartBackground(M.DaemonProgram, "--config", M.ConfigPath, M.Mnt, "-f");
-        Assert.True(await TestMachine.WaitUntilAsync(() => TestMachine.IsMounted(M.Mnt) && File.Exists(M.Socket), TimeSpan.FromSeconds(30)),
+        Assert.True(await Wait.UntilAsync(() => TestMachine.IsMounted(M.Mnt) && File.Exists(M.Socket), TimeSpan.FromSeconds(30)),
             "the foreground daemon did not mount: " + daemon.Stderr);
         Assert.Matches(@"^\d+\.\d+\.\d+\.\d+\s*$", await M.BlksnapOkAsync("version"));
         // In the foreground the started process itself is the daemon (its supervisor, with one serving process); it has not returned.
@@ -137,7 +137,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
         var log = M.PathOf("daemon.log");
         await M.StartDaemonAsync(null, $"LogFile={log}");
         await M.BlksnapOkAsync("attach", "-d", a);
-        Assert.True(await TestMachine.WaitUntilAsync(() => File.Exists(log) && File.ReadAllText(log).Contains($"attached {a} as a.img", StringComparison.Ordinal),
+        Assert.True(await Wait.UntilAsync(() => File.Exists(log) && File.ReadAllText(log).Contains($"attached {a} as a.img", StringComparison.Ordinal),
             TimeSpan.FromSeconds(10)), $"the log file does not say what happened: '{(File.Exists(log) ? File.ReadAllText(log) : "(none)")}'");
         await M.StopDaemonAsync();
 

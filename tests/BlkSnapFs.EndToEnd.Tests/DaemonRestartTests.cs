@@ -38,7 +38,7 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
     private async Task StopAsync()
     {
         await M.ShOkAsync($"umount \"$M\"");
-        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid), TimeSpan.FromSeconds(20)), "the daemon did not stop after umount");
+        Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid), TimeSpan.FromSeconds(20)), "the daemon did not stop after umount");
     }
 
     [Fact]
@@ -90,7 +90,7 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
         // The whole daemon dies (supervisor and serving process, as `systemctl kill -s KILL` does): nothing holds the connection.
         var supervisor = Assert.Single(M.FindSupervisorPids());
         await M.ShOkAsync($"kill -9 {supervisor} {M.DaemonPid}");
-        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid) && !TestMachine.ProcessAlive(supervisor), TimeSpan.FromSeconds(20)));
+        Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(M.DaemonPid) && !TestMachine.ProcessAlive(supervisor), TimeSpan.FromSeconds(20)));
         var dead = await M.ShAsync("ls \"$M\"");
         Assert.Contains("Transport endpoint is not connected", dead.Stderr, StringComparison.Ordinal);
 

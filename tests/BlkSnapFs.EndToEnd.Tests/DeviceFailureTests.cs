@@ -21,7 +21,7 @@ public sealed class DeviceFailureTests : EndToEndTest
         var trigger = M.PathOf("trigger");
         var nbdfuse = M.StartBackground("nbdfuse", $"{failing}/disk", "--command", "nbdkit", "-s", "--filter=error", "file", backing,
             "error-rate=100%", $"error-file={trigger}", "error=EIO");
-        Assert.True(await TestMachine.WaitUntilAsync(() => File.Exists($"{failing}/disk"), TimeSpan.FromSeconds(20)), "nbdfuse did not mount: " + nbdfuse.Stderr);
+        Assert.True(await Wait.UntilAsync(() => File.Exists($"{failing}/disk"), TimeSpan.FromSeconds(20)), "nbdfuse did not mount: " + nbdfuse.Stderr);
         try
         {
             var healthy = await M.CreateDeviceFileAsync("b.img", 64, fs: null);
@@ -69,7 +69,7 @@ public sealed class DeviceFailureTests : EndToEndTest
         {
             File.Delete(trigger);
             await M.UmountAsync(M.Mnt);
-            await TestMachine.WaitUntilAsync(() => M.FindDaemonPids().Count == 0, TimeSpan.FromSeconds(20));
+            await Wait.UntilAsync(() => M.FindDaemonPids().Count == 0, TimeSpan.FromSeconds(20));
             await M.RunAsync("fusermount3", "-u", failing);
             await nbdfuse.WaitAsync(TimeSpan.FromSeconds(20));
         }

@@ -94,7 +94,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
         var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.PathOf("diff.storage"), "-l", "64M")).Trim();
         await M.BlksnapOkAsync("snapshot_take", "-i", id);
         // The holder reads once, waits for the destroy (a line on stdin would need a pipe; a file flag will do), reads and writes again.
-        var holder = M.StartBackground(TestMachine.Python, "-c", """
+        var holder = M.StartBackground(SystemPython.Path, "-c", """
             import os, sys, time
             fd = os.open(sys.argv[1], os.O_RDWR)
             print("first", len(os.pread(fd, 65536, 0)), flush=True)
@@ -107,7 +107,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
                 except OSError as e:
                     print(what, "errno", e.errno, flush=True)
             """, $"{M.Mnt}/a/image", M.PathOf("destroyed"));
-        Assert.True(await TestMachine.WaitUntilAsync(() => holder.Stdout.Contains("first 65536", StringComparison.Ordinal), TimeSpan.FromSeconds(20)),
+        Assert.True(await Wait.UntilAsync(() => holder.Stdout.Contains("first 65536", StringComparison.Ordinal), TimeSpan.FromSeconds(20)),
             "the image could not be read before the destroy: " + holder.Stdout + holder.Stderr);
         await M.BlksnapOkAsync("snapshot_destroy", "-i", id);
         await File.WriteAllTextAsync(M.PathOf("destroyed"), "");
@@ -127,7 +127,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
         await StartAsync();
         var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.PathOf("diff.storage"), "-l", "64M")).Trim();
         await M.BlksnapOkAsync("snapshot_take", "-i", id);
-        var watcher = M.StartBackground(TestMachine.Python, "-c", """
+        var watcher = M.StartBackground(SystemPython.Path, "-c", """
             import os, select, sys, time
             f = open(sys.argv[1], "rb", buffering=0)
             r, _, _ = select.select([f], [], [], 0.5)
@@ -138,7 +138,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
             print("line", f.read(65536).decode().strip(), flush=True)
             """, $"{M.Mnt}/a/events");
         var reader = M.StartBackground("cat", $"{M.Mnt}/a/events");
-        Assert.True(await TestMachine.WaitUntilAsync(() => watcher.Stdout.Contains("idle-ready", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), watcher.Stderr);
+        Assert.True(await Wait.UntilAsync(() => watcher.Stdout.Contains("idle-ready", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), watcher.Stderr);
         // Nothing happened yet: select saw nothing ready and the plain read is still blocked.
         Assert.Contains("idle-ready 0", watcher.Stdout, StringComparison.Ordinal);
         await Task.Delay(1000);
@@ -151,7 +151,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
         Assert.True(woke is not null, "select on the events file did not wake at an event");
         Assert.Contains("woke 1", woke.Stdout, StringComparison.Ordinal);
         Assert.Matches("line \\{.*\"event\":\"low_free_space\"", woke.Stdout);
-        Assert.True(await TestMachine.WaitUntilAsync(() => reader.Stdout.Contains("low_free_space", StringComparison.Ordinal), TimeSpan.FromSeconds(20)),
+        Assert.True(await Wait.UntilAsync(() => reader.Stdout.Contains("low_free_space", StringComparison.Ordinal), TimeSpan.FromSeconds(20)),
             "the blocked read of the events file did not return the event");
         await M.BlksnapOkAsync("snapshot_destroy", "-i", id);
     }

@@ -69,7 +69,7 @@ public sealed class MountHelperTests : EndToEndTest
 
         var r = await M.RunAsync(TimeSpan.FromSeconds(30), "umount", M.Mnt);
         Assert.True(r.Ok, r.ToString());
-        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(15)), "the daemon lives on after umount");
+        Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(15)), "the daemon lives on after umount");
         Assert.False(File.Exists(M.Socket), "the control socket stayed after umount");
         Assert.False(TestMachine.IsMounted(M.Mnt));
     }

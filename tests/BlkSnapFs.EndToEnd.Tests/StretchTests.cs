@@ -25,12 +25,12 @@ public sealed class StretchTests : EndToEndTest
         Assert.Equal(Step, new FileInfo(storage).Length);
 
         // Watch the events file from before the first write: one JSON object per line.
-        var events = M.StartBackground(TestMachine.Python, "-c",
+        var events = M.StartBackground(SystemPython.Path, "-c",
             "import sys,time\nf=open(sys.argv[1],'rb',buffering=0)\nprint('ready',flush=True)\nend=time.time()+90\nbuf=b''\n" +
             "while time.time()<end:\n  b=f.read(4096)\n  if b: buf+=b; sys.stdout.write(b.decode()); sys.stdout.flush()\n  if b'corrupted' in buf and buf.endswith(b'\\n'): break\n",
             $"{M.Mnt}/a/events");
         // Events come from the open on, so the writes wait until the reader holds the file open.
-        Assert.True(await TestMachine.WaitUntilAsync(() => events.Stdout.Contains("ready", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), "the events reader did not start");
+        Assert.True(await Wait.UntilAsync(() => events.Stdout.Contains("ready", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), "the events reader did not start");
 
         // 48 MiB of new data written 1 MiB at a time: every first write to a chunk copies it to
         // the storage, so the storage must grow (2, 4, 6, 8 MiB), then run out.

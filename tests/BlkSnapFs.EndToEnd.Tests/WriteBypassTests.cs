@@ -10,7 +10,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 /// </summary>
 public sealed class WriteBypassTests : EndToEndTest
 {
-    private static void AssertRefused(ProcResult r, string names)
+    private static void AssertRefused(ProcessResult r, string names)
     {
         Assert.False(r.Ok, r.ToString());
         Assert.Equal(1, r.ExitCode);
@@ -55,7 +55,7 @@ public sealed class WriteBypassTests : EndToEndTest
         await M.LoopDetachAsync(loop);
         // losetup -d only asks: the kernel lets the loop go once nobody (udev's probe, say) has it open.
         var backing = $"/sys/block/{Path.GetFileName(loop)}/loop/backing_file";
-        Assert.True(await TestMachine.WaitUntilAsync(() => !File.Exists(backing) || File.ReadAllText(backing).Trim() != disk, TimeSpan.FromSeconds(20)),
+        Assert.True(await Wait.UntilAsync(() => !File.Exists(backing) || File.ReadAllText(backing).Trim() != disk, TimeSpan.FromSeconds(20)),
             $"{loop} still backs onto {disk}");
         await M.BlksnapOkAsync("attach", "-d", disk);
     }
@@ -67,14 +67,14 @@ public sealed class WriteBypassTests : EndToEndTest
         await M.StartDaemonAsync();
         using var holder = M.StartBackgroundSh($"exec 3<>'{disk}'; exec sleep 600");
         // The shell opens the file, then becomes sleep: wait for both, or the refusal names "sh".
-        Assert.True(await TestMachine.WaitUntilAsync(() => File.ReadAllText($"/proc/{holder.Pid}/comm").Trim() == "sleep"
+        Assert.True(await Wait.UntilAsync(() => File.ReadAllText($"/proc/{holder.Pid}/comm").Trim() == "sleep"
                 && Directory.GetFileSystemEntries($"/proc/{holder.Pid}/fd").Any(fd => new FileInfo(fd).LinkTarget == disk),
             TimeSpan.FromSeconds(10)), "the holder did not open the file and become sleep");
 
         var pid = holder.Pid;
         AssertRefused(await M.BlksnapAsync("snapshot_create", "-d", disk), $"is open for writing by pid {pid} (sleep)");
         holder.Dispose();
-        Assert.True(await TestMachine.WaitUntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)));
+        Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)));
         await M.BlksnapOkAsync("snapshot_create", "-d", disk);
     }
 

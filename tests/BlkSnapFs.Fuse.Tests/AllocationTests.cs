@@ -49,9 +49,9 @@ public sealed class AllocationTests(ITestOutputHelper output)
     private static long Allocated(string[] arguments)
     {
         long before = GC.GetTotalAllocatedBytes(precise: true);
-        Tools.Result dd = Tools.Run("dd", arguments);
+        ProcessResult dd = Tools.Run("dd", arguments);
         long bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
-        Assert.True(dd.ExitCode == 0, dd.Errors);
+        Assert.True(dd.ExitCode == 0, dd.Stderr);
         return bytes;
     }
 }

@@ -11,10 +11,10 @@ public sealed class AttributeTests
         tree.Data.ModificationTime = modified;
         tree.Devices.Add("nested", new Tree.DirectoryNode());
 
-        Tools.Result stat = Tools.Run("stat", "-c", "%n|%s|%a|%h|%F|%b|%B|%u|%g|%Y|%o", tree.PathOf("data"), tree.PathOf("readme"), tree.PathOf("devices"), tree.Directory);
+        ProcessResult stat = Tools.Run("stat", "-c", "%n|%s|%a|%h|%F|%b|%B|%u|%g|%Y|%o", tree.PathOf("data"), tree.PathOf("readme"), tree.PathOf("devices"), tree.Directory);
 
-        Assert.True(stat.ExitCode == 0, stat.Errors);
-        string[] lines = stat.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(stat.ExitCode == 0, stat.Stderr);
+        string[] lines = stat.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         long epoch = new DateTimeOffset(modified).ToUnixTimeSeconds();
         Assert.Equal($"{tree.PathOf("data")}|67108864|600|1|regular file|131072|512|0|0|{epoch}|1048576", lines[0]);
         Assert.StartsWith($"{tree.PathOf("readme")}|{MountedTree.ReadmeText.Length}|444|1|regular file|1|512|0|0|", lines[1]);
@@ -27,14 +27,14 @@ public sealed class AttributeTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result ls = Tools.Run("ls", "-la", tree.Directory);
-        Tools.Result du = Tools.Run("du", "-k", tree.PathOf("data"));
+        ProcessResult ls = Tools.Run("ls", "-la", tree.Directory);
+        ProcessResult du = Tools.Run("du", "-k", tree.PathOf("data"));
 
-        Assert.True(ls.ExitCode == 0, ls.Errors);
-        string[] names = [.. ls.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1])];
+        Assert.True(ls.ExitCode == 0, ls.Stderr);
+        string[] names = [.. ls.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1])];
         Assert.Equal([".", "..", "data", "devices", "events", "readme", "slow"], names.Order(StringComparer.Ordinal));
-        Assert.Contains(ls.Output.Split('\n'), line => System.Text.RegularExpressions.Regex.IsMatch(line, @"^-rw------- +1 root root 67108864 .* data$"));
-        Assert.Equal($"65536\t{tree.PathOf("data")}", du.Output.Trim());
+        Assert.Contains(ls.Stdout.Split('\n'), line => System.Text.RegularExpressions.Regex.IsMatch(line, @"^-rw------- +1 root root 67108864 .* data$"));
+        Assert.Equal($"65536\t{tree.PathOf("data")}", du.Stdout.Trim());
     }
 
     [Fact]
@@ -54,9 +54,9 @@ public sealed class AttributeTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result stat = Tools.Run("stat", "-f", "-c", "%T %S %l", tree.Directory);
+        ProcessResult stat = Tools.Run("stat", "-f", "-c", "%T %S %l", tree.Directory);
 
-        Assert.True(stat.ExitCode == 0, stat.Errors);
-        Assert.Equal("fuseblk 4096 255", stat.Output.Trim().Replace("fuse ", "fuseblk ", StringComparison.Ordinal));
+        Assert.True(stat.ExitCode == 0, stat.Stderr);
+        Assert.Equal("fuseblk 4096 255", stat.Stdout.Trim().Replace("fuse ", "fuseblk ", StringComparison.Ordinal));
     }
 }

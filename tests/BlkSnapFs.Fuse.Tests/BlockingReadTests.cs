@@ -11,7 +11,7 @@ public sealed class BlockingReadTests
         using var tree = new MountedTree(new FuseMountOptions { WorkerCount = 1 });
         using var reader = new ToolProcess("head", "-n", "1", tree.PathOf("events"));
 
-        Assert.True(Tools.WaitUntil(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
+        Assert.True(Wait.Until(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
         // With one worker, other requests are still served while the read waits.
         Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
         Assert.False(reader.HasExited);
@@ -45,7 +45,7 @@ public sealed class BlockingReadTests
             print("ready" if ready else "timeout", flush=True)
             print(os.read(fd, 100).decode(), end="", flush=True)
             """;
-        using var poller = new ToolProcess(Tools.PythonPath, "-c", Script, tree.PathOf("events"), call);
+        using var poller = new ToolProcess(SystemPython.Path, "-c", Script, tree.PathOf("events"), call);
 
         Assert.Equal("EAGAIN", poller.ReadLine());
         Thread.Sleep(300);
@@ -77,11 +77,11 @@ public sealed class BlockingReadTests
                 print("EINTR", flush=True)
             print(os.read(fd, 100).decode(), end="", flush=True)
             """;
-        using var reader = new ToolProcess(Tools.PythonPath, "-c", Script, tree.PathOf("events"));
+        using var reader = new ToolProcess(SystemPython.Path, "-c", Script, tree.PathOf("events"));
 
         Assert.Equal("EINTR", reader.ReadLine());
         Assert.True(tree.Statistics.Interrupts >= 1);
-        Assert.True(Tools.WaitUntil(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
+        Assert.True(Wait.Until(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
         tree.Events.Signal("after");
         Assert.Equal("after", reader.ReadLine());
         Assert.True(reader.WaitForExit(TimeSpan.FromSeconds(5)));
@@ -92,11 +92,11 @@ public sealed class BlockingReadTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result result = Tools.Run("timeout", "-s", "INT", "0.5", "cat", tree.PathOf("events"));
+        ProcessResult result = Tools.Run("timeout", "-s", "INT", "0.5", "cat", tree.PathOf("events"));
 
         Assert.Equal(124, result.ExitCode);
         Assert.True(result.Elapsed < TimeSpan.FromSeconds(3), $"took {result.Elapsed}");
-        Assert.True(Tools.WaitUntil(() => tree.Statistics.ParkedRequests == 0, TimeSpan.FromSeconds(2)));
+        Assert.True(Wait.Until(() => tree.Statistics.ParkedRequests == 0, TimeSpan.FromSeconds(2)));
         Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
     }
 }

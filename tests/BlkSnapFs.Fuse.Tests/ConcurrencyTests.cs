@@ -10,12 +10,12 @@ public sealed class ConcurrencyTests
         string slow = tree.PathOf("slow");
 
         // Both readers start from one shell so that they really run at the same time.
-        Tools.Result result = Tools.Run(
+        ProcessResult result = Tools.Run(
             "sh",
             "-c",
             $"dd if={slow} of=/dev/null bs=4k count=1 status=none & dd if={slow} of=/dev/null bs=4k count=1 skip=10 status=none & wait");
 
-        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.True(tree.Statistics.PeakActiveRequests >= 2, $"peak {tree.Statistics.PeakActiveRequests}");
         // Each read holds its worker 400 ms; two of them were under way at the same moment. (Timed in
         // the node, not around the shell, so a slow process start on a loaded machine cannot fail it.)

@@ -25,15 +25,15 @@ public sealed class DirectoryChangeTests
         sdb.Add("info", new TextFileNode("state: taken\n"));
         tree.Devices.Add("sdb", sdb);
 
-        Assert.Equal("sda sdb", Tools.Run("ls", devices).Output.ReplaceLineEndings(" ").Trim());
+        Assert.Equal("sda sdb", Tools.Run("ls", devices).Stdout.ReplaceLineEndings(" ").Trim());
         Assert.Equal("first\n", File.ReadAllText(Path.Combine(devices, "sda")));
         Assert.Equal("state: taken\n", File.ReadAllText(Path.Combine(devices, "sdb", "info")));
-        Assert.Equal("3", Tools.Run("stat", "-c", "%h", devices).Output.Trim());
+        Assert.Equal("3", Tools.Run("stat", "-c", "%h", devices).Stdout.Trim());
 
         tree.Devices.Remove("sda");
         sdb.Remove("info");
 
-        Assert.Equal("sdb", Tools.Run("ls", devices).Output.Trim());
+        Assert.Equal("sdb", Tools.Run("ls", devices).Stdout.Trim());
         Assert.False(File.Exists(Path.Combine(devices, "sda")));
         Assert.False(File.Exists(Path.Combine(devices, "sdb", "info")));
 
@@ -66,7 +66,7 @@ public sealed class DirectoryChangeTests
 
         File.ReadAllText(Path.Combine(devices, "trigger"));
 
-        Assert.True(Tools.WaitUntil(() => !File.Exists(Path.Combine(devices, "trigger")), TimeSpan.FromSeconds(2)));
+        Assert.True(Wait.Until(() => !File.Exists(Path.Combine(devices, "trigger")), TimeSpan.FromSeconds(2)));
         Assert.Equal("opened\n", File.ReadAllText(Path.Combine(devices, "opened")));
     }
 

@@ -13,7 +13,7 @@ public sealed class LifecycleTests
     {
         using var tree = new MountedTree(new FuseMountOptions { Method = method });
         using var reader = new ToolProcess("cat", tree.PathOf("events"));
-        Assert.True(Tools.WaitUntil(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
+        Assert.True(Wait.Until(() => tree.Statistics.ParkedRequests == 1, TimeSpan.FromSeconds(5)));
         var clock = Stopwatch.StartNew();
 
         tree.Mount.Unmount();
@@ -31,9 +31,9 @@ public sealed class LifecycleTests
         using var tree = new MountedTree();
         Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
 
-        Tools.Result umount = Tools.Run("umount", tree.Directory);
+        ProcessResult umount = Tools.Run("umount", tree.Directory);
 
-        Assert.True(umount.ExitCode == 0, umount.Errors);
+        Assert.True(umount.ExitCode == 0, umount.Stderr);
         Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
         Assert.False(MountedTree.IsMounted(tree.Directory));
     }

@@ -8,7 +8,7 @@ public sealed class NamespaceTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result result = Tools.Python(
+        ProcessResult result = Tools.Python(
             Tools.ErrnoPrelude + """
             root = sys.argv[1]
             data = os.path.join(root, "data")
@@ -28,10 +28,10 @@ public sealed class NamespaceTests
             """,
             tree.Directory);
 
-        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Equal(
             ["EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "ENOENT", "EEXIST"],
-            result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal(MountedTree.DataSize, new FileInfo(tree.PathOf("data")).Length);
     }
 
@@ -40,7 +40,7 @@ public sealed class NamespaceTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result result = Tools.Python(
+        ProcessResult result = Tools.Python(
             Tools.ErrnoPrelude + """
             readme = sys.argv[1]
             attempt(lambda: os.open(readme, os.O_WRONLY))
@@ -50,7 +50,7 @@ public sealed class NamespaceTests
             """,
             tree.PathOf("readme"));
 
-        Assert.True(result.ExitCode == 0, result.Errors);
-        Assert.Equal(["EACCES", "ENOTSUP", "ENOTSUP", "ENOTDIR"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Equal(["EACCES", "ENOTSUP", "ENOTSUP", "ENOTDIR"], result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 }

@@ -8,9 +8,9 @@ public sealed class ReadWriteTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result dd = Tools.Run("dd", $"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M", "count=16");
+        ProcessResult dd = Tools.Run("dd", $"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M", "count=16");
 
-        Assert.True(dd.ExitCode == 0, dd.Errors);
+        Assert.True(dd.ExitCode == 0, dd.Stderr);
         Assert.Equal(1 << 20, tree.Statistics.LargestRead);
         Assert.InRange(tree.Statistics.ReadRequests, 16, 17);
         Assert.Equal(16L << 20, tree.Statistics.BytesRead);
@@ -26,9 +26,9 @@ public sealed class ReadWriteTests
         File.WriteAllBytes(source, random);
         try
         {
-            Tools.Result dd = Tools.Run("dd", $"if={source}", $"of={tree.PathOf("data")}", "bs=1M", "seek=3", "conv=notrunc");
+            ProcessResult dd = Tools.Run("dd", $"if={source}", $"of={tree.PathOf("data")}", "bs=1M", "seek=3", "conv=notrunc");
 
-            Assert.True(dd.ExitCode == 0, dd.Errors);
+            Assert.True(dd.ExitCode == 0, dd.Stderr);
             Assert.Equal(1 << 20, tree.Statistics.LargestWrite);
             Assert.Equal(4, tree.Statistics.WriteRequests);
             Assert.True(random.AsSpan().SequenceEqual(tree.Data.Contents.AsSpan(3 << 20, 4 << 20)));
@@ -45,14 +45,14 @@ public sealed class ReadWriteTests
         using var tree = new MountedTree();
         tree.Data.Contents.AsSpan(0, 2 << 20).Fill(0x5A);
 
-        Tools.Result write = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=8", "oflag=direct", "conv=notrunc");
-        Tools.Result read = Tools.Run("sh", "-c", $"dd if={tree.PathOf("data")} bs=1M count=2 iflag=direct status=none | md5sum");
+        ProcessResult write = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=8", "oflag=direct", "conv=notrunc");
+        ProcessResult read = Tools.Run("sh", "-c", $"dd if={tree.PathOf("data")} bs=1M count=2 iflag=direct status=none | md5sum");
 
-        Assert.True(write.ExitCode == 0, write.Errors);
-        Assert.True(read.ExitCode == 0, read.Errors);
+        Assert.True(write.ExitCode == 0, write.Stderr);
+        Assert.True(read.ExitCode == 0, read.Stderr);
         byte[] expected = new byte[2 << 20];
         expected.AsSpan().Fill(0x5A);
-        Assert.StartsWith(Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(expected)), read.Output);
+        Assert.StartsWith(Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(expected)), read.Stdout);
         Assert.Equal(1 << 20, tree.Statistics.LargestRead);
         Assert.Equal(1 << 20, tree.Statistics.LargestWrite);
     }
@@ -80,7 +80,7 @@ public sealed class ReadWriteTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result result = Tools.Python(
+        ProcessResult result = Tools.Python(
             Tools.ErrnoPrelude + """
             fd = os.open(sys.argv[1], os.O_RDWR)
             size = int(sys.argv[2])
@@ -91,11 +91,11 @@ public sealed class ReadWriteTests
             tree.PathOf("data"),
             MountedTree.DataSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
-        Assert.True(result.ExitCode == 0, result.Errors);
-        Assert.Equal(["0 0 10", "ENOSPC", "100"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Tools.Result dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=64", "conv=notrunc");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Equal(["0 0 10", "ENOSPC", "100"], result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        ProcessResult dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=64", "conv=notrunc");
         Assert.NotEqual(0, dd.ExitCode);
-        Assert.Contains("No space left on device", dd.Errors);
+        Assert.Contains("No space left on device", dd.Stderr);
     }
 
     [Fact]
@@ -103,9 +103,9 @@ public sealed class ReadWriteTests
     {
         using var tree = new MountedTree();
 
-        Tools.Result dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=4k", "count=1", "conv=notrunc,fsync");
+        ProcessResult dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=4k", "count=1", "conv=notrunc,fsync");
 
-        Assert.True(dd.ExitCode == 0, dd.Errors);
+        Assert.True(dd.ExitCode == 0, dd.Stderr);
         Assert.Equal(1, tree.Data.FsyncCount);
     }
 }

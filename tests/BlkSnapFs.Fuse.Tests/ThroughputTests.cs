@@ -41,10 +41,10 @@ public sealed partial class ThroughputTests(ITestOutputHelper output)
     /// <summary>Runs dd and returns its reported rate in MB/s.</summary>
     private static double Measure(params string[] arguments)
     {
-        Tools.Result dd = Tools.Run("dd", arguments);
-        Assert.True(dd.ExitCode == 0, dd.Errors);
-        Match rate = RatePattern().Match(dd.Errors);
-        Assert.True(rate.Success, dd.Errors);
+        ProcessResult dd = Tools.Run("dd", arguments);
+        Assert.True(dd.ExitCode == 0, dd.Stderr);
+        Match rate = RatePattern().Match(dd.Stderr);
+        Assert.True(rate.Success, dd.Stderr);
         double value = double.Parse(rate.Groups[1].Value.Replace(',', '.'), CultureInfo.InvariantCulture);
         return rate.Groups[2].Value switch
         {

@@ -11,7 +11,7 @@ internal sealed class ToolProcess : IDisposable
 
     public ToolProcess(string program, params string[] arguments)
     {
-        _process = Tools.Start(program, arguments);
+        _process = TestProcess.Start(program, arguments);
     }
 
     public bool HasExited => _process.HasExited;

@@ -56,11 +56,11 @@ public sealed class CopyAndCompareTests : IDisposable
         }
 
         var written = ExternalTool.Run("qemu-io", commands);
-        Assert.True(written.ExitCode == 0 && !written.Output.Contains("failed"), $"seed {seed}: {written}");
+        Assert.True(written.ExitCode == 0 && !written.Stdout.Contains("failed"), $"seed {seed}: {written}");
 
         var last = writes[^1];
         var verified = ExternalTool.Run("qemu-io", ["-f", "raw", _served.Uri(), "-c", $"read -P 0x{last.Pattern:x2} {last.Offset} {last.Length}"]);
-        Assert.True(verified.ExitCode == 0 && !verified.Output.Contains("failed"), $"seed {seed}: {verified}");
+        Assert.True(verified.ExitCode == 0 && !verified.Stdout.Contains("failed"), $"seed {seed}: {verified}");
         Assert.True(expected.AsSpan().SequenceEqual(File.ReadAllBytes(_backingPath)), $"seed {seed}: backing file differs from the reference");
     }
 

@@ -45,7 +45,7 @@ public sealed class ExportManagementTests
     [Fact]
     public async Task DisposeClosesConnectionsAndRemovesTheSocket()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TestDirectory("nbdt-");
         var socketPath = directory.File("s.sock");
         var server = new NbdServer(new NbdServerOptions { UnixSocketPath = socketPath });
         server.AddExport(new NbdExport("", new MemoryBackend(65536)));
@@ -65,7 +65,7 @@ public sealed class ExportManagementTests
     [Fact]
     public void StalledHandshakeTimesOut()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TestDirectory("nbdt-");
         using var server = new NbdServer(new NbdServerOptions
         {
             UnixSocketPath = directory.File("s.sock"),
@@ -84,7 +84,7 @@ public sealed class ExportManagementTests
     [Fact]
     public void ServesOverTcpOnLoopback()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TestDirectory("nbdt-");
         using var server = new NbdServer(new NbdServerOptions
         {
             UnixSocketPath = directory.File("s.sock"),
@@ -100,7 +100,7 @@ public sealed class ExportManagementTests
     [Fact]
     public void BackendErrorsMapToProtocolErrors()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TestDirectory("nbdt-");
         using var server = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("s.sock") });
         var backend = new MemoryBackend(1 << 20);
         server.AddExport(new NbdExport("", backend));
@@ -136,7 +136,7 @@ public sealed class ExportManagementTests
     [Fact]
     public void MinimumBlockSizeIsEnforced()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TestDirectory("nbdt-");
         using var server = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("s.sock") });
         server.AddExport(new NbdExport("", new MemoryBackend(1 << 20) { BlockSizes = new(512, 4096, 1 << 20) }));
         server.Start();

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace BlkSnapFs.Nbd.Tests;
 
 /// <summary>
@@ -10,46 +8,21 @@ public static class ExternalTool
 {
     private static readonly string[] SystemDirectories = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 
-    public sealed record Result(int ExitCode, string Output, string Error)
+    public static ProcessResult Run(string tool, IEnumerable<string> arguments, TimeSpan? timeout = null)
     {
-        public override string ToString() => $"exit {ExitCode}\nstdout:\n{Output}\nstderr:\n{Error}";
-    }
-
-    public static Result Run(string tool, IEnumerable<string> arguments, TimeSpan? timeout = null)
-    {
-        var path = Locate(tool);
-        var start = new ProcessStartInfo(path)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
         // nbdsh runs "python3 -m nbd": the system interpreter has the nbd module, others may not.
-        start.Environment["PATH"] = string.Join(':', SystemDirectories) + ":" + Environment.GetEnvironmentVariable("PATH");
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {tool}");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"{tool} did not finish within {timeout ?? TimeSpan.FromSeconds(60)}");
-        }
-
-        process.WaitForExit();
-        return new Result(process.ExitCode, output.Result, error.Result);
+        var path = new Dictionary<string, string?> { ["PATH"] = string.Join(':', SystemDirectories) + ":" + Environment.GetEnvironmentVariable("PATH") };
+        var result = TestProcess.Run(Locate(tool), arguments, path, timeout ?? TimeSpan.FromSeconds(60));
+        Assert.False(result.TimedOut, $"{tool} did not finish within {timeout ?? TimeSpan.FromSeconds(60)}");
+        return result;
     }
 
     /// <summary>Runs the tool and fails the test unless it exits with 0.</summary>
     public static string Check(string tool, params string[] arguments)
     {
         var result = Run(tool, arguments);
-        Assert.True(result.ExitCode == 0, $"{tool} {string.Join(' ', arguments)} failed: {result}");
-        return result.Output;
+        Assert.True(result.Ok, $"{tool} {string.Join(' ', arguments)} failed: {result}");
+        return result.Stdout;
     }
 
     private static string Locate(string tool)

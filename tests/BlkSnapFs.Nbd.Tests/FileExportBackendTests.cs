@@ -4,7 +4,7 @@ namespace BlkSnapFs.Nbd.Tests;
 public sealed class FileExportBackendTests : IDisposable
 {
     private const int MiB = TestImage.MiB;
-    private readonly TemporaryDirectory _directory = new();
+    private readonly TestDirectory _directory = new("nbdt-");
 
     [Fact]
     public void ReportsStripesAndTrimsToHoles()

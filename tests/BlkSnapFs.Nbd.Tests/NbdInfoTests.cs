@@ -79,7 +79,7 @@ public sealed class NbdInfoTests : IDisposable
     {
         var result = ExternalTool.Run("nbdinfo", [_served.Uri("no-such-export")]);
         Assert.NotEqual(0, result.ExitCode);
-        Assert.Contains("No such file or directory for export", result.Error);
+        Assert.Contains("No such file or directory for export", result.Stderr);
     }
 
     public void Dispose() => _served.Dispose();

@@ -6,7 +6,7 @@ namespace BlkSnapFs.Nbd.Tests;
 /// </summary>
 public sealed class ServedFiles : IDisposable
 {
-    private readonly TemporaryDirectory _directory = new();
+    private readonly TestDirectory _directory = new("nbdt-");
     private readonly List<FileExportBackend> _backends = [];
 
     public ServedFiles()

@@ -7,7 +7,7 @@ namespace BlkSnapFs.Daemon.Tree;
 /// The mounted tree: one directory per tracked device holding cbtmap, cbtinfo, events, info,
 /// live (frontend fuse) and, while a snapshot is taken, image.
 /// </summary>
-public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendInfo> describe) : IDeviceView
+public sealed class BlkSnapTree(string mountPoint) : IDeviceView
 {
     private sealed record DeviceEntry(DirectoryNode Directory, EventsFile Events, DeviceSignal Changed, TextFile Info, TextFile CbtInfo);
 
@@ -16,12 +16,12 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
 
     public DirectoryNode Root { get; } = new(0x1ED);
 
-    public void DeviceAttached(TrackedDevice device, Frontend frontend)
+    public void DeviceAttached(TrackedDevice device, Frontend frontend, Func<FrontendInfo> describe)
     {
         var changed = new DeviceSignal();
         var directory = new DirectoryNode(0x1ED);
         var events = new EventsFile(device, changed);
-        var info = new TextFile(() => Info(device));
+        var info = new TextFile(() => Info(device, describe()));
         var cbtInfo = new TextFile(() => CbtInfo(device));
         directory.Add("cbtmap", new CbtMapFile(device));
         directory.Add("cbtinfo", cbtInfo);
@@ -78,9 +78,8 @@ public sealed class BlkSnapTree(string mountPoint, Func<TrackedDevice, FrontendI
     private static string CbtInfo(TrackedDevice device) =>
         string.Concat(DeviceFacts.CbtInfo(device).Select(field => $"{field.Key}: {field.Value}\n"));
 
-    private string Info(TrackedDevice device)
+    private static string Info(TrackedDevice device, FrontendInfo f)
     {
-        var f = describe(device);
         return $"snapshot: {(device.Snapshot?.Id ?? device.LostSnapshotId)?.ToString() ?? "none"}\nstate: {DeviceFacts.StateOf(device)}\n" +
                $"error_code: {device.ErrorCode}\nfrontend: {f.Frontend.ToString().ToLowerInvariant()}\n" +
                $"path: {device.Path}\ncapacity: {device.Capacity}\n" +

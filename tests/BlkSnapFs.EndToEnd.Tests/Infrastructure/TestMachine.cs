@@ -46,9 +46,6 @@ public sealed class TestMachine : IAsyncDisposable
     public string DaemonProgram => Path.Combine(Bin, "blksnapfs");
     public string ToolProgram => Path.Combine(Bin, "blksnap");
 
-    /// <summary>The system python3 when there is one (see PATH above), else whatever PATH finds.</summary>
-    public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-
     /// <summary>PATH with the binaries first, BLKSNAPFS_SOCKET, and $W/$M for shell snippets.</summary>
     public Dictionary<string, string> Environment { get; }
 
@@ -67,12 +64,12 @@ public sealed class TestMachine : IAsyncDisposable
 
     // ---- programs -------------------------------------------------------------------------
 
-    public Task<ProcResult> RunAsync(string file, params string[] args) => Proc.RunAsync(file, args, Environment);
+    public Task<ProcessResult> RunAsync(string file, params string[] args) => Proc.RunAsync(file, args, Environment);
 
-    public Task<ProcResult> RunAsync(TimeSpan timeout, string file, params string[] args) => Proc.RunAsync(file, args, Environment, timeout);
+    public Task<ProcessResult> RunAsync(TimeSpan timeout, string file, params string[] args) => Proc.RunAsync(file, args, Environment, timeout);
 
     /// <summary>A bash snippet run with -euo pipefail in the work directory ($W; $M is the mount point).</summary>
-    public Task<ProcResult> ShAsync(string script, TimeSpan? timeout = null) =>
+    public Task<ProcessResult> ShAsync(string script, TimeSpan? timeout = null) =>
         Proc.RunAsync("bash", ["-c", $"set -euo pipefail; cd \"$W\"; {script}"], Environment, timeout);
 
     /// <summary>A bash snippet that must succeed; its stdout.</summary>
@@ -94,7 +91,7 @@ public sealed class TestMachine : IAsyncDisposable
     public BackgroundProc StartBackgroundSh(string script) => StartBackground("bash", "-c", $"set -euo pipefail; cd \"$W\"; {script}");
 
     /// <summary>The control tool, talking to this test's daemon.</summary>
-    public Task<ProcResult> BlksnapAsync(params string[] args) => Proc.RunAsync(ToolProgram, args, Environment, TimeSpan.FromSeconds(60));
+    public Task<ProcessResult> BlksnapAsync(params string[] args) => Proc.RunAsync(ToolProgram, args, Environment, TimeSpan.FromSeconds(60));
 
     /// <summary>The control tool; must succeed; its stdout.</summary>
     public async Task<string> BlksnapOkAsync(params string[] args)
@@ -275,18 +272,6 @@ public sealed class TestMachine : IAsyncDisposable
         }
     }
 
-    public static async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var end = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > end)
-                return false;
-            await Task.Delay(50);
-        }
-        return true;
-    }
-
     public int OpenDescriptors(int pid) => Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length;
 
     /// <summary>Mount points (with their type and source) under a directory, deepest first.</summary>
@@ -347,11 +332,11 @@ public sealed class TestMachine : IAsyncDisposable
     }
 
     /// <summary>`umount MNT`, which stops the daemon; waits for its process to end.</summary>
-    public async Task<ProcResult> StopDaemonAsync()
+    public async Task<ProcessResult> StopDaemonAsync()
     {
         var r = await RunAsync(TimeSpan.FromSeconds(30), "umount", Mnt);
         if (DaemonPid > 0)
-            await WaitUntilAsync(() => !ProcessAlive(DaemonPid), TimeSpan.FromSeconds(15));
+            await Wait.UntilAsync(() => !ProcessAlive(DaemonPid), TimeSpan.FromSeconds(15));
         return r;
     }
 
@@ -373,11 +358,11 @@ public sealed class TestMachine : IAsyncDisposable
             await Proc.RunAsync("umount", [target.Target], null, TimeSpan.FromSeconds(20));
         foreach (var pid in FindBlksnapfsPids().Append(DaemonPid).Where(p => p > 0).Distinct())
         {
-            if (!await WaitUntilAsync(() => !ProcessAlive(pid), TimeSpan.FromSeconds(10)))
+            if (!await Wait.UntilAsync(() => !ProcessAlive(pid), TimeSpan.FromSeconds(10)))
             {
                 problems.Add($"daemon {pid} did not stop after umount; killed");
                 await Proc.RunAsync("kill", ["-9", pid.ToString(CultureInfo.InvariantCulture)], null, TimeSpan.FromSeconds(5));
-                await WaitUntilAsync(() => !ProcessAlive(pid), TimeSpan.FromSeconds(10));
+                await Wait.UntilAsync(() => !ProcessAlive(pid), TimeSpan.FromSeconds(10));
             }
         }
         await UnmountAllAsync(fuseToo: true);

@@ -1,0 +1,51 @@
+using BlkSnapFs.Core;
+
+namespace BlkSnapFs.Core.Tests;
+
+/// <summary>
+/// A device whose reads or writes can be made to fail, to test what a dying disk does to a
+/// snapshot; it counts reads, records read-ahead hints, and may claim a larger sector than its file has.
+/// </summary>
+public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : IBlockDevice
+{
+    public volatile int FailReadsWith;
+    public volatile int FailWritesWith;
+    private int _reads;
+
+    public int Reads => Volatile.Read(ref _reads);
+
+    public string Path => inner.Path;
+    public long Capacity => inner.Capacity;
+    public int SectorSize => sectorSize ?? inner.SectorSize;
+    public (uint Major, uint Minor) DeviceId => inner.DeviceId;
+
+    public void Read(long offset, Span<byte> buffer)
+    {
+        Interlocked.Increment(ref _reads);
+        if (FailReadsWith != 0)
+            throw new BlkSnapException(FailReadsWith, $"injected read failure at {offset}");
+        inner.Read(offset, buffer);
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> data)
+    {
+        if (FailWritesWith != 0)
+            throw new BlkSnapException(FailWritesWith, $"injected write failure at {offset}");
+        inner.Write(offset, data);
+    }
+
+    public void Flush() => inner.Flush();
+    public void Discard(long offset, long length) => inner.Discard(offset, length);
+    public void WriteZeroes(long offset, long length) => inner.WriteZeroes(offset, length);
+
+    public void ReadAhead(long offset, long length)
+    {
+        lock (ReadAheads)
+            ReadAheads.Add((offset, length));
+        inner.ReadAhead(offset, length);
+    }
+
+    public List<(long Offset, long Length)> ReadAheads { get; } = [];
+
+    public void Dispose() => inner.Dispose();
+}
