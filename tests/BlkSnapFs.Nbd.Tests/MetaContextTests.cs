@@ -11,7 +11,7 @@ public sealed class MetaContextTests : IDisposable
     private const string Bitmap = "qemu:dirty-bitmap:test:1";
     private const string Depth = "qemu:allocation-depth";
 
-    private readonly TemporaryDirectory _directory = new();
+    private readonly TestDirectory _directory = new();
     private readonly NbdServer _server;
     private readonly string _socket;
 
