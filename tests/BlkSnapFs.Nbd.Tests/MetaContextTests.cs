@@ -130,7 +130,7 @@ public sealed class MetaContextTests : IDisposable
         var result = ExternalTool.Run("qemu-img",
             ["map", "--output=json", "--image-opts", $"driver=nbd,server.type=unix,server.path={_socket},x-dirty-bitmap={Bitmap}"]);
         Assert.True(result.ExitCode == 0, result.ToString());
-        var dirty = System.Text.Json.JsonDocument.Parse(result.Output).RootElement.EnumerateArray()
+        var dirty = System.Text.Json.JsonDocument.Parse(result.Stdout).RootElement.EnumerateArray()
             .Where(e => !e.GetProperty("data").GetBoolean())
             .Select(e => (e.GetProperty("start").GetInt64(), e.GetProperty("length").GetInt64()))
             .ToList();
