@@ -11,31 +11,14 @@ internal sealed class ImageExportBackend(SnapshotImage image) : INbdExportBacken
     public NbdExportCapabilities Capabilities => NbdExportCapabilities.Flush | NbdExportCapabilities.ForceUnitAccess |
         NbdExportCapabilities.WriteZeroes | NbdExportCapabilities.MultiConnection;
 
-    public void Read(long offset, Span<byte> buffer)
-    {
-        try
-        {
-            image.Read(offset, buffer);
-        }
-        catch (BlkSnapException e)
-        {
-            throw NbdErrors.From(e);
-        }
-    }
+    public void Read(long offset, Span<byte> buffer) => image.Read(offset, buffer);
 
     public void Write(long offset, ReadOnlySpan<byte> data, bool forceUnitAccess)
     {
-        try
-        {
-            image.Write(offset, data);
-            if (forceUnitAccess)
-                image.Flush();
-        }
-        catch (BlkSnapException e)
-        {
-            throw NbdErrors.From(e);
-        }
+        image.Write(offset, data);
+        if (forceUnitAccess)
+            image.Flush();
     }
 
-    public void Flush() => NbdErrors.Run(image.Flush);
+    public void Flush() => image.Flush();
 }
