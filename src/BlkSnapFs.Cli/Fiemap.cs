@@ -4,10 +4,8 @@ using Microsoft.Win32.SafeHandles;
 namespace BlkSnapFs.Cli;
 
 /// <summary>Where a file's data lies on the block device that holds it, from the FS_IOC_FIEMAP ioctl.</summary>
-internal static partial class Fiemap
+internal static class Fiemap
 {
-    // _IOWR('f', 11, struct fiemap), struct fiemap being 32 bytes.
-    private const nuint FS_IOC_FIEMAP = 0xC020660B;
     private const uint FIEMAP_FLAG_SYNC = 0x1;
     private const uint FIEMAP_EXTENT_LAST = 0x1;
 
@@ -18,8 +16,6 @@ internal static partial class Fiemap
     private const uint UnlocatedExtentFlags = FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_DATA_INLINE;
 
     private const int ExtentsPerCall = 512;
-    private const int AT_EMPTY_PATH = 0x1000;
-    private const uint STATX_SIZE = 0x200;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct FiemapHeader
@@ -46,28 +42,13 @@ internal static partial class Fiemap
         public uint Reserved32C;
     }
 
-    // The fields of struct statx this tool reads; the kernel fills 256 bytes.
-    [StructLayout(LayoutKind.Explicit, Size = 256)]
-    private struct Statx
-    {
-        [FieldOffset(40)] public ulong Size;
-        [FieldOffset(136)] public uint DeviceMajor;
-        [FieldOffset(140)] public uint DeviceMinor;
-    }
-
-    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    private static unsafe partial int Ioctl(SafeFileHandle fd, nuint request, void* argument);
-
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int StatxCall(SafeFileHandle fd, string path, int flags, uint mask, Statx* result);
-
     /// <summary>The file's extents as 512-byte sector ranges of its device, and that device as /dev/block/MAJOR:MINOR.</summary>
     public static unsafe (string DevicePath, List<SectorRange> Ranges) Map(string path)
     {
         using SafeFileHandle file = Open(path);
 
-        Statx status;
-        if (StatxCall(file, "", AT_EMPTY_PATH, STATX_SIZE, &status) != 0)
+        FileStatus.StatxBuffer status;
+        if (FileStatus.statx(file, "", FileStatus.AT_EMPTY_PATH, FileStatus.STATX_SIZE, &status) != 0)
         {
             throw new CliException(CliException.Describe(Marshal.GetLastPInvokeError(), $"statx {path}"));
         }
@@ -90,7 +71,7 @@ internal static partial class Fiemap
                     Flags = FIEMAP_FLAG_SYNC,
                     ExtentCount = ExtentsPerCall,
                 };
-                if (Ioctl(file, FS_IOC_FIEMAP, buffer) != 0)
+                if (DeviceControl.ioctl(file, DeviceControl.FS_IOC_FIEMAP, buffer) != 0)
                 {
                     throw new CliException(CliException.Describe(Marshal.GetLastPInvokeError(), $"FIEMAP on {path}"));
                 }

@@ -54,7 +54,7 @@ public sealed class FileBlockDevice : IBlockDevice
         try
         {
             handle = direct
-                ? Native.OpenRaw(full, Native.O_RDWR | Native.O_DIRECT, full)
+                ? Native.OpenRaw(full, FileCalls.O_RDWR | FileCalls.O_DIRECT, full)
                 : File.OpenHandle(full, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         }
         catch (Exception e) when (e is not BlkSnapException)
@@ -106,7 +106,7 @@ public sealed class FileBlockDevice : IBlockDevice
         if (length == 0)
             return;
         // Punching a hole keeps the size and reads back zeros on files and on block devices alike.
-        if (!Native.TryAllocate(_handle, Native.FALLOC_FL_PUNCH_HOLE | Native.FALLOC_FL_KEEP_SIZE, offset, length))
+        if (!Native.TryAllocate(_handle, FileCalls.FALLOC_FL_PUNCH_HOLE | FileCalls.FALLOC_FL_KEEP_SIZE, offset, length))
             WriteZeroesByWriting(offset, length);
     }
 
@@ -114,7 +114,7 @@ public sealed class FileBlockDevice : IBlockDevice
     {
         if (length == 0)
             return;
-        if (!Native.TryAllocate(_handle, Native.FALLOC_FL_ZERO_RANGE | Native.FALLOC_FL_KEEP_SIZE, offset, length))
+        if (!Native.TryAllocate(_handle, FileCalls.FALLOC_FL_ZERO_RANGE | FileCalls.FALLOC_FL_KEEP_SIZE, offset, length))
             WriteZeroesByWriting(offset, length);
     }
 

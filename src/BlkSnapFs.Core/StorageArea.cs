@@ -70,7 +70,7 @@ internal sealed class StorageArea : IDisposable
     /// <summary>An unlinked O_TMPFILE inside a directory: nothing is left behind whatever happens.</summary>
     public static StorageArea OpenTemporary(string directory, long size)
     {
-        var handle = Native.OpenRaw(directory, Native.O_TMPFILE | Native.O_RDWR, $"temporary file in {directory}");
+        var handle = Native.OpenRaw(directory, FileCalls.O_TMPFILE | FileCalls.O_RDWR, $"temporary file in {directory}");
         try
         {
             if (size > 0)

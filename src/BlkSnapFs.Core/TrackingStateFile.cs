@@ -218,7 +218,7 @@ internal sealed class TrackingStateFile : IDisposable
                     _file?.Dispose();
                     _file = File.OpenHandle(_path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, FileOptions.None);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or BlkSnapException)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     GiveUp(e);
                     TryDelete(temporary);
@@ -244,7 +244,7 @@ internal sealed class TrackingStateFile : IDisposable
     private void SyncDirectory()
     {
         var directory = System.IO.Path.GetDirectoryName(_path)!;
-        using var handle = Native.OpenRaw(directory, Native.O_DIRECTORY, $"state directory {directory}");
+        using var handle = Native.OpenRaw(directory, FileCalls.O_DIRECTORY, $"state directory {directory}");
         Native.Sync(handle, directory);
     }
 

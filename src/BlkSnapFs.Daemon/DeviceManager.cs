@@ -77,7 +77,7 @@ public sealed class DeviceManager : IAsyncDisposable
         {
             HeldSnapshots?.Save(_engine.Collect().Select(id => _engine.Get(id)));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or BlkSnapException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             _log.LogError("cannot keep the list of held snapshots: {Message}; after a crash their storage files would stay behind", e.Message);
         }

@@ -55,7 +55,7 @@ public static class Launcher
     public static void Detach()
     {
         if (IsBackgroundChild && !WorkerEnvironment.IsWorker)
-            _ = Native.setsid();
+            _ = ProcessCalls.setsid();
     }
 
     /// <summary>In the background child or a worker: tell the parent the mount is ready; in the background, stop writing to its pipes.</summary>
@@ -68,11 +68,11 @@ public static class Launcher
         Console.Out.Flush();
         if (!IsBackgroundChild)
             return;
-        var target = Native.open(logFile ?? "/dev/null", Native.O_WRONLY | Native.O_CREAT | Native.O_APPEND,
+        var target = FileCalls.open(logFile ?? "/dev/null", FileCalls.O_WRONLY | FileCalls.O_CREAT | FileCalls.O_APPEND,
             (int)(UnixFileMode.UserRead | UnixFileMode.UserWrite));
         if (target < 0)
-            target = Native.open("/dev/null", Native.O_WRONLY, 0);
-        _ = Native.dup2(target, 1);
-        _ = Native.dup2(target, 2);
+            target = FileCalls.open("/dev/null", FileCalls.O_WRONLY, 0);
+        _ = FileCalls.dup2(target, 1);
+        _ = FileCalls.dup2(target, 2);
     }
 }

@@ -39,7 +39,7 @@ internal static class Supervisor
             context.Cancel = true;
             stopping = true;
             if (worker is { } w)
-                _ = Native.kill(w.Id, Native.SIGTERM);
+                _ = ProcessCalls.kill(w.Id, ProcessCalls.SIGTERM);
         }
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward);
@@ -126,12 +126,12 @@ internal static class Supervisor
             log.LogError("the serving process reported its mount as '{Line}'; a crash of it will end the mount", line);
             return (-1, 0);
         }
-        var pidfd = Native.pidfd_open(pid);
-        var held = pidfd < 0 ? -1 : Native.pidfd_getfd(pidfd, fd);
+        var pidfd = ProcessCalls.pidfd_open(pid);
+        var held = pidfd < 0 ? -1 : ProcessCalls.pidfd_getfd(pidfd, fd);
         var errno = Marshal.GetLastPInvokeError();
         if (pidfd >= 0)
-            _ = Native.close(pidfd);
-        if (held < 0 || Native.fcntl(held, Native.F_SETFD, 0) != 0)
+            _ = FileCalls.close(pidfd);
+        if (held < 0 || FileCalls.fcntl(held, FileCalls.F_SETFD, 0) != 0)
         {
             log.LogError("cannot hold the mount's /dev/fuse descriptor ({Errno}); a crash of the serving process will end the mount", Errno.Explain(errno));
             return (-1, 0);

@@ -68,7 +68,7 @@ public sealed class FuseMount : IDisposable
         catch
         {
             DeviceMount.Unmount(fullPath, viaFusermount, TimeSpan.Zero);
-            NativeMethods.Close(fd);
+            FileCalls.close(fd);
             throw;
         }
 

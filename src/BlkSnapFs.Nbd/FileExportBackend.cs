@@ -9,7 +9,6 @@ namespace BlkSnapFs.Nbd;
 /// </summary>
 public sealed class FileExportBackend : INbdExportBackend, IDisposable
 {
-    private const int ENOTSUP = LinuxErrno.ENOTSUP;
     private const int MaximumExtentsPerQuery = 1024;
 
     private readonly SafeFileHandle _file;
@@ -55,12 +54,12 @@ public sealed class FileExportBackend : INbdExportBackend, IDisposable
         }
     }
 
-    public void Flush() => Check(LinuxFileCalls.FlushData(_file));
+    public void Flush() => Check(FileCalls.fdatasync(_file));
 
     public void Trim(long offset, long length, bool forceUnitAccess)
     {
         // Trim is advisory: a file system that cannot punch holes simply keeps the data.
-        if (TryFallocate(LinuxFileCalls.FallocPunchHole | LinuxFileCalls.FallocKeepSize, offset, length) && forceUnitAccess)
+        if (TryFallocate(FileCalls.FALLOC_FL_PUNCH_HOLE | FileCalls.FALLOC_FL_KEEP_SIZE, offset, length) && forceUnitAccess)
         {
             Flush();
         }
@@ -68,8 +67,8 @@ public sealed class FileExportBackend : INbdExportBackend, IDisposable
 
     public void WriteZeroes(long offset, long length, bool noHole, bool forceUnitAccess)
     {
-        var zeroed = (!noHole && TryFallocate(LinuxFileCalls.FallocPunchHole | LinuxFileCalls.FallocKeepSize, offset, length))
-            || TryFallocate(LinuxFileCalls.FallocZeroRange | LinuxFileCalls.FallocKeepSize, offset, length);
+        var zeroed = (!noHole && TryFallocate(FileCalls.FALLOC_FL_PUNCH_HOLE | FileCalls.FALLOC_FL_KEEP_SIZE, offset, length))
+            || TryFallocate(FileCalls.FALLOC_FL_ZERO_RANGE | FileCalls.FALLOC_FL_KEEP_SIZE, offset, length);
         if (!zeroed)
         {
             ZeroBuffer.WriteZeroes(this, offset, length, forceUnitAccess: false);
@@ -82,7 +81,7 @@ public sealed class FileExportBackend : INbdExportBackend, IDisposable
     }
 
     public void Cache(long offset, long length) =>
-        LinuxFileCalls.Advise(_file, offset, length, LinuxFileCalls.PosixFadviseWillNeed);
+        FileCalls.posix_fadvise(_file, offset, length, FileCalls.POSIX_FADV_WILLNEED);
 
     public void GetBlockStatus(long offset, long length, List<NbdExtent> extents)
     {
@@ -90,12 +89,12 @@ public sealed class FileExportBackend : INbdExportBackend, IDisposable
         var position = offset;
         while (position < end && extents.Count < MaximumExtentsPerQuery)
         {
-            var dataStart = LinuxFileCalls.Seek(_file, position, LinuxFileCalls.SeekData);
+            var dataStart = FileCalls.lseek(_file, position, FileCalls.SEEK_DATA);
             if (dataStart < 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
                 // ENXIO: only a hole remains. Anything else: the file system cannot tell, so say data.
-                extents.Add(new NbdExtent(end - position, errno == LinuxFileCalls.ENXIO ? NbdExtentFlags.Hole | NbdExtentFlags.Zero : NbdExtentFlags.Data));
+                extents.Add(new NbdExtent(end - position, errno == Errno.ENXIO ? NbdExtentFlags.Hole | NbdExtentFlags.Zero : NbdExtentFlags.Data));
                 return;
             }
 
@@ -107,7 +106,7 @@ public sealed class FileExportBackend : INbdExportBackend, IDisposable
                 continue;
             }
 
-            var holeStart = LinuxFileCalls.Seek(_file, position, LinuxFileCalls.SeekHole);
+            var holeStart = FileCalls.lseek(_file, position, FileCalls.SEEK_HOLE);
             var dataEnd = holeStart <= position ? end : Math.Min(holeStart, end);
             extents.Add(new NbdExtent(dataEnd - position, NbdExtentFlags.Data));
             position = dataEnd;
@@ -118,13 +117,13 @@ public sealed class FileExportBackend : INbdExportBackend, IDisposable
 
     private bool TryFallocate(int mode, long offset, long length)
     {
-        if (LinuxFileCalls.Fallocate(_file, mode, offset, length) == 0)
+        if (FileCalls.fallocate(_file, mode, offset, length) == 0)
         {
             return true;
         }
 
         var errno = Marshal.GetLastPInvokeError();
-        if (errno is ENOTSUP or LinuxErrno.EINVAL)
+        if (errno is Errno.EOPNOTSUPP or Errno.EINVAL)
         {
             return false;
         }

@@ -2,8 +2,8 @@ namespace BlkSnapFs.Nbd;
 
 /// <summary>
 /// The data behind one export. Methods may be called concurrently from several threads and
-/// report failures by throwing <see cref="NbdException"/> (or an <see cref="IOException"/>
-/// whose HResult is an errno). The server checks bounds, alignment and read-only state before
+/// report failures by throwing an <see cref="IOException"/> whose HResult is an errno, such as
+/// <see cref="NbdException"/>; <see cref="Errno.Of"/> names the errno of any other. The server checks bounds, alignment and read-only state before
 /// calling, so implementations see only in-range requests for operations they advertise.
 /// </summary>
 public interface INbdExportBackend
@@ -17,7 +17,7 @@ public interface INbdExportBackend
     void Read(long offset, Span<byte> buffer);
 
     void Write(long offset, ReadOnlySpan<byte> data, bool forceUnitAccess) =>
-        throw new NbdException(LinuxErrno.EPERM);
+        throw new NbdException(Errno.EPERM);
 
     void Flush()
     {

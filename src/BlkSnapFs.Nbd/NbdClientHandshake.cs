@@ -20,10 +20,10 @@ public static class NbdClientHandshake
         Span<byte> greeting = stackalloc byte[18];
         Receive(socket, greeting);
         if (BinaryPrimitives.ReadUInt64BigEndian(greeting) != NbdMagic.InitPassword || BinaryPrimitives.ReadUInt64BigEndian(greeting[8..]) != NbdMagic.HaveOption)
-            throw new NbdException(LinuxErrno.EPROTO, "not a newstyle NBD server");
+            throw new NbdException(Errno.EPROTO, "not a newstyle NBD server");
         var offered = (NbdHandshakeFlags)BinaryPrimitives.ReadUInt16BigEndian(greeting[16..]);
         if ((offered & NbdHandshakeFlags.FixedNewstyle) == 0)
-            throw new NbdException(LinuxErrno.EPROTO, "the server is not fixed-newstyle");
+            throw new NbdException(Errno.EPROTO, "the server is not fixed-newstyle");
         var flags = NbdClientFlags.FixedNewstyle | ((offered & NbdHandshakeFlags.NoZeroes) != 0 ? NbdClientFlags.NoZeroes : 0);
         Span<byte> request = stackalloc byte[4 + 16 + 4 + 2];
         BinaryPrimitives.WriteUInt32BigEndian(request, (uint)flags);
@@ -39,19 +39,19 @@ public static class NbdClientHandshake
         {
             Receive(socket, header);
             if (BinaryPrimitives.ReadUInt64BigEndian(header) != NbdMagic.OptionReply)
-                throw new NbdException(LinuxErrno.EPROTO, "a bad option reply");
+                throw new NbdException(Errno.EPROTO, "a bad option reply");
             var type = BinaryPrimitives.ReadUInt32BigEndian(header[12..]);
             var length = BinaryPrimitives.ReadUInt32BigEndian(header[16..]);
             if (length > MaximumReplyLength)
-                throw new NbdException(LinuxErrno.EPROTO, $"an option reply of {length} bytes");
+                throw new NbdException(Errno.EPROTO, $"an option reply of {length} bytes");
             var data = new byte[length];
             Receive(socket, data);
             if ((type & 0x80000000) != 0)
-                throw new NbdException(LinuxErrno.ECONNREFUSED, $"the server refused NBD_OPT_GO (reply type {type:x})");
+                throw new NbdException(Errno.ECONNREFUSED, $"the server refused NBD_OPT_GO (reply type {type:x})");
             if (type == (uint)NbdOptionReplyType.Info && length >= 12 && BinaryPrimitives.ReadUInt16BigEndian(data) == (ushort)NbdInfoType.Export)
                 (size, transmission) = ((long)BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(2)), BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(10)));
             else if (type == (uint)NbdOptionReplyType.Ack)
-                return size >= 0 ? (size, transmission) : throw new NbdException(LinuxErrno.EPROTO, "no export size before NBD_REP_ACK");
+                return size >= 0 ? (size, transmission) : throw new NbdException(Errno.EPROTO, "no export size before NBD_REP_ACK");
         }
     }
 
@@ -61,7 +61,7 @@ public static class NbdClientHandshake
         {
             var n = socket.Receive(into);
             if (n == 0)
-                throw new NbdException(LinuxErrno.ECONNRESET, "the server closed the connection during the handshake");
+                throw new NbdException(Errno.ECONNRESET, "the server closed the connection during the handshake");
             into = into[n..];
         }
     }

@@ -1,14 +1,13 @@
 namespace BlkSnapFs.Nbd;
 
-/// <summary>A backend failure carrying the errno the client should see.</summary>
-public sealed class NbdException : Exception
+/// <summary>A backend failure carrying the errno the client should see, as its HResult like the runtime's own IOExceptions.</summary>
+public sealed class NbdException : IOException
 {
     public NbdException(int errno, string? message = null)
-        : base(message ?? $"errno {errno}")
+        : base(message ?? $"errno {errno}", errno)
     {
-        Errno = errno;
     }
 
-    /// <summary>A Linux errno value, see <see cref="LinuxErrno"/>.</summary>
-    public int Errno { get; }
+    /// <summary>A Linux errno value, see <see cref="Interop.Errno"/>.</summary>
+    public int Errno => HResult;
 }

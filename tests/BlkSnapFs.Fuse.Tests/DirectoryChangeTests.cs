@@ -84,7 +84,7 @@ public sealed class DirectoryChangeTests
     }
 
     /// <summary>On open, replaces itself in its directory by a file named "opened".</summary>
-    private sealed class TreeChangingFileNode(DirectoryNode directory) : FileNode(0x124)
+    private sealed class TreeChangingFileNode(DirectoryNode directory) : FileNode(ReadableByAll)
     {
         public override long Size => 0;
 

@@ -109,13 +109,13 @@ public sealed class ExportManagementTests
         client.Go();
         (Exception Failure, uint Expected)[] cases =
         [
-            (new NbdException(LinuxErrno.ENOSPC), ENOSPC),
-            (new NbdException(LinuxErrno.EDQUOT), ENOSPC),
-            (new NbdException(LinuxErrno.EPERM), EPERM),
-            (new NbdException(LinuxErrno.EOVERFLOW), EOVERFLOW),
-            (new NbdException(LinuxErrno.ENOTSUP), ENOTSUP),
-            (new NbdException(LinuxErrno.ESHUTDOWN), ESHUTDOWN),
-            (new NbdException(LinuxErrno.EINVAL), EINVAL),
+            (new NbdException(Errno.ENOSPC), ENOSPC),
+            (new NbdException(Errno.EDQUOT), ENOSPC),
+            (new NbdException(Errno.EPERM), EPERM),
+            (new NbdException(Errno.EOVERFLOW), EOVERFLOW),
+            (new NbdException(Errno.EOPNOTSUPP), ENOTSUP),
+            (new NbdException(Errno.ESHUTDOWN), ESHUTDOWN),
+            (new NbdException(Errno.EINVAL), EINVAL),
             (new NbdException(1234), EIO),
             (new IOException("disk on fire", 5), EIO),
             (new IOException("full", 28), ENOSPC),

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using BlkSnapFs.Core;
 using Microsoft.Extensions.Logging;
 
 namespace BlkSnapFs.Daemon.Consistency;
@@ -69,15 +68,15 @@ internal sealed class FrozenFileSystems : IDisposable
     }
 
     /// <summary>(fd, 0) when frozen, (-1, errno) when not.</summary>
-    private static (int Fd, int Errno) FreezeOne(string mountPoint)
+    private static unsafe (int Fd, int Errno) FreezeOne(string mountPoint)
     {
-        var fd = Native.open(mountPoint, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_CLOEXEC, 0);
+        var fd = FileCalls.open(mountPoint, FileCalls.O_RDONLY | FileCalls.O_DIRECTORY | FileCalls.O_CLOEXEC, 0);
         if (fd < 0)
             return (-1, Marshal.GetLastPInvokeError());
-        if (Native.ioctl(fd, Native.FIFREEZE, 0) == 0)
+        if (DeviceControl.ioctl(fd, DeviceControl.FIFREEZE, null) == 0)
             return (fd, 0);
         var errno = Marshal.GetLastPInvokeError();
-        _ = Native.close(fd);
+        _ = FileCalls.close(fd);
         return (-1, errno);
     }
 
@@ -89,11 +88,11 @@ internal sealed class FrozenFileSystems : IDisposable
         log.LogWarning("take: {MountPoint} froze after the take had gone on; thawed", mount.MountPoint);
     }
 
-    private static void Thaw(MountEntry mount, int fd, ILogger log)
+    private static unsafe void Thaw(MountEntry mount, int fd, ILogger log)
     {
-        if (Native.ioctl(fd, Native.FITHAW, 0) != 0)
+        if (DeviceControl.ioctl(fd, DeviceControl.FITHAW, null) != 0)
             log.LogError("take: thawing {MountPoint} failed: {Error}", mount.MountPoint, Errno.Explain(Marshal.GetLastPInvokeError()));
-        _ = Native.close(fd);
+        _ = FileCalls.close(fd);
     }
 
     /// <summary>Thaws, in the reverse order, what this froze.</summary>

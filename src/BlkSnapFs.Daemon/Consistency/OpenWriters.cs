@@ -45,7 +45,7 @@ internal static class OpenWriters
         foreach (var line in File.ReadLines(fdinfo))
         {
             if (line.StartsWith("flags:", StringComparison.Ordinal))
-                return (Convert.ToInt32(line["flags:".Length..].Trim(), 8) & Native.O_ACCMODE) != Native.O_RDONLY;
+                return (Convert.ToInt32(line["flags:".Length..].Trim(), 8) & FileCalls.O_ACCMODE) != FileCalls.O_RDONLY;
         }
         return false;
     }

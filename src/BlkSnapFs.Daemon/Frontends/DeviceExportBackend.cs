@@ -12,43 +12,23 @@ internal sealed class DeviceExportBackend(TrackedDevice device) : INbdExportBack
     public NbdExportCapabilities Capabilities => NbdExportCapabilities.Flush | NbdExportCapabilities.ForceUnitAccess |
         NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes | NbdExportCapabilities.MultiConnection;
 
-    public void Read(long offset, Span<byte> buffer)
-    {
-        try
-        {
-            device.Read(offset, buffer);
-        }
-        catch (BlkSnapException e)
-        {
-            throw NbdErrors.From(e);
-        }
-    }
+    public void Read(long offset, Span<byte> buffer) => device.Read(offset, buffer);
 
-    public void Write(long offset, ReadOnlySpan<byte> data, bool forceUnitAccess)
-    {
-        try
-        {
-            device.Write(offset, data, forceUnitAccess);
-        }
-        catch (BlkSnapException e)
-        {
-            throw NbdErrors.From(e);
-        }
-    }
+    public void Write(long offset, ReadOnlySpan<byte> data, bool forceUnitAccess) => device.Write(offset, data, forceUnitAccess);
 
-    public void Flush() => NbdErrors.Run(device.Flush);
+    public void Flush() => device.Flush();
 
-    public void Trim(long offset, long length, bool forceUnitAccess) => NbdErrors.Run(() =>
+    public void Trim(long offset, long length, bool forceUnitAccess)
     {
         device.Discard(offset, length);
         if (forceUnitAccess)
             device.Flush();
-    });
+    }
 
-    public void WriteZeroes(long offset, long length, bool noHole, bool forceUnitAccess) => NbdErrors.Run(() =>
+    public void WriteZeroes(long offset, long length, bool noHole, bool forceUnitAccess)
     {
         device.WriteZeroes(offset, length);
         if (forceUnitAccess)
             device.Flush();
-    });
+    }
 }

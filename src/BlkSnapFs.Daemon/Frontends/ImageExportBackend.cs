@@ -25,31 +25,14 @@ internal sealed class ImageExportBackend : INbdExportBackend
 
     public IReadOnlyList<INbdMetaContext> MetaContexts { get; }
 
-    public void Read(long offset, Span<byte> buffer)
-    {
-        try
-        {
-            _image.Read(offset, buffer);
-        }
-        catch (BlkSnapException e)
-        {
-            throw NbdErrors.From(e);
-        }
-    }
+    public void Read(long offset, Span<byte> buffer) => _image.Read(offset, buffer);
 
     public void Write(long offset, ReadOnlySpan<byte> data, bool forceUnitAccess)
     {
-        try
-        {
-            _image.Write(offset, data);
-            if (forceUnitAccess)
-                _image.Flush();
-        }
-        catch (BlkSnapException e)
-        {
-            throw NbdErrors.From(e);
-        }
+        _image.Write(offset, data);
+        if (forceUnitAccess)
+            _image.Flush();
     }
 
-    public void Flush() => NbdErrors.Run(_image.Flush);
+    public void Flush() => _image.Flush();
 }

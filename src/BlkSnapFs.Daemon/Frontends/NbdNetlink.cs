@@ -13,11 +13,6 @@ namespace BlkSnapFs.Daemon.Frontends;
 /// </summary>
 internal static class NbdNetlink
 {
-    private const int AF_NETLINK = 16;
-    private const int SOCK_RAW = 3;
-    private const int SOCK_CLOEXEC = 0x80000;
-    private const int NETLINK_GENERIC = 16;
-
     private const ushort NLMSG_ERROR = 2;
     private const ushort NLM_F_REQUEST = 1;
     private const ushort NLM_F_ACK = 4;
@@ -88,7 +83,7 @@ internal static class NbdNetlink
     /// <summary>Sends one nbd family request and returns the attributes of its reply (none for a bare acknowledgement).</summary>
     private static byte[] Request(byte command, List<byte> attributes, string what)
     {
-        var fd = Native.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+        var fd = SocketCalls.socket(SocketCalls.AF_NETLINK, SocketCalls.SOCK_RAW | SocketCalls.SOCK_CLOEXEC, SocketCalls.NETLINK_GENERIC);
         if (fd < 0)
             throw Failure(what, Marshal.GetLastPInvokeError());
         try
@@ -98,7 +93,7 @@ internal static class NbdNetlink
         }
         finally
         {
-            _ = Native.close(fd);
+            _ = FileCalls.close(fd);
         }
     }
 
@@ -125,7 +120,7 @@ internal static class NbdNetlink
         attributes.CopyTo(message, 20);
         fixed (byte* start = message)
         {
-            if (Native.send(fd, start, (nuint)message.Length, 0) != message.Length)
+            if (SocketCalls.send(fd, start, (nuint)message.Length, 0) != message.Length)
                 throw Failure(what, Marshal.GetLastPInvokeError());
         }
         var buffer = new byte[65536];
@@ -134,7 +129,7 @@ internal static class NbdNetlink
         {
             nint received;
             fixed (byte* start = buffer)
-                received = Native.recv(fd, start, (nuint)buffer.Length, 0);
+                received = SocketCalls.recv(fd, start, (nuint)buffer.Length, 0);
             if (received < 0)
                 throw Failure(what, Marshal.GetLastPInvokeError());
             for (var at = 0; at + 16 <= received;)

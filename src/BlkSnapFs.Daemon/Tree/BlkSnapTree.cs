@@ -14,12 +14,12 @@ public sealed class BlkSnapTree(string mountPoint) : IDeviceView
     private readonly Lock _lock = new();
     private readonly Dictionary<TrackedDevice, DeviceEntry> _entries = [];
 
-    public DirectoryNode Root { get; } = new(0x1ED);
+    public DirectoryNode Root { get; } = new();
 
     public void DeviceAttached(TrackedDevice device, Frontend frontend, Func<FrontendInfo> describe)
     {
         var changed = new DeviceSignal();
-        var directory = new DirectoryNode(0x1ED);
+        var directory = new DirectoryNode();
         var events = new EventsFile(device, changed);
         var info = new TextFile(() => Info(device, describe()));
         var cbtInfo = new TextFile(() => CbtInfo(device));

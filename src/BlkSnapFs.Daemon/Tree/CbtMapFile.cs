@@ -4,7 +4,7 @@ using BlkSnapFs.Fuse.Tree;
 namespace BlkSnapFs.Daemon.Tree;
 
 /// <summary>`cbtmap`: one byte per tracking block; the copy frozen at take while a snapshot is held, else the active one.</summary>
-internal sealed class CbtMapFile(TrackedDevice device) : FileNode(0x100)
+internal sealed class CbtMapFile(TrackedDevice device) : FileNode(UnixFileMode.UserRead)
 {
     public override long Size => device.Tracker.BlockCount;
 

@@ -9,7 +9,7 @@ namespace BlkSnapFs.Daemon.Tree;
 /// open on. A read with nothing to give parks without a worker thread until an event comes; poll
 /// reports readable when one is there.
 /// </summary>
-internal sealed class EventsFile(TrackedDevice device, DeviceSignal changed) : FileNode(0x100)
+internal sealed class EventsFile(TrackedDevice device, DeviceSignal changed) : FileNode(UnixFileMode.UserRead)
 {
     private sealed class Cursor
     {

@@ -7,7 +7,7 @@ namespace BlkSnapFs.Daemon.Tree;
 /// `image`: the snapshot image, read/write, mode 0600. An open holds the image it opened, so a
 /// destroy (or a later snapshot) makes it fail with EIO instead of switching data under it.
 /// </summary>
-internal sealed class ImageFile(SnapshotImage image) : FileNode(0x180)
+internal sealed class ImageFile(SnapshotImage image) : FileNode(OwnerOnly)
 {
     public override long Size => image.Capacity;
 

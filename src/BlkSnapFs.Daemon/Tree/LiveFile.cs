@@ -4,10 +4,8 @@ using BlkSnapFs.Fuse.Tree;
 namespace BlkSnapFs.Daemon.Tree;
 
 /// <summary>`live` (frontend fuse): the device itself, every write going through the copy-on-write filter.</summary>
-internal sealed class LiveFile(TrackedDevice device) : FileNode(0x180)
+internal sealed class LiveFile(TrackedDevice device) : FileNode(OwnerOnly)
 {
-    private const int OpenSync = 0x101000; // O_SYNC (includes O_DSYNC)
-
     public override long Size => device.Capacity;
 
     public override int Read(FileHandle handle, long offset, Span<byte> destination)
@@ -26,7 +24,7 @@ internal sealed class LiveFile(TrackedDevice device) : FileNode(0x180)
     {
         try
         {
-            device.Write(offset, source, forceUnitAccess: (handle.Flags & OpenSync) != 0);
+            device.Write(offset, source, forceUnitAccess: (handle.Flags & FileCalls.O_SYNC) != 0);
             return source.Length;
         }
         catch (Exception e)

@@ -1,5 +1,3 @@
-using BlkSnapFs.Core;
-
 namespace BlkSnapFs.Daemon.Tree;
 
 /// <summary>Turns engine failures into the negative errnos file nodes return.</summary>

@@ -4,7 +4,7 @@ using BlkSnapFs.Fuse.Tree;
 namespace BlkSnapFs.Daemon.Tree;
 
 /// <summary>A small read-only text file made afresh at each open (`cbtinfo`, `info`).</summary>
-internal sealed class TextFile(Func<string> render) : FileNode(0x124)
+internal sealed class TextFile(Func<string> render) : FileNode(ReadableByAll)
 {
     public override long Size => Encoding.UTF8.GetByteCount(render());
 

@@ -14,7 +14,7 @@ internal static unsafe class DeviceMount
     internal static int Mount(string mountPoint, FuseMountOptions options, out bool viaFusermount)
     {
         viaFusermount = options.Method == FuseMountMethod.Fusermount
-            || (options.Method == FuseMountMethod.Automatic && NativeMethods.GetEffectiveUserId() != 0);
+            || (options.Method == FuseMountMethod.Automatic && ProcessCalls.geteuid() != 0);
         return viaFusermount ? MountWithFusermount(mountPoint, options) : MountDirect(mountPoint, options);
     }
 
@@ -26,13 +26,13 @@ internal static unsafe class DeviceMount
     internal static bool DetachIfDead(string mountPoint)
     {
         // statfs always asks the server (stat may be answered from the attribute cache).
-        byte* buffer = stackalloc byte[NativeMethods.StatFsSize];
-        if (NativeMethods.StatFs(mountPoint, buffer) == 0 || NativeMethods.LastError != Errno.ENOTCONN)
+        byte* buffer = stackalloc byte[FileStatus.StatFsSize];
+        if (FileStatus.statfs(mountPoint, buffer) == 0 || Marshal.GetLastPInvokeError() != Errno.ENOTCONN)
         {
             return false;
         }
 
-        int error = UnmountDirect(mountPoint, NativeMethods.UnmountDetach);
+        int error = UnmountDirect(mountPoint, MountCalls.MNT_DETACH);
         if (error != 0 && RunFusermount("-u", "-z", "--", mountPoint) != 0)
         {
             throw new IOException($"{mountPoint} is a dead FUSE mount and could not be detached: {Marshal.GetPInvokeErrorMessage(error)}", error);
@@ -67,7 +67,7 @@ internal static unsafe class DeviceMount
                 string connections = "/sys/fs/fuse/connections";
                 if (!Directory.Exists($"{connections}/{fields[2][2..]}"))
                 {
-                    _ = NativeMethods.Mount("fusectl", connections, "fusectl", 0, "");
+                    _ = MountCalls.mount("fusectl", connections, "fusectl", 0, "");
                 }
 
                 return $"{connections}/{fields[2][2..]}";
@@ -97,7 +97,7 @@ internal static unsafe class DeviceMount
                 }
                 else
                 {
-                    UnmountDirect(mountPoint, NativeMethods.UnmountDetach);
+                    UnmountDirect(mountPoint, MountCalls.MNT_DETACH);
                 }
 
                 return;
@@ -109,10 +109,10 @@ internal static unsafe class DeviceMount
 
     private static int MountDirect(string mountPoint, FuseMountOptions options)
     {
-        int fd = NativeMethods.Open("/dev/fuse", NativeMethods.ReadWrite | NativeMethods.CloseOnExec);
+        int fd = FileCalls.open("/dev/fuse", FileCalls.O_RDWR | FileCalls.O_CLOEXEC, 0);
         if (fd < 0)
         {
-            throw new IOException($"open /dev/fuse failed: errno {NativeMethods.LastError}");
+            throw new IOException($"open /dev/fuse failed: errno {Marshal.GetLastPInvokeError()}");
         }
 
         var data = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"fd={fd},rootmode=40000,user_id=0,group_id=0"));
@@ -127,10 +127,10 @@ internal static unsafe class DeviceMount
         }
 
         string type = "fuse." + options.Subtype;
-        if (NativeMethods.Mount(options.SourceName, mountPoint, type, NativeMethods.MountNoSuid | NativeMethods.MountNoDev, data.ToString()) != 0)
+        if (MountCalls.mount(options.SourceName, mountPoint, type, MountCalls.MS_NOSUID | MountCalls.MS_NODEV, data.ToString()) != 0)
         {
-            int error = NativeMethods.LastError;
-            NativeMethods.Close(fd);
+            int error = Marshal.GetLastPInvokeError();
+            FileCalls.close(fd);
             throw new IOException($"mount {type} on {mountPoint} failed: errno {error}");
         }
 
@@ -140,9 +140,9 @@ internal static unsafe class DeviceMount
     private static int MountWithFusermount(string mountPoint, FuseMountOptions options)
     {
         int* sockets = stackalloc int[2];
-        if (NativeMethods.SocketPair(NativeMethods.AddressFamilyUnix, NativeMethods.SocketStream, 0, sockets) != 0)
+        if (SocketCalls.socketpair(SocketCalls.AF_UNIX, SocketCalls.SOCK_STREAM, 0, sockets) != 0)
         {
-            throw new IOException($"socketpair failed: errno {NativeMethods.LastError}");
+            throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}");
         }
 
         try
@@ -159,7 +159,7 @@ internal static unsafe class DeviceMount
             // fusermount3 finds the socket through this variable; the descriptor is inherited because it lacks O_CLOEXEC.
             start.Environment["_FUSE_COMMFD"] = sockets[1].ToString(CultureInfo.InvariantCulture);
             using Process helper = Process.Start(start) ?? throw new IOException("fusermount3 did not start");
-            NativeMethods.Close(sockets[1]);
+            FileCalls.close(sockets[1]);
             sockets[1] = -1;
             int fd = ReceiveDescriptor(sockets[0]);
             string errors = helper.StandardError.ReadToEnd();
@@ -173,10 +173,10 @@ internal static unsafe class DeviceMount
         }
         finally
         {
-            NativeMethods.Close(sockets[0]);
+            FileCalls.close(sockets[0]);
             if (sockets[1] >= 0)
             {
-                NativeMethods.Close(sockets[1]);
+                FileCalls.close(sockets[1]);
             }
         }
     }
@@ -186,14 +186,14 @@ internal static unsafe class DeviceMount
         byte payload;
         // cmsghdr (len, level, type) is 16 bytes on 64-bit Linux; one int follows, padded to 8.
         byte* control = stackalloc byte[24];
-        var vector = new NativeMethods.IoVector { Base = &payload, Length = 1 };
-        var message = new NativeMethods.MessageHeader { Vectors = &vector, VectorCount = 1, Control = control, ControlLength = 24 };
+        var vector = new FileCalls.IoVector { Base = &payload, Length = 1 };
+        var message = new SocketCalls.MessageHeader { Vectors = &vector, VectorCount = 1, Control = control, ControlLength = 24 };
         nint received;
         do
         {
-            received = NativeMethods.ReceiveMessage(socket, &message, 0);
+            received = SocketCalls.recvmsg(socket, &message, 0);
         }
-        while (received < 0 && NativeMethods.LastError == Errno.EINTR);
+        while (received < 0 && Marshal.GetLastPInvokeError() == Errno.EINTR);
 
         if (received <= 0 || message.ControlLength < 20)
         {
@@ -202,17 +202,17 @@ internal static unsafe class DeviceMount
 
         int level = *(int*)(control + 8);
         int type = *(int*)(control + 12);
-        return level == NativeMethods.SocketLevel && type == NativeMethods.ScmRights ? *(int*)(control + 16) : -1;
+        return level == SocketCalls.SOL_SOCKET && type == SocketCalls.SCM_RIGHTS ? *(int*)(control + 16) : -1;
     }
 
     private static int UnmountDirect(string mountPoint, int flags)
     {
-        if (NativeMethods.Unmount(mountPoint, flags) == 0)
+        if (MountCalls.umount2(mountPoint, flags) == 0)
         {
             return 0;
         }
 
-        int error = NativeMethods.LastError;
+        int error = Marshal.GetLastPInvokeError();
         // EINVAL: not a mount point any more, someone unmounted it already.
         return error == Errno.EINVAL ? 0 : error;
     }

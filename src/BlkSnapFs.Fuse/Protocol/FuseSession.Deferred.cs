@@ -51,10 +51,10 @@ public sealed unsafe partial class FuseSession
 
             fixed (byte* payload = data)
             {
-                NativeMethods.IoVector* vectors = stackalloc NativeMethods.IoVector[2];
-                vectors[0] = new NativeMethods.IoVector { Base = &header, Length = (nuint)sizeof(ReplyHeader) };
-                vectors[1] = new NativeMethods.IoVector { Base = payload, Length = (nuint)data.Length };
-                return NativeMethods.WriteVector(deviceFd, vectors, data.IsEmpty ? 1 : 2) >= 0;
+                FileCalls.IoVector* vectors = stackalloc FileCalls.IoVector[2];
+                vectors[0] = new FileCalls.IoVector { Base = &header, Length = (nuint)sizeof(ReplyHeader) };
+                vectors[1] = new FileCalls.IoVector { Base = payload, Length = (nuint)data.Length };
+                return FileCalls.writev(deviceFd, vectors, data.IsEmpty ? 1 : 2) >= 0;
             }
         }
         finally

@@ -124,6 +124,6 @@ public sealed unsafe partial class FuseSession
         int length = sizeof(ReplyHeader) + bodyLength;
         *(ReplyHeader*)start = new ReplyHeader { Length = (uint)length, Error = error, Unique = unique };
         // A failed write means the caller is gone (ENOENT after an interrupt, ENODEV after abort): nothing to do.
-        NativeMethods.Write(fd, start, (nuint)length);
+        FileCalls.write(fd, start, (nuint)length);
     }
 }

@@ -68,7 +68,7 @@ public sealed unsafe partial class FuseSession
 
             fixed (byte* start = buffer)
             {
-                return NativeMethods.Write(_mainFd, start, (nuint)length) < 0 ? NativeMethods.LastError : 0;
+                return FileCalls.write(_mainFd, start, (nuint)length) < 0 ? Marshal.GetLastPInvokeError() : 0;
             }
         }
         finally

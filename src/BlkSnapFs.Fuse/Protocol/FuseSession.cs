@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 
 namespace BlkSnapFs.Fuse.Protocol;
 
@@ -122,16 +123,16 @@ public sealed unsafe partial class FuseSession
             return _mainFd;
         }
 
-        int fd = NativeMethods.Open("/dev/fuse", NativeMethods.ReadWrite | NativeMethods.CloseOnExec);
+        int fd = FileCalls.open("/dev/fuse", FileCalls.O_RDWR | FileCalls.O_CLOEXEC, 0);
         if (fd < 0)
         {
             return _mainFd;
         }
 
         uint session = (uint)_mainFd;
-        if (NativeMethods.IoControl(fd, NativeMethods.FuseDeviceCloneRequest, &session) != 0)
+        if (DeviceControl.ioctl(fd, DeviceControl.FUSE_DEV_IOC_CLONE, &session) != 0)
         {
-            NativeMethods.Close(fd);
+            FileCalls.close(fd);
             return _mainFd;
         }
 
@@ -233,7 +234,7 @@ public sealed unsafe partial class FuseSession
     {
         while (true)
         {
-            nint length = NativeMethods.Read(fd, buffers.Request, (nuint)buffers.RequestCapacity);
+            nint length = FileCalls.read(fd, buffers.Request, (nuint)buffers.RequestCapacity);
             if (length > 0)
             {
                 return (int)length;
@@ -245,7 +246,7 @@ public sealed unsafe partial class FuseSession
                 return -Errno.ENODEV;
             }
 
-            int error = NativeMethods.LastError;
+            int error = Marshal.GetLastPInvokeError();
             // EINTR: signal; EAGAIN: spurious wakeup; ENOENT: the request was interrupted before we got it.
             if (error is not (Errno.EINTR or Errno.EAGAIN or Errno.ENOENT))
             {
@@ -268,7 +269,7 @@ public sealed unsafe partial class FuseSession
             _closed = true;
             foreach (int fd in _workers.Select(worker => worker.Fd).Append(_mainFd).Distinct())
             {
-                NativeMethods.Close(fd);
+                FileCalls.close(fd);
             }
         }
         finally

@@ -8,13 +8,15 @@ namespace BlkSnapFs.Fuse.Tree;
 /// </summary>
 public class DirectoryNode : Node
 {
-    private const uint DirectoryTypeBits = 0x4000;
+    /// <summary>0755: everyone may list and enter, the owner may change.</summary>
+    public const UnixFileMode EnterableByAll = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+        UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     private readonly Dictionary<string, Node> _children = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private int _subdirectoryCount;
 
-    public DirectoryNode(uint permissions = 0x1ED /* 0755 */)
+    public DirectoryNode(UnixFileMode permissions = EnterableByAll)
         : base(permissions)
     {
     }
@@ -41,7 +43,7 @@ public class DirectoryNode : Node
         }
     }
 
-    internal override uint TypeBits => DirectoryTypeBits;
+    internal override uint TypeBits => FileStatus.S_IFDIR;
 
     internal override long AttributeSize => 4096;
 

@@ -1,5 +1,3 @@
-using BlkSnapFs.Fuse.Protocol;
-
 namespace BlkSnapFs.Fuse.Tree;
 
 /// <summary>
@@ -9,12 +7,18 @@ namespace BlkSnapFs.Fuse.Tree;
 /// </summary>
 public abstract class FileNode : Node
 {
-    private const uint RegularTypeBits = 0x8000;
+    /// <summary>0444: everyone may read, only the program changes the file.</summary>
+    public const UnixFileMode ReadableByAll = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    /// <summary>0600: only the owner may read and write.</summary>
+    public const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    private const uint AnyWrite = (uint)(UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
 
     private readonly List<FileHandle> _pollers = [];
     private readonly Lock _pollersLock = new();
 
-    protected FileNode(uint permissions)
+    protected FileNode(UnixFileMode permissions)
         : base(permissions)
     {
     }
@@ -27,7 +31,7 @@ public abstract class FileNode : Node
 
     public override uint LinkCount => 1;
 
-    internal override uint TypeBits => RegularTypeBits;
+    internal override uint TypeBits => FileStatus.S_IFREG;
 
     internal override long AttributeSize => Size;
 
@@ -40,7 +44,7 @@ public abstract class FileNode : Node
     public virtual int Open(FileHandle handle)
     {
         ArgumentNullException.ThrowIfNull(handle);
-        return handle.CanWrite && (Permissions & 0x92 /* 0222 */) == 0 ? -Errno.EACCES : 0;
+        return handle.CanWrite && (Permissions & AnyWrite) == 0 ? -Errno.EACCES : 0;
     }
 
     /// <summary>

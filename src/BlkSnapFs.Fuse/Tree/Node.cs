@@ -7,9 +7,9 @@ public abstract class Node
 {
     private ulong _nodeId;
 
-    protected Node(uint permissions)
+    protected Node(UnixFileMode permissions)
     {
-        Permissions = permissions;
+        Permissions = (uint)permissions;
         DateTime now = DateTime.UtcNow;
         AccessTime = now;
         ModificationTime = now;

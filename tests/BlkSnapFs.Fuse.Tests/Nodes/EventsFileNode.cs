@@ -1,11 +1,10 @@
 using System.Text;
-using BlkSnapFs.Fuse.Protocol;
 using BlkSnapFs.Fuse.Tree;
 
 namespace BlkSnapFs.Fuse.Tests.Nodes;
 
 /// <summary>A stream of lines: a read takes the next queued line, or waits (parked, no thread) until one is signalled.</summary>
-internal sealed class EventsFileNode() : FileNode(0x124 /* 0444 */)
+internal sealed class EventsFileNode() : FileNode(ReadableByAll)
 {
     private readonly Queue<byte[]> _lines = new();
     private readonly Lock _lock = new();

@@ -1,10 +1,9 @@
-using BlkSnapFs.Fuse.Protocol;
 using BlkSnapFs.Fuse.Tree;
 
 namespace BlkSnapFs.Fuse.Tests.Nodes;
 
 /// <summary>A fixed-size read/write file kept in memory, like a small disk image.</summary>
-internal sealed class MemoryFileNode(int size, bool directIo = true) : FileNode(0x180 /* 0600 */)
+internal sealed class MemoryFileNode(int size, bool directIo = true) : FileNode(OwnerOnly)
 {
     private readonly byte[] _contents = new byte[size];
 

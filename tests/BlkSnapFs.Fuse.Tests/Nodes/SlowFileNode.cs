@@ -4,7 +4,7 @@ using BlkSnapFs.Fuse.Tree;
 namespace BlkSnapFs.Fuse.Tests.Nodes;
 
 /// <summary>A file whose every read holds its worker for a while, to show that requests are served in parallel.</summary>
-internal sealed class SlowFileNode(TimeSpan delay) : FileNode(0x124 /* 0444 */)
+internal sealed class SlowFileNode(TimeSpan delay) : FileNode(ReadableByAll)
 {
     private readonly List<(long Start, long End)> _reads = [];
 

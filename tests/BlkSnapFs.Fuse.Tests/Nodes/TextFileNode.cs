@@ -4,7 +4,7 @@ using BlkSnapFs.Fuse.Tree;
 namespace BlkSnapFs.Fuse.Tests.Nodes;
 
 /// <summary>A read-only text file (mode 0444) whose text can be replaced, changing its size.</summary>
-internal sealed class TextFileNode(string text) : FileNode(0x124 /* 0444 */)
+internal sealed class TextFileNode(string text) : FileNode(ReadableByAll)
 {
     private byte[] _bytes = Encoding.UTF8.GetBytes(text);
 

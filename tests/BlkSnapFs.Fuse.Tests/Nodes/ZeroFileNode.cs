@@ -3,7 +3,7 @@ using BlkSnapFs.Fuse.Tree;
 namespace BlkSnapFs.Fuse.Tests.Nodes;
 
 /// <summary>A large file of zeros that stores nothing: measures the binding rather than a backing store.</summary>
-internal sealed class ZeroFileNode(long size) : FileNode(0x124 /* 0444 */)
+internal sealed class ZeroFileNode(long size) : FileNode(ReadableByAll)
 {
     public override long Size => size;
 
