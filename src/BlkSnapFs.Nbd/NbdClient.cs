@@ -14,6 +14,7 @@ namespace BlkSnapFs.Nbd;
 public sealed class NbdClient : IDisposable
 {
     private const int MaximumOptionReply = 1 << 20;
+    private const int NoSuchFile = 2; // ENOENT
 
     /// <summary>Largest READ or WRITE sent at once; qemu-nbd and nbdkit accept 32 MiB.</summary>
     public const int MaximumTransfer = 32 * 1024 * 1024;
@@ -60,7 +61,11 @@ public sealed class NbdClient : IDisposable
         catch (SocketException ex)
         {
             client.Dispose();
-            throw new NbdException(ex.NativeErrorCode > 0 ? ex.NativeErrorCode : LinuxErrno.ECONNREFUSED, $"cannot connect to {uri}: {ex.Message}");
+
+            // The runtime reports a missing socket file as EADDRNOTAVAIL; say what happened.
+            var errno = parsed.EndPoint is UnixDomainSocketEndPoint unix && !File.Exists(unix.ToString()) ? NoSuchFile
+                : ex.NativeErrorCode > 0 ? ex.NativeErrorCode : LinuxErrno.ECONNREFUSED;
+            throw new NbdException(errno, $"cannot connect to {uri}: {ex.Message}");
         }
         catch
         {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using BlkSnapFs.EndToEnd.Tests.Infrastructure;
 
@@ -22,10 +21,7 @@ public sealed class BackupChainTests : EndToEndTest
         var random = new Random(seed);
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);
-        var cbt = await M.BlksnapFieldsAsync("cbtinfo", "-d", "a");
-        var blockSize = long.Parse(cbt["block_size"], CultureInfo.InvariantCulture);
-        var blockCount = int.Parse(cbt["block_count"], CultureInfo.InvariantCulture);
-        var capacity = long.Parse(cbt["device_capacity"], CultureInfo.InvariantCulture);
+        var (blockSize, blockCount, capacity) = await M.TrackingOfAsync("a");
 
         string? previous = null;
         for (var round = 1; round <= Rounds; round++)

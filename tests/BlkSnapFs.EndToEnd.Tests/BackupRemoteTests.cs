@@ -1,4 +1,3 @@
-using System.Globalization;
 using BlkSnapFs.EndToEnd.Tests.Infrastructure;
 
 namespace BlkSnapFs.EndToEnd.Tests;
@@ -16,9 +15,7 @@ public sealed class BackupRemoteTests : EndToEndTest
         var random = new Random(seed);
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)], $"Nbd:SocketDirectory={M.PathOf("nbd")}");
-        var cbt = await M.BlksnapFieldsAsync("cbtinfo", "-d", "a");
-        var blockSize = long.Parse(cbt["block_size"], CultureInfo.InvariantCulture);
-        var blockCount = int.Parse(cbt["block_count"], CultureInfo.InvariantCulture);
+        var (blockSize, blockCount, _) = await M.TrackingOfAsync("a");
 
         string? previous = null;
         for (var round = 1; round <= 3; round++)

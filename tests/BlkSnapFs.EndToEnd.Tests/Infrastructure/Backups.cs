@@ -10,6 +10,14 @@ public static class Backups
     public static int Seed() =>
         Environment.GetEnvironmentVariable("BLKSNAPFS_SEED") is { } s ? int.Parse(s, CultureInfo.InvariantCulture) : Random.Shared.Next();
 
+    /// <summary>The device's tracking block size, block count and capacity, from cbtinfo.</summary>
+    public static async Task<(long BlockSize, int BlockCount, long Capacity)> TrackingOfAsync(this TestMachine m, string device)
+    {
+        var cbt = await m.BlksnapFieldsAsync("cbtinfo", "-d", device);
+        return (long.Parse(cbt["block_size"], CultureInfo.InvariantCulture), int.Parse(cbt["block_count"], CultureInfo.InvariantCulture),
+            long.Parse(cbt["device_capacity"], CultureInfo.InvariantCulture));
+    }
+
     /// <summary>snapshot_create (storage in the work directory) and snapshot_take of one device; the snapshot id.</summary>
     public static async Task<string> TakeAsync(this TestMachine m, string device)
     {
