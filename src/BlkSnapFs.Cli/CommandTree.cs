@@ -24,7 +24,7 @@ internal static class CommandTree
         var root = new RootCommand("Control the blksnapfs daemon: change tracking, snapshots and their images.");
         root.Options.Add(Json);
         root.Options.Add(Socket);
-        foreach (Command command in DeviceCommands.Create().Concat(SnapshotCommands.Create()).Concat(EventCommands.Create()))
+        foreach (Command command in DeviceCommands.Create().Concat(SnapshotCommands.Create()).Concat(EventCommands.Create()).Append(BackupCommand.Create()))
         {
             root.Subcommands.Add(command);
         }

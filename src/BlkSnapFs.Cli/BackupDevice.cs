@@ -1,0 +1,39 @@
+using System.Text.Json;
+
+namespace BlkSnapFs.Cli;
+
+/// <summary>What the daemon says of a device whose taken snapshot is backed up: its tracker's facts and its image.</summary>
+internal sealed record BackupDevice(string Name, string Path, long Capacity, long BlockSize, string GenerationId, int ChangesNumber, string Image)
+{
+    /// <summary>The snapshot number 255 is the take that wrapped: a new generation whose map is empty.</summary>
+    public const int WrappingNumber = 255;
+
+    public static BackupDevice Query(ControlClient client, string device)
+    {
+        string resolved = Paths.Device(device);
+        JsonElement info = client.Call("snapshot_info", request => request.WriteString("device", resolved));
+        string image = info.RequiredString("image");
+        if (image.Length == 0)
+        {
+            throw new CliException($"{device} has no taken snapshot");
+        }
+
+        if (info.RequiredInteger("error_code") is < 0 and long error)
+        {
+            throw new CliException(CliException.Describe((int)-error, $"the snapshot of {device} is corrupted"));
+        }
+
+        JsonElement cbt = client.Call("cbtinfo", request => request.WriteString("device", resolved));
+
+        // The image lives at MOUNT/NAME/image: its directory is the device's name.
+        string name = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(image)) ?? device;
+        string path = client.Call("list").Required("devices").EnumerateArray()
+            .Where(entry => entry.TryGetProperty("name", out JsonElement n) && n.GetString() == name)
+            .Select(entry => entry.RequiredString("path")).FirstOrDefault() ?? resolved;
+        return new BackupDevice(name, path, cbt.RequiredInteger("device_capacity"), cbt.RequiredInteger("block_size"),
+            cbt.RequiredString("generation_id"), (int)cbt.RequiredInteger("changes_number"), image);
+    }
+
+    /// <summary>The change map beside the image: frozen at the take while the snapshot is held.</summary>
+    public string ChangeMap => System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Image)!, "cbtmap");
+}

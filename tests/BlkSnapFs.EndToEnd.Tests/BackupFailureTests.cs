@@ -1,0 +1,70 @@
+using BlkSnapFs.EndToEnd.Tests.Infrastructure;
+
+namespace BlkSnapFs.EndToEnd.Tests;
+
+/// <summary>
+/// A failed backup never looks complete: interrupted by SIGINT mid-copy, or stopped by a full target
+/// disk, it leaves no FILE, no record and no temporary, and says why in one line naming the errno.
+/// </summary>
+public sealed class BackupFailureTests : EndToEndTest
+{
+    [Theory]
+    [InlineData("qcow2")]
+    [InlineData("raw")]
+    public async Task SigintMidCopyLeavesNothing(string format)
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 1024, fs: null);
+        await M.ShOkAsync($"head -c 1G /dev/urandom | dd of='{a}' conv=notrunc status=none", TimeSpan.FromMinutes(3));
+        await M.StartDaemonAsync([("a", a)]);
+        await M.TakeAsync("a");
+        var file = M.PathOf($"big.{format}");
+        var backup = M.StartBackground(M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
+        var started = await TestMachine.WaitUntilAsync(
+            () => Directory.GetFiles(M.Work, $".big.{format}.tmp-*").Any(f => new FileInfo(f).Length > (16 << 20)) || backup.HasExited, TimeSpan.FromSeconds(60));
+        Assert.True(started && !backup.HasExited, $"the copy did not get going: {backup.Stderr}");
+        await M.RunAsync("kill", "-INT", backup.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var r = await backup.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.NotNull(r);
+        Assert.True(r.ExitCode == 130, r.ToString());
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("Interrupted system call", line, StringComparison.Ordinal);
+        Backups.AssertNothingLeft(format, file);
+        Assert.True(await TestMachine.WaitUntilAsync(() => !QemuNbdServes(M.Work), TimeSpan.FromSeconds(10)), "qemu-nbd still runs");
+    }
+
+    [Theory]
+    [InlineData("qcow2")]
+    [InlineData("raw")]
+    public async Task AFullTargetDiskLeavesNothing(string format)
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
+        await M.ShOkAsync($"head -c 64M /dev/urandom | dd of='{a}' conv=notrunc status=none");
+        await M.StartDaemonAsync([("a", a)]);
+        await M.TakeAsync("a");
+        var small = await M.MountAsync("tmpfs", "small", "size=16M", "tmpfs");
+        var file = Path.Combine(small, $"full.{format}");
+        var r = await M.BlksnapAsync("backup", "-d", "a", "-o", file, "--format", format);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("No space left on device", line, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(small));
+        Assert.False(QemuNbdServes(small), "qemu-nbd still runs");
+    }
+
+    private static bool QemuNbdServes(string directory) => Directory.EnumerateDirectories("/proc").Any(process =>
+    {
+        try
+        {
+            var argv = File.ReadAllText(Path.Combine(process, "cmdline")).Split('\0');
+            return Path.GetFileName(argv[0]) == "qemu-nbd" && argv.Any(a => a.StartsWith(directory, StringComparison.Ordinal));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    });
+}
