@@ -64,7 +64,7 @@ public sealed class NbdClient : IDisposable
 
             // The runtime reports a missing socket file as EADDRNOTAVAIL; say what happened.
             var errno = parsed.EndPoint is UnixDomainSocketEndPoint unix && !File.Exists(unix.ToString()) ? NoSuchFile
-                : ex.NativeErrorCode > 0 ? ex.NativeErrorCode : LinuxErrno.ECONNREFUSED;
+                : ex.NativeErrorCode > 0 ? ex.NativeErrorCode : Errno.ECONNREFUSED;
             throw new NbdException(errno, $"cannot connect to {uri}: {ex.Message}");
         }
         catch
@@ -115,7 +115,7 @@ public sealed class NbdClient : IDisposable
     {
         if (!_contexts.TryGetValue(context, out var id))
         {
-            throw new NbdException(LinuxErrno.ENOTSUP, $"the server did not select the metadata context {context}");
+            throw new NbdException(Errno.EOPNOTSUPP, $"the server did not select the metadata context {context}");
         }
 
         var extents = new List<NbdExtent>();
@@ -215,7 +215,7 @@ public sealed class NbdClient : IDisposable
             var (reply, data) = ReceiveOptionReply(NbdOption.Go);
             if (IsError(reply))
             {
-                throw new NbdException(LinuxErrno.ECONNREFUSED,
+                throw new NbdException(Errno.ECONNREFUSED,
                     $"the server refused the export '{exportName}' ({reply}{(data.Length > 0 ? ": " + Encoding.UTF8.GetString(data) : "")})");
             }
 
@@ -271,7 +271,7 @@ public sealed class NbdClient : IDisposable
     {
         if (_broken)
         {
-            throw new NbdException(LinuxErrno.ESHUTDOWN, "the NBD connection failed earlier");
+            throw new NbdException(Errno.ESHUTDOWN, "the NBD connection failed earlier");
         }
 
         try
@@ -284,9 +284,9 @@ public sealed class NbdClient : IDisposable
         catch (SocketException ex)
         {
             _broken = true;
-            throw new NbdException(ex.NativeErrorCode > 0 ? ex.NativeErrorCode : LinuxErrno.ECONNRESET, $"the NBD connection failed: {ex.Message}");
+            throw new NbdException(ex.NativeErrorCode > 0 ? ex.NativeErrorCode : Errno.ECONNRESET, $"the NBD connection failed: {ex.Message}");
         }
-        catch (NbdException ex) when (ex.Errno is LinuxErrno.EPROTO or LinuxErrno.ECONNRESET)
+        catch (NbdException ex) when (ex.Errno is Errno.EPROTO or Errno.ECONNRESET)
         {
             _broken = true;
             throw;
@@ -385,7 +385,7 @@ public sealed class NbdClient : IDisposable
                     ReceiveExactly(body);
                     var errno = (int)BinaryPrimitives.ReadUInt32BigEndian(body);
                     var message = Encoding.UTF8.GetString(body, 6, Math.Min(BinaryPrimitives.ReadUInt16BigEndian(body.AsSpan(4)), body.Length - 6));
-                    failure ??= new NbdException(errno > 0 ? errno : LinuxErrno.EIO,
+                    failure ??= new NbdException(errno > 0 ? errno : Errno.EIO,
                         $"the server failed the request at offset {offset}: {(message.Length > 0 ? message : ErrnoName(errno))}");
                     break;
                 default:
@@ -421,7 +421,7 @@ public sealed class NbdClient : IDisposable
 
     private static string ErrnoName(int errno) => System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
 
-    private static NbdException Protocol(string detail) => new(LinuxErrno.EPROTO, $"NBD protocol error: {detail}");
+    private static NbdException Protocol(string detail) => new(Errno.EPROTO, $"NBD protocol error: {detail}");
 
     private void Send(ReadOnlySpan<byte> data) => SocketTransfer.SendAll(_socket, data);
 
@@ -432,7 +432,7 @@ public sealed class NbdClient : IDisposable
             var received = _socket.Receive(buffer);
             if (received == 0)
             {
-                throw new NbdException(LinuxErrno.ECONNRESET, "the NBD server closed the connection");
+                throw new NbdException(Errno.ECONNRESET, "the NBD server closed the connection");
             }
 
             buffer = buffer[received..];

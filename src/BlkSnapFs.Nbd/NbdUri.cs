@@ -15,7 +15,7 @@ public sealed record NbdUri(EndPoint EndPoint, string ExportName)
     {
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
         {
-            throw new NbdException(LinuxErrno.EINVAL, $"not a URI: {text}");
+            throw new NbdException(Errno.EINVAL, $"not a URI: {text}");
         }
 
         var exportName = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
@@ -25,7 +25,7 @@ public sealed record NbdUri(EndPoint EndPoint, string ExportName)
                 var socket = uri.Query.TrimStart('?').Split('&').Select(Uri.UnescapeDataString)
                     .FirstOrDefault(p => p.StartsWith("socket=", StringComparison.Ordinal))?["socket=".Length..];
                 return string.IsNullOrEmpty(socket)
-                    ? throw new NbdException(LinuxErrno.EINVAL, $"nbd+unix URI without ?socket=: {text}")
+                    ? throw new NbdException(Errno.EINVAL, $"nbd+unix URI without ?socket=: {text}")
                     : new NbdUri(new UnixDomainSocketEndPoint(socket), exportName);
             case "nbd":
                 var port = uri.IsDefaultPort || uri.Port < 0 ? DefaultPort : uri.Port;
@@ -33,7 +33,7 @@ public sealed record NbdUri(EndPoint EndPoint, string ExportName)
                     ? new IPEndPoint(address, port)
                     : new DnsEndPoint(uri.Host, port), exportName);
             default:
-                throw new NbdException(LinuxErrno.EINVAL, $"not an nbd:// or nbd+unix:// URI: {text}");
+                throw new NbdException(Errno.EINVAL, $"not an nbd:// or nbd+unix:// URI: {text}");
         }
     }
 }

@@ -19,7 +19,7 @@ public sealed class BackupFailureTests : EndToEndTest
         await M.TakeAsync("a");
         var file = M.PathOf($"big.{format}");
         var backup = M.StartBackground(M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
-        var started = await TestMachine.WaitUntilAsync(
+        var started = await Wait.UntilAsync(
             () => Directory.GetFiles(M.Work, $".big.{format}.tmp-*").Any(f => new FileInfo(f).Length > (16 << 20)) || backup.HasExited, TimeSpan.FromSeconds(60));
         Assert.True(started && !backup.HasExited, $"the copy did not get going: {backup.Stderr}");
         await M.RunAsync("kill", "-INT", backup.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -29,7 +29,7 @@ public sealed class BackupFailureTests : EndToEndTest
         var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("Interrupted system call", line, StringComparison.Ordinal);
         Backups.AssertNothingLeft(format, file);
-        Assert.True(await TestMachine.WaitUntilAsync(() => !QemuNbdServes(M.Work), TimeSpan.FromSeconds(10)), "qemu-nbd still runs");
+        Assert.True(await Wait.UntilAsync(() => !QemuNbdServes(M.Work), TimeSpan.FromSeconds(10)), "qemu-nbd still runs");
     }
 
     [Theory]

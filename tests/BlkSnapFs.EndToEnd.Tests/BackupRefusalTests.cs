@@ -46,7 +46,7 @@ public sealed class BackupRefusalTests : EndToEndTest
         await M.BlksnapOkAsync("snapshot_destroy", "-i", id);
     }
 
-    private static void AssertRefused(ProcResult r, string reason, string file)
+    private static void AssertRefused(ProcessResult r, string reason, string file)
     {
         Assert.True(r.ExitCode == 1, r.ToString());
         var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));

@@ -11,7 +11,7 @@ public sealed class NbdClientTests : IDisposable
 {
     private const int Size = 4 * TestImage.MiB;
 
-    private readonly TemporaryDirectory _directory = new();
+    private readonly TestDirectory _directory = new();
 
     public void Dispose() => _directory.Dispose();
 
@@ -43,12 +43,12 @@ public sealed class NbdClientTests : IDisposable
         Assert.InRange(extents.Sum(e => e.Length), 1, Size);
 
         var pastTheEnd = Assert.Throws<NbdException>(() => client.Read(Size - 512, new byte[1024]));
-        Assert.Equal(LinuxErrno.EINVAL, pastTheEnd.Errno);
-        backend.Failure = new NbdException(LinuxErrno.ENOSPC);
-        Assert.Equal(LinuxErrno.ENOSPC, Assert.Throws<NbdException>(() => client.Write(0, data.AsSpan(0, 512))).Errno);
+        Assert.Equal(Errno.EINVAL, pastTheEnd.Errno);
+        backend.Failure = new NbdException(Errno.ENOSPC);
+        Assert.Equal(Errno.ENOSPC, Assert.Throws<NbdException>(() => client.Write(0, data.AsSpan(0, 512))).Errno);
         backend.Failure = null;
         client.Write(0, data.AsSpan(0, 512));
-        Assert.Equal(LinuxErrno.ENOTSUP, Assert.Throws<NbdException>(() => client.BlockStatus("qemu:dirty-bitmap:none:1", 0, 512)).Errno);
+        Assert.Equal(Errno.EOPNOTSUPP, Assert.Throws<NbdException>(() => client.BlockStatus("qemu:dirty-bitmap:none:1", 0, 512)).Errno);
     }
 
     [Fact]
@@ -58,9 +58,9 @@ public sealed class NbdClientTests : IDisposable
         using var server = new NbdServer(new NbdServerOptions { UnixSocketPath = socket });
         server.Start();
         server.AddExport(new NbdExport("disk", new MemoryBackend(Size)));
-        Assert.Equal(LinuxErrno.ECONNREFUSED, Assert.Throws<NbdException>(() => NbdClient.Connect($"nbd+unix:///other?socket={socket}")).Errno);
+        Assert.Equal(Errno.ECONNREFUSED, Assert.Throws<NbdException>(() => NbdClient.Connect($"nbd+unix:///other?socket={socket}")).Errno);
         Assert.Equal(2, Assert.Throws<NbdException>(() => NbdClient.Connect($"nbd+unix:///?socket={_directory.File("none.sock")}")).Errno);
-        Assert.Equal(LinuxErrno.EINVAL, Assert.Throws<NbdException>(() => NbdClient.Connect("http://example/")).Errno);
+        Assert.Equal(Errno.EINVAL, Assert.Throws<NbdException>(() => NbdClient.Connect("http://example/")).Errno);
     }
 
     [Fact]
