@@ -1,4 +1,5 @@
 using BlkSnapFs.Core;
+using BlkSnapFs.Daemon.Frontends;
 using BlkSnapFs.Fuse.Tree;
 
 namespace BlkSnapFs.Daemon.Tree;

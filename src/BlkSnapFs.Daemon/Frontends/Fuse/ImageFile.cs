@@ -1,7 +1,8 @@
 using BlkSnapFs.Core;
+using BlkSnapFs.Daemon.Tree;
 using BlkSnapFs.Fuse.Tree;
 
-namespace BlkSnapFs.Daemon.Tree;
+namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>
 /// `image`: the snapshot image, read/write, mode 0600. An open holds the image it opened, so a

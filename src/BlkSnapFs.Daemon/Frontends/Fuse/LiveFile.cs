@@ -1,7 +1,8 @@
 using BlkSnapFs.Core;
+using BlkSnapFs.Daemon.Tree;
 using BlkSnapFs.Fuse.Tree;
 
-namespace BlkSnapFs.Daemon.Tree;
+namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>`live` (frontend fuse): the device itself, every write going through the copy-on-write filter.</summary>
 internal sealed class LiveFile(TrackedDevice device) : FileNode(OwnerOnly)
