@@ -14,7 +14,7 @@ internal static class BackupCommand
 {
     public static Command Create()
     {
-        Option<string> device = CommandTree.Device("Device whose taken snapshot to back up: its path, or its name in the mount.");
+        var device = CommandTree.Device("Device whose taken snapshot to back up: its path, or its name in the mount.");
         var output = new Option<string>("--output", "-o") { Description = "The backup file to write.", HelpName = "FILE", Required = true };
         var basePath = new Option<string>("--base", "-b")
         {
@@ -36,12 +36,12 @@ internal static class BackupCommand
         };
         command.SetAction(parsed =>
         {
-            string file = Path.GetFullPath(parsed.GetRequiredValue(output));
+            var file = Path.GetFullPath(parsed.GetRequiredValue(output));
             var request = new BackupRequest(parsed.GetRequiredValue(device), file,
                 parsed.GetValue(basePath) is string b ? Path.GetFullPath(b) : null,
                 parsed.GetValue(format) ?? (file.EndsWith(".raw", StringComparison.Ordinal) || file.EndsWith(".img", StringComparison.Ordinal) ? "raw" : "qcow2"),
                 parsed.GetValue(from), parsed.GetValue(verify));
-            using ControlClient client = ControlClient.Connect(ControlClient.ResolveSocketPath(parsed.GetValue(CommandTree.Socket)));
+            using var client = ControlClient.Connect(ControlClient.ResolveSocketPath(parsed.GetValue(CommandTree.Socket)));
             return Run(request, BackupDevice.Query(client, request.Device), new OutputWriter(Console.Out, parsed.GetValue(CommandTree.Json)));
         });
         return command;
@@ -51,19 +51,19 @@ internal static class BackupCommand
 
     private static int Run(BackupRequest request, BackupDevice device, OutputWriter output)
     {
-        BackupRecord? previous = request.Base is null ? null : Previous(request, device);
+        var previous = request.Base is null ? null : Previous(request, device);
         using IBackupSource source = request.From is null ? new ImageFileSource(device) : new NbdExportSource(device, request.From, previous?.ChangesNumber);
-        List<ByteRun> runs = previous is null ? [new ByteRun(0, device.Capacity)] : source.ChangedSince(previous.ChangesNumber);
-        long total = runs.Sum(run => run.Length);
+        var runs = previous is null ? [new ByteRun(0, device.Capacity)] : source.ChangedSince(previous.ChangesNumber);
+        var total = runs.Sum(run => run.Length);
 
-        string directory = Path.GetDirectoryName(request.File)!;
-        string name = Path.GetFileName(request.File);
-        string temporary = Path.Combine(directory, $".{name}.tmp-{Environment.ProcessId}");
-        string sidecar = BackupRecord.SidecarOf(request.File);
-        string sidecarTemporary = Path.Combine(directory, $".{name}{BackupRecord.Suffix}.tmp-{Environment.ProcessId}");
+        var directory = Path.GetDirectoryName(request.File)!;
+        var name = Path.GetFileName(request.File);
+        var temporary = Path.Combine(directory, $".{name}.tmp-{Environment.ProcessId}");
+        var sidecar = BackupRecord.SidecarOf(request.File);
+        var sidecarTemporary = Path.Combine(directory, $".{name}{BackupRecord.Suffix}.tmp-{Environment.ProcessId}");
 
         using var cancel = new CancellationTokenSource();
-        int signal = 0;
+        var signal = 0;
         void Interrupt(PosixSignalContext context)
         {
             context.Cancel = true;
@@ -71,11 +71,11 @@ internal static class BackupCommand
             cancel.Cancel();
         }
 
-        using PosixSignalRegistration onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
-        using PosixSignalRegistration onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+        using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+        using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
         var clock = Stopwatch.StartNew();
-        BackupProgress progress = BackupProgress.OnStandardError(total);
-        bool renamed = false;
+        var progress = BackupProgress.OnStandardError(total);
+        var renamed = false;
         try
         {
             long read;
@@ -133,8 +133,8 @@ internal static class BackupCommand
     /// <summary>The record of the base, once it says an incremental backup on it is possible.</summary>
     private static BackupRecord Previous(BackupRequest request, BackupDevice device)
     {
-        string basePath = request.Base!;
-        string refused = $"cannot make an incremental backup of {device.Name} on {basePath}";
+        var basePath = request.Base!;
+        var refused = $"cannot make an incremental backup of {device.Name} on {basePath}";
         if (!File.Exists(basePath))
         {
             throw new CliException(CliException.Describe(Errno.ENOENT, basePath));
@@ -145,7 +145,7 @@ internal static class BackupCommand
             throw new CliException($"{refused}: it is the output file; give another");
         }
 
-        BackupRecord previous = BackupRecord.ReadFor(basePath)
+        var previous = BackupRecord.ReadFor(basePath)
             ?? throw new CliException($"{refused}: it has no {Path.GetFileName(BackupRecord.SidecarOf(basePath))} (an unfinished or foreign file); a full backup is needed");
         if (previous.RefusalFor(device) is string reason)
         {
@@ -162,7 +162,7 @@ internal static class BackupCommand
 
     private static void Verify(string file, string format, string image)
     {
-        (int exit, string message) = ExternalTool.Run("qemu-img", "compare", "-q", "-f", format, file, "-F", "raw", image);
+        (var exit, var message) = ExternalTool.Run("qemu-img", "compare", "-q", "-f", format, file, "-F", "raw", image);
         if (exit != 0)
         {
             throw new CliException(exit == 1
@@ -175,7 +175,7 @@ internal static class BackupCommand
     {
         if (output.IsJson)
         {
-            using JsonDocument summary = JsonDocument.Parse(new System.Text.Json.Nodes.JsonObject
+            using var summary = JsonDocument.Parse(new System.Text.Json.Nodes.JsonObject
             {
                 ["blocks_changed"] = blocks,
                 ["bytes_read"] = read,
@@ -185,7 +185,7 @@ internal static class BackupCommand
                 ["base"] = request.Base,
                 ["format"] = request.Format,
             }.ToJsonString());
-            foreach (JsonProperty property in summary.RootElement.EnumerateObject())
+            foreach (var property in summary.RootElement.EnumerateObject())
             {
                 output.Field(property.Name, property.Value);
             }

@@ -17,13 +17,13 @@ internal static class BackupCopy
         var buffer = new byte[PieceSize];
         long read = 0;
         long written = 0;
-        foreach (ByteRun run in runs)
+        foreach (var run in runs)
         {
-            for (long offset = run.Offset; offset < run.End;)
+            for (var offset = run.Offset; offset < run.End;)
             {
                 cancel.ThrowIfCancellationRequested();
-                int length = (int)Math.Min(PieceSize, run.End - offset);
-                Span<byte> piece = buffer.AsSpan(0, length);
+                var length = (int)Math.Min(PieceSize, run.End - offset);
+                var piece = buffer.AsSpan(0, length);
                 source.Read(offset, piece);
                 read += length;
                 written += WritePiece(target, offset, piece);
@@ -39,10 +39,10 @@ internal static class BackupCopy
     private static long WritePiece(IBackupTarget target, long offset, ReadOnlySpan<byte> piece)
     {
         long written = 0;
-        for (int start = 0; start < piece.Length;)
+        for (var start = 0; start < piece.Length;)
         {
-            bool zero = IsZero(piece, start);
-            int end = start;
+            var zero = IsZero(piece, start);
+            var end = start;
             while (end < piece.Length && IsZero(piece, end) == zero)
             {
                 end += Math.Min(ZeroTestSize, piece.Length - end);

@@ -10,9 +10,9 @@ internal sealed record BackupDevice(string Name, string Path, long Capacity, lon
 
     public static BackupDevice Query(ControlClient client, string device)
     {
-        string resolved = Paths.Device(device);
-        JsonElement info = client.Call("snapshot_info", request => request.WriteString("device", resolved));
-        string image = info.RequiredString("image");
+        var resolved = Paths.Device(device);
+        var info = client.Call("snapshot_info", request => request.WriteString("device", resolved));
+        var image = info.RequiredString("image");
         if (image.Length == 0)
         {
             throw new CliException($"{device} has no taken snapshot");
@@ -23,12 +23,12 @@ internal sealed record BackupDevice(string Name, string Path, long Capacity, lon
             throw new CliException(CliException.Describe((int)-error, $"the snapshot of {device} is corrupted"));
         }
 
-        JsonElement cbt = client.Call("cbtinfo", request => request.WriteString("device", resolved));
+        var cbt = client.Call("cbtinfo", request => request.WriteString("device", resolved));
 
         // The image lives at MOUNT/NAME/image: its directory is the device's name.
-        string name = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(image)) ?? device;
-        string path = client.Call("list").Required("devices").EnumerateArray()
-            .Where(entry => entry.TryGetProperty("name", out JsonElement n) && n.GetString() == name)
+        var name = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(image)) ?? device;
+        var path = client.Call("list").Required("devices").EnumerateArray()
+            .Where(entry => entry.TryGetProperty("name", out var n) && n.GetString() == name)
             .Select(entry => entry.RequiredString("path")).FirstOrDefault() ?? resolved;
         return new BackupDevice(name, path, cbt.RequiredInteger("device_capacity"), cbt.RequiredInteger("block_size"),
             cbt.RequiredString("generation_id"), (int)cbt.RequiredInteger("changes_number"), image);

@@ -51,10 +51,10 @@ internal sealed class BackupProgress(long total, TextWriter? terminal)
 
     public static string Line(long done, long total, TimeSpan elapsed)
     {
-        double fraction = total == 0 ? 1 : (double)done / total;
-        int filled = (int)(fraction * BarWidth);
-        double rate = elapsed.TotalSeconds > 0 ? done / elapsed.TotalSeconds : 0;
-        string eta = rate > 0 ? TimeSpan.FromSeconds(Math.Ceiling((total - done) / rate)).ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : "-:--:--";
+        var fraction = total == 0 ? 1 : (double)done / total;
+        var filled = (int)(fraction * BarWidth);
+        var rate = elapsed.TotalSeconds > 0 ? done / elapsed.TotalSeconds : 0;
+        var eta = rate > 0 ? TimeSpan.FromSeconds(Math.Ceiling((total - done) / rate)).ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : "-:--:--";
         return string.Create(CultureInfo.InvariantCulture,
             $"[{new string('#', filled)}{new string('.', BarWidth - filled)}] {fraction * 100,5:0.0}%  {rate / (1024 * 1024),7:0.0} MiB/s  ETA {eta}");
     }

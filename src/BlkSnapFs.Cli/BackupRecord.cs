@@ -22,7 +22,7 @@ internal sealed record BackupRecord(string Device, string DevicePath, long Capac
     /// <summary>The sidecar of <paramref name="file"/>; null when there is none.</summary>
     public static BackupRecord? ReadFor(string file)
     {
-        string path = SidecarOf(file);
+        var path = SidecarOf(file);
         string text;
         try
         {
@@ -39,7 +39,7 @@ internal sealed record BackupRecord(string Device, string DevicePath, long Capac
 
         try
         {
-            JsonObject o = JsonNode.Parse(text)!.AsObject();
+            var o = JsonNode.Parse(text)!.AsObject();
             return new BackupRecord((string)o["device"]!, (string)o["device_path"]!, (long)o["capacity"]!, (long)o["block_size"]!,
                 (string)o["generation_id"]!, (int)o["changes_number"]!,
                 DateTime.Parse((string)o["time"]!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal),

@@ -24,7 +24,7 @@ internal static class CommandTree
         var root = new RootCommand("Control the blksnapfs daemon: change tracking, snapshots and their images.");
         root.Options.Add(Json);
         root.Options.Add(Socket);
-        foreach (Command command in DeviceCommands.Create().Concat(SnapshotCommands.Create()).Concat(EventCommands.Create()).Append(BackupCommand.Create()))
+        foreach (var command in DeviceCommands.Create().Concat(SnapshotCommands.Create()).Concat(EventCommands.Create()).Append(BackupCommand.Create()))
         {
             root.Subcommands.Add(command);
         }
@@ -59,7 +59,7 @@ internal static class CommandTree
         command.SetAction(parseResult =>
         {
             var output = new OutputWriter(Console.Out, parseResult.GetValue(Json));
-            using ControlClient client = ControlClient.Connect(ControlClient.ResolveSocketPath(parseResult.GetValue(Socket)));
+            using var client = ControlClient.Connect(ControlClient.ResolveSocketPath(parseResult.GetValue(Socket)));
             body(parseResult, client, output);
             output.Flush();
             return 0;
@@ -67,8 +67,8 @@ internal static class CommandTree
 
     private static string? ParseSnapshotId(ArgumentResult result)
     {
-        string text = result.Tokens[^1].Value;
-        if (Guid.TryParse(text, out Guid id))
+        var text = result.Tokens[^1].Value;
+        if (Guid.TryParse(text, out var id))
         {
             return id.ToString("D");
         }
@@ -79,13 +79,13 @@ internal static class CommandTree
 
     private static ulong? ParseSize(ArgumentResult result)
     {
-        string text = result.Tokens[^1].Value;
-        if (SizeParser.TryParse(text, out ulong bytes))
+        var text = result.Tokens[^1].Value;
+        if (SizeParser.TryParse(text, out var bytes))
         {
             return bytes;
         }
 
-        string option = result.Parent is OptionResult optionResult ? optionResult.Option.Name : "the option";
+        var option = result.Parent is OptionResult optionResult ? optionResult.Option.Name : "the option";
         result.AddError($"Invalid size '{text}' for {option}: expected bytes with an optional K, M or G suffix.");
         return null;
     }

@@ -33,7 +33,7 @@ internal sealed class ControlClient : IDisposable
             return socketOption;
         }
 
-        string? fromEnvironment = Environment.GetEnvironmentVariable(SocketEnvironmentVariable);
+        var fromEnvironment = Environment.GetEnvironmentVariable(SocketEnvironmentVariable);
         return string.IsNullOrEmpty(fromEnvironment) ? DefaultSocketPath : fromEnvironment;
     }
 
@@ -50,7 +50,7 @@ internal sealed class ControlClient : IDisposable
             socket.Dispose();
 
             // The runtime reports a missing socket file as EADDRNOTAVAIL; say what happened.
-            int errno = Path.Exists(socketPath) ? ex.NativeErrorCode : Errno.ENOENT;
+            var errno = Path.Exists(socketPath) ? ex.NativeErrorCode : Errno.ENOENT;
             throw new CliException(CliException.Describe(errno, $"cannot reach the blksnapfs daemon at {socketPath}"));
         }
         catch (ArgumentOutOfRangeException)
@@ -87,9 +87,9 @@ internal sealed class ControlClient : IDisposable
     /// <summary>A reply's "warnings" (a file system taken unfrozen, say): one line each on stderr, the command still succeeds.</summary>
     private static void PrintWarnings(JsonElement reply)
     {
-        if (reply.TryGetProperty("warnings", out JsonElement warnings) && warnings.ValueKind == JsonValueKind.Array)
+        if (reply.TryGetProperty("warnings", out var warnings) && warnings.ValueKind == JsonValueKind.Array)
         {
-            foreach (JsonElement warning in warnings.EnumerateArray())
+            foreach (var warning in warnings.EnumerateArray())
             {
                 Console.Error.WriteLine($"warning: {warning}");
             }
@@ -101,7 +101,7 @@ internal sealed class ControlClient : IDisposable
         JsonElement reply;
         try
         {
-            using JsonDocument document = JsonDocument.Parse(line.ToArray());
+            using var document = JsonDocument.Parse(line.ToArray());
             reply = document.RootElement.Clone();
         }
         catch (JsonException)
@@ -110,7 +110,7 @@ internal sealed class ControlClient : IDisposable
         }
 
         if (reply.ValueKind != JsonValueKind.Object
-            || !reply.TryGetProperty("ok", out JsonElement ok)
+            || !reply.TryGetProperty("ok", out var ok)
             || ok.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
         {
             throw Malformed("the reply has no boolean \"ok\"");
@@ -122,14 +122,14 @@ internal sealed class ControlClient : IDisposable
             return reply;
         }
 
-        string? message = reply.TryGetProperty("message", out JsonElement m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-        if (reply.TryGetProperty("errno", out JsonElement errno) && errno.TryGetInt32(out int code) && code > 0)
+        var message = reply.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+        if (reply.TryGetProperty("errno", out var errno) && errno.TryGetInt32(out var code) && code > 0)
         {
             throw new DaemonErrorException(code, message);
         }
 
         // Without a usable errno, the daemon's own error text is still the best name for the failure.
-        string? error = reply.TryGetProperty("error", out JsonElement e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+        var error = reply.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
         if (string.IsNullOrEmpty(error))
         {
             throw Malformed("the error reply has no errno");
@@ -143,10 +143,10 @@ internal sealed class ControlClient : IDisposable
 
     private ReadOnlySpan<byte> ReadLine()
     {
-        int scanned = receivedStart;
+        var scanned = receivedStart;
         while (true)
         {
-            int newline = Array.IndexOf(received, (byte)'\n', scanned, receivedEnd - scanned);
+            var newline = Array.IndexOf(received, (byte)'\n', scanned, receivedEnd - scanned);
             if (newline >= 0)
             {
                 var line = new ReadOnlySpan<byte>(received, receivedStart, newline - receivedStart);
@@ -156,7 +156,7 @@ internal sealed class ControlClient : IDisposable
 
             MakeRoomToReceive();
             scanned = receivedEnd;
-            int count = socket.Receive(received, receivedEnd, received.Length - receivedEnd, SocketFlags.None);
+            var count = socket.Receive(received, receivedEnd, received.Length - receivedEnd, SocketFlags.None);
             if (count == 0)
             {
                 throw new CliException(CliException.Describe(Errno.EIO, "the daemon closed the connection without a reply"));

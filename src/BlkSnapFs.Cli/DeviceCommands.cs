@@ -21,8 +21,8 @@ internal static class DeviceCommands
             "Print who serves: pid= of the serving process, supervisor_pid= (0 when unsupervised), restarts= of the serving process, started=, version=, state_directory=.");
         command.SetControlAction((_, client, output) =>
         {
-            JsonElement reply = client.Call("daemon_info");
-            foreach (string key in (string[])["pid", "supervisor_pid", "restarts", "started", "version", "state_directory"])
+            var reply = client.Call("daemon_info");
+            foreach (var key in (string[])["pid", "supervisor_pid", "restarts", "started", "version", "state_directory"])
             {
                 output.Field(key, reply.Required(key));
             }
@@ -36,7 +36,7 @@ internal static class DeviceCommands
             "Replace the serving process with a new one (after an upgrade, the new binary) without unmounting: I/O waits meanwhile; snapshots are destroyed; change tracking continues exactly.");
         command.SetControlAction((_, client, output) =>
         {
-            bool restarting = client.Call("daemon_restart").RequiredBoolean("restarting");
+            var restarting = client.Call("daemon_restart").RequiredBoolean("restarting");
             output.Sentence("The serving process hands over to a new one", "restarting", restarting);
         });
         return command;
@@ -44,7 +44,7 @@ internal static class DeviceCommands
 
     private static Command Attach()
     {
-        Option<string> device = CommandTree.Device();
+        var device = CommandTree.Device();
         var frontend = new Option<string>("--frontend")
         {
             Description = "The door the device's writes come through (default: fuse).",
@@ -56,13 +56,13 @@ internal static class DeviceCommands
         var command = new Command("attach", "Start tracking changes of a block device.") { device, frontend, name };
         command.SetControlAction((parsed, client, output) =>
         {
-            JsonElement reply = client.Call("attach", request =>
+            var reply = client.Call("attach", request =>
             {
                 request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device)));
                 WriteIfGiven(request, "frontend", parsed.GetValue(frontend));
                 WriteIfGiven(request, "name", parsed.GetValue(name));
             });
-            bool attached = reply.RequiredBoolean("attached");
+            var attached = reply.RequiredBoolean("attached");
             output.Sentence(attached ? "Attached successfully" : "Already was attached", "attached", attached);
         });
         return command;
@@ -70,11 +70,11 @@ internal static class DeviceCommands
 
     private static Command Detach()
     {
-        Option<string> device = CommandTree.Device();
+        var device = CommandTree.Device();
         var command = new Command("detach", "Stop tracking changes of a block device.") { device };
         command.SetControlAction((parsed, client, output) =>
         {
-            JsonElement reply = client.Call("detach", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
+            var reply = client.Call("detach", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
             if (output.IsJson)
             {
                 output.Field("detached", reply.Required("detached"));
@@ -85,12 +85,12 @@ internal static class DeviceCommands
 
     private static Command CbtInfo()
     {
-        Option<string> device = CommandTree.Device();
+        var device = CommandTree.Device();
         var command = new Command("cbtinfo", "Print the change tracker's parameters for a device.") { device };
         command.SetControlAction((parsed, client, output) =>
         {
-            JsonElement reply = client.Call("cbtinfo", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
-            foreach (string key in (string[])["block_size", "device_capacity", "block_count", "generation_id", "changes_number"])
+            var reply = client.Call("cbtinfo", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
+            foreach (var key in (string[])["block_size", "device_capacity", "block_count", "generation_id", "changes_number"])
             {
                 output.Field(key, reply.Required(key));
             }
@@ -100,7 +100,7 @@ internal static class DeviceCommands
 
     private static Command ReadCbtMap()
     {
-        Option<string> device = CommandTree.Device();
+        var device = CommandTree.Device();
         var file = new Option<string>("--file", "-f")
         {
             Description = "File to write the change map to, one byte per tracking block.",
@@ -110,14 +110,14 @@ internal static class DeviceCommands
         var command = new Command("readcbtmap", "Copy a device's change tracking map into a file.") { device, file };
         command.SetControlAction((parsed, client, _) =>
         {
-            JsonElement reply = client.Call("readcbtmap", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
-            JsonElement map = reply.Required("map");
-            if (map.ValueKind != JsonValueKind.String || !map.TryGetBytesFromBase64(out byte[]? bytes))
+            var reply = client.Call("readcbtmap", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
+            var map = reply.Required("map");
+            if (map.ValueKind != JsonValueKind.String || !map.TryGetBytesFromBase64(out var bytes))
             {
                 throw ControlClient.Malformed("\"map\" is not base64");
             }
 
-            string path = parsed.GetRequiredValue(file);
+            var path = parsed.GetRequiredValue(file);
             try
             {
                 File.WriteAllBytes(path, bytes);
@@ -132,7 +132,7 @@ internal static class DeviceCommands
 
     private static Command MarkDirtyBlock()
     {
-        Option<string> device = CommandTree.Device("Device whose blocks to mark (with --file: default the device holding the file).");
+        var device = CommandTree.Device("Device whose blocks to mark (with --file: default the device holding the file).");
         device.Required = false;
         var file = new Option<string>("--file", "-f")
         {
@@ -147,7 +147,7 @@ internal static class DeviceCommands
             CustomParser = result =>
             {
                 var parsedRanges = new SectorRange[result.Tokens.Count];
-                for (int i = 0; i < parsedRanges.Length; i++)
+                for (var i = 0; i < parsedRanges.Length; i++)
                 {
                     if (!SectorRange.TryParse(result.Tokens[i].Value, out parsedRanges[i]))
                     {
@@ -162,7 +162,7 @@ internal static class DeviceCommands
         var command = new Command("markdirtyblock", "Mark sectors of a device as changed in its change tracking map.") { device, file, ranges };
         command.Validators.Add(result =>
         {
-            bool hasFile = result.GetResult(file) is not null;
+            var hasFile = result.GetResult(file) is not null;
             if (hasFile && result.GetResult(ranges) is not null)
             {
                 result.AddError("Give either --file or --ranges, not both.");
@@ -174,8 +174,8 @@ internal static class DeviceCommands
         });
         command.SetControlAction((parsed, client, output) =>
         {
-            string? filePath = parsed.GetValue(file);
-            string? devicePath = parsed.GetValue(device);
+            var filePath = parsed.GetValue(file);
+            var devicePath = parsed.GetValue(device);
             IReadOnlyList<SectorRange> sectors;
             if (filePath is null)
             {
@@ -183,11 +183,11 @@ internal static class DeviceCommands
             }
             else
             {
-                (string holder, List<SectorRange> extents) = Fiemap.Map(filePath);
+                (var holder, var extents) = Fiemap.Map(filePath);
                 devicePath ??= holder;
                 sectors = extents;
                 output.TextLine($"device path: '{devicePath}'");
-                foreach (SectorRange extent in extents)
+                foreach (var extent in extents)
                 {
                     output.TextLine($"allocate range: ofs={extent.Sector} cnt={extent.Count}");
                 }
@@ -203,7 +203,7 @@ internal static class DeviceCommands
             {
                 request.WriteString("device", Paths.Device(devicePath!));
                 request.WriteStartArray("ranges");
-                foreach (SectorRange range in sectors)
+                foreach (var range in sectors)
                 {
                     request.WriteStartArray();
                     request.WriteNumberValue(range.Sector);

@@ -16,7 +16,7 @@ internal static class EventCommands
 
     private static Command WaitEvent()
     {
-        Option<string> id = CommandTree.SnapshotId();
+        var id = CommandTree.SnapshotId();
         var timeout = new Option<uint>("--timeout", "-t")
         {
             Description = "How long to wait for an event, in milliseconds.",
@@ -38,13 +38,13 @@ internal static class EventCommands
                 return;
             }
 
-            string result = reply.RequiredString("result");
+            var result = reply.RequiredString("result");
             output.Field("result", result);
             if (result == "ok")
             {
                 output.Field("time", reply.Required("time"));
                 output.Field("event", reply.Required("event"));
-                foreach (JsonProperty data in reply.EnumerateObject().Where(property => !EnvelopeKeys.Contains(property.Name)))
+                foreach (var data in reply.EnumerateObject().Where(property => !EnvelopeKeys.Contains(property.Name)))
                 {
                     output.Field(data.Name, data.Value);
                 }
@@ -61,7 +61,7 @@ internal static class EventCommands
     /// </summary>
     private static Command Watcher()
     {
-        Option<string> id = CommandTree.SnapshotId();
+        var id = CommandTree.SnapshotId();
         var extended = new Option<bool>("--extended", "-x")
         {
             Description = "Also print low free space events, and name the device of a corrupted event.",
@@ -69,8 +69,8 @@ internal static class EventCommands
         var command = new Command("snapshot_watcher", "Print the snapshot's events as they come, until it is corrupted or gone.") { id, extended };
         command.SetControlAction((parsed, client, output) =>
         {
-            string snapshot = parsed.GetRequiredValue(id);
-            bool all = parsed.GetValue(extended);
+            var snapshot = parsed.GetRequiredValue(id);
+            var all = parsed.GetValue(extended);
             output.TextLine("Start snapshot watcher.");
             while (true)
             {
@@ -94,7 +94,7 @@ internal static class EventCommands
                     continue;
                 }
 
-                string name = reply.RequiredString("event");
+                var name = reply.RequiredString("event");
                 if (name == "low_free_space" && !all)
                 {
                     continue;
@@ -102,7 +102,7 @@ internal static class EventCommands
 
                 if (output.IsJson)
                 {
-                    foreach (JsonProperty field in reply.EnumerateObject().Where(property => property.Name is not ("ok" or "result")))
+                    foreach (var field in reply.EnumerateObject().Where(property => property.Name is not ("ok" or "result")))
                     {
                         output.Field(field.Name, field.Value);
                     }
@@ -134,8 +134,8 @@ internal static class EventCommands
 
     private static string Describe(JsonElement reply, bool extended)
     {
-        long time = reply.RequiredInteger("time");
-        string name = reply.RequiredString("event");
+        var time = reply.RequiredInteger("time");
+        var name = reply.RequiredString("event");
         return name switch
         {
             "corrupted" => $"{(uint)time} - The snapshot was corrupted for device {CorruptedDevice(reply, extended)}"
@@ -149,8 +149,8 @@ internal static class EventCommands
     /// <summary>Upstream's [major:minor]; with --extended led by the device's name (file-backed devices may have no numbers of their own).</summary>
     private static string CorruptedDevice(JsonElement reply, bool extended)
     {
-        string numbers = $"[{reply.RequiredInteger("dev_id_mj")}:{reply.RequiredInteger("dev_id_mn")}]";
-        return extended && reply.TryGetProperty("device", out JsonElement device) && device.ValueKind == JsonValueKind.String
+        var numbers = $"[{reply.RequiredInteger("dev_id_mj")}:{reply.RequiredInteger("dev_id_mn")}]";
+        return extended && reply.TryGetProperty("device", out var device) && device.ValueKind == JsonValueKind.String
             ? $"{device.GetString()} {numbers}"
             : numbers;
     }

@@ -15,7 +15,7 @@ internal static class ExternalTool
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (string argument in arguments)
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
@@ -27,7 +27,7 @@ internal static class ExternalTool
     {
         try
         {
-            Process process = Process.Start(StartInfo(tool, arguments)) ?? throw new CliException($"{tool} did not start");
+            var process = Process.Start(StartInfo(tool, arguments)) ?? throw new CliException($"{tool} did not start");
             process.StandardInput.Close();
             return process;
         }
@@ -40,18 +40,18 @@ internal static class ExternalTool
     /// <summary>Runs the tool to its end; its exit code and its last line of error output.</summary>
     public static (int ExitCode, string Error) Run(string tool, params string[] arguments)
     {
-        using Process process = Start(tool, arguments);
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        using var process = Start(tool, arguments);
+        var error = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEndAsync();
         process.WaitForExit();
-        string text = error.Result.Trim().Length > 0 ? error.Result : output.Result;
+        var text = error.Result.Trim().Length > 0 ? error.Result : output.Result;
         return (process.ExitCode, LastLine(text));
     }
 
     /// <summary>Runs the tool; unless it succeeds, a failure naming it.</summary>
     public static void Check(string tool, params string[] arguments)
     {
-        (int exit, string error) = Run(tool, arguments);
+        (var exit, var error) = Run(tool, arguments);
         if (exit != 0)
         {
             throw new CliException($"{tool} {arguments[0]} failed (exit {exit}): {error}");

@@ -45,7 +45,7 @@ internal static class Fiemap
     /// <summary>The file's extents as 512-byte sector ranges of its device, and that device as /dev/block/MAJOR:MINOR.</summary>
     public static unsafe (string DevicePath, List<SectorRange> Ranges) Map(string path)
     {
-        using SafeFileHandle file = Open(path);
+        using var file = Open(path);
 
         FileStatus.StatxBuffer status;
         if (FileStatus.statx(file, "", FileStatus.AT_EMPTY_PATH, FileStatus.STATX_SIZE, &status) != 0)
@@ -54,14 +54,14 @@ internal static class Fiemap
         }
 
         var ranges = new List<SectorRange>();
-        int bufferSize = sizeof(FiemapHeader) + (ExtentsPerCall * sizeof(FiemapExtent));
-        byte* buffer = (byte*)NativeMemory.AllocZeroed((nuint)bufferSize);
+        var bufferSize = sizeof(FiemapHeader) + (ExtentsPerCall * sizeof(FiemapExtent));
+        var buffer = (byte*)NativeMemory.AllocZeroed((nuint)bufferSize);
         try
         {
             var header = (FiemapHeader*)buffer;
             var extents = (FiemapExtent*)(buffer + sizeof(FiemapHeader));
             ulong offset = 0;
-            bool last = false;
+            var last = false;
             while (!last && offset < status.Size)
             {
                 *header = new FiemapHeader
@@ -81,15 +81,15 @@ internal static class Fiemap
                     break;
                 }
 
-                for (int i = 0; i < header->MappedExtents; i++)
+                for (var i = 0; i < header->MappedExtents; i++)
                 {
-                    FiemapExtent extent = extents[i];
+                    var extent = extents[i];
                     if ((extent.Flags & UnlocatedExtentFlags) != 0 || (extent.Physical & ((1UL << SectorRange.SectorShift) - 1)) != 0)
                     {
                         throw new CliException(CliException.Describe(Errno.EINVAL, $"{path} has an extent that is not at a sector of its device"));
                     }
 
-                    ulong sectors = (extent.Length + (1UL << SectorRange.SectorShift) - 1) >> SectorRange.SectorShift;
+                    var sectors = (extent.Length + (1UL << SectorRange.SectorShift) - 1) >> SectorRange.SectorShift;
                     ranges.Add(new SectorRange(extent.Physical >> SectorRange.SectorShift, sectors));
                     offset = extent.Logical + extent.Length;
                     last |= (extent.Flags & FIEMAP_EXTENT_LAST) != 0;

@@ -44,7 +44,7 @@ internal sealed class ImageFileSource : IBackupSource
         {
             while (!buffer.IsEmpty)
             {
-                int n = RandomAccess.Read(image, buffer, offset);
+                var n = RandomAccess.Read(image, buffer, offset);
                 if (n == 0)
                 {
                     throw new CliException(CliException.Describe(Errno.EIO, $"{device.Image} ended at {offset}, before its capacity"));

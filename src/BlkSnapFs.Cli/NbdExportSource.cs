@@ -38,8 +38,8 @@ internal sealed class NbdExportSource : IBackupSource
         var runs = new List<ByteRun>();
         for (long offset = 0; offset < device.Capacity;)
         {
-            uint length = (uint)Math.Min(StatusRequestLength, device.Capacity - offset);
-            foreach (NbdExtent extent in NbdErrors.Call(() => client.BlockStatus(bitmap, offset, length), ImageForQemu))
+            var length = (uint)Math.Min(StatusRequestLength, device.Capacity - offset);
+            foreach (var extent in NbdErrors.Call(() => client.BlockStatus(bitmap, offset, length), ImageForQemu))
             {
                 if ((extent.Status & 1) != 0)
                 {

@@ -65,7 +65,7 @@ internal sealed class OutputWriter(TextWriter destination, bool json)
         if (IsJson)
         {
             Json.WriteStartArray(key);
-            foreach (string value in values)
+            foreach (var value in values)
             {
                 Json.WriteStringValue(value);
             }
@@ -74,7 +74,7 @@ internal sealed class OutputWriter(TextWriter destination, bool json)
         }
         else
         {
-            foreach (string value in values)
+            foreach (var value in values)
             {
                 destination.WriteLine(value);
             }
@@ -107,7 +107,7 @@ internal sealed class OutputWriter(TextWriter destination, bool json)
     public void JsonPairs(string key, IEnumerable<(ulong First, ulong Second)> pairs)
     {
         Json.WriteStartArray(key);
-        foreach ((ulong first, ulong second) in pairs)
+        foreach ((var first, var second) in pairs)
         {
             Json.WriteStartArray();
             Json.WriteNumberValue(first);

@@ -9,11 +9,11 @@ if (args.Length > 0 && args[0] == "help")
     args = [.. args[1..], "--help"];
 }
 
-ParseResult parsed = CommandTree.Build().Parse(args);
+var parsed = CommandTree.Build().Parse(args);
 if (parsed.Action is ParseErrorAction)
 {
     // An unknown word explains the rest (a missing command, say), so it is the one worth showing.
-    ParseError shown = parsed.Errors.FirstOrDefault(error => parsed.UnmatchedTokens.Any(error.Message.Contains)) ?? parsed.Errors[0];
+    var shown = parsed.Errors.FirstOrDefault(error => parsed.UnmatchedTokens.Any(error.Message.Contains)) ?? parsed.Errors[0];
     Console.Error.WriteLine(OneLine(shown.Message));
     return 1;
 }

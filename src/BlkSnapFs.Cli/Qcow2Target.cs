@@ -27,7 +27,7 @@ internal sealed class Qcow2Target : IBackupTarget
         ExternalTool.Check("qemu-img", ["create", "-q", "-f", "qcow2", .. backingOptions, path, capacity.ToString(CultureInfo.InvariantCulture)]);
 
         socketDirectory = Directory.CreateTempSubdirectory("blksnap-backup-");
-        string socket = Path.Combine(socketDirectory.FullName, "nbd.sock");
+        var socket = Path.Combine(socketDirectory.FullName, "nbd.sock");
         server = ExternalTool.Start("qemu-nbd", [$"--socket={socket}", "--format=qcow2", "--cache=writeback", "--discard=unmap", path]);
         serverErrors = server.StandardError.ReadToEndAsync();
         try

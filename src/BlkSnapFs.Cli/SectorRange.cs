@@ -8,10 +8,10 @@ internal readonly record struct SectorRange(ulong Sector, ulong Count)
     public static bool TryParse(string text, out SectorRange range)
     {
         range = default;
-        int colon = text.IndexOf(':');
+        var colon = text.IndexOf(':');
         if (colon <= 0
-            || !TryParseNumber(text[..colon], out ulong sector)
-            || !TryParseNumber(text[(colon + 1)..], out ulong count))
+            || !TryParseNumber(text[..colon], out var sector)
+            || !TryParseNumber(text[(colon + 1)..], out var count))
         {
             return false;
         }

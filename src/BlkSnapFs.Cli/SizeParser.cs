@@ -11,15 +11,15 @@ internal static class SizeParser
             return false;
         }
 
-        int shift = char.ToUpperInvariant(text[^1]) switch
+        var shift = char.ToUpperInvariant(text[^1]) switch
         {
             'K' => 10,
             'M' => 20,
             'G' => 30,
             _ => 0,
         };
-        string digits = shift == 0 ? text : text[..^1];
-        if (digits.Length == 0 || !digits.All(char.IsAsciiDigit) || !ulong.TryParse(digits, out ulong number))
+        var digits = shift == 0 ? text : text[..^1];
+        if (digits.Length == 0 || !digits.All(char.IsAsciiDigit) || !ulong.TryParse(digits, out var number))
         {
             return false;
         }

@@ -23,7 +23,7 @@ internal static class SnapshotCommands
             Description = "Difference storage: a file, or a directory to hold an unlinked temporary file.",
             HelpName = "FILE|DIR",
         };
-        Option<ulong?> limit = CommandTree.Size("--limit", "-l", "Largest size the difference storage may grow to; K, M and G suffixes allowed.");
+        var limit = CommandTree.Size("--limit", "-l", "Largest size the difference storage may grow to; K, M and G suffixes allowed.");
 
         var command = new Command("snapshot_create", "Create a snapshot of one or more devices and print its id.") { devices, storage, limit };
         command.Validators.Add(result =>
@@ -35,10 +35,10 @@ internal static class SnapshotCommands
         });
         command.SetControlAction((parsed, client, output) =>
         {
-            JsonElement reply = client.Call("snapshot_create", request =>
+            var reply = client.Call("snapshot_create", request =>
             {
                 request.WriteStartArray("devices");
-                foreach (string device in parsed.GetValue(devices) ?? [])
+                foreach (var device in parsed.GetValue(devices) ?? [])
                 {
                     request.WriteStringValue(Paths.Device(device));
                 }
@@ -61,8 +61,8 @@ internal static class SnapshotCommands
 
     private static Command SnapshotAdd()
     {
-        Option<string> id = CommandTree.SnapshotId();
-        Option<string> device = CommandTree.Device();
+        var id = CommandTree.SnapshotId();
+        var device = CommandTree.Device();
         var command = new Command("snapshot_add", "Add a device to a snapshot not yet taken.") { id, device };
         command.SetControlAction((parsed, client, _) => client.Call("snapshot_add", request =>
         {
@@ -74,14 +74,14 @@ internal static class SnapshotCommands
 
     private static Command SnapshotAppendStorage()
     {
-        Option<string> id = CommandTree.SnapshotId();
+        var id = CommandTree.SnapshotId();
         var file = new Option<string>("--file", "-f")
         {
             Description = "File to add to the difference storage; created and allocated if needed.",
             HelpName = "FILE",
             Required = true,
         };
-        Option<ulong?> size = CommandTree.Size("--size", "-s", "How much of the file to use; K, M and G suffixes allowed (default: the whole file).");
+        var size = CommandTree.Size("--size", "-s", "How much of the file to use; K, M and G suffixes allowed (default: the whole file).");
         var command = new Command("snapshot_appendstorage", "Add space to a snapshot's difference storage.") { id, file, size };
         command.SetControlAction((parsed, client, _) => client.Call("snapshot_appendstorage", request =>
         {
@@ -97,7 +97,7 @@ internal static class SnapshotCommands
 
     private static Command IdOnly(string name, string description)
     {
-        Option<string> id = CommandTree.SnapshotId();
+        var id = CommandTree.SnapshotId();
         var command = new Command(name, description) { id };
         command.SetControlAction((parsed, client, _) => client.Call(name, request => request.WriteString("id", parsed.GetRequiredValue(id))));
         return command;
@@ -105,7 +105,7 @@ internal static class SnapshotCommands
 
     private static Command SnapshotInfo()
     {
-        Option<string> device = CommandTree.Device();
+        var device = CommandTree.Device();
         var field = new Option<string>("--field", "-f")
         {
             Description = "Print only this field's value.",
@@ -115,7 +115,7 @@ internal static class SnapshotCommands
         var command = new Command("snapshot_info", "Print the state of a device's snapshot image.") { device, field };
         command.SetControlAction((parsed, client, output) =>
         {
-            JsonElement reply = client.Call("snapshot_info", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
+            var reply = client.Call("snapshot_info", request => request.WriteString("device", Paths.Device(parsed.GetRequiredValue(device))));
             if (parsed.GetValue(field) is string only)
             {
                 output.Value(only, reply.Required(only));
@@ -136,7 +136,7 @@ internal static class SnapshotCommands
         var command = new Command("snapshot_collect", "List the ids of all snapshots, one per line.");
         command.SetControlAction((_, client, output) =>
         {
-            JsonElement ids = client.Call("snapshot_collect").Required("ids");
+            var ids = client.Call("snapshot_collect").Required("ids");
             if (ids.ValueKind != JsonValueKind.Array || ids.EnumerateArray().Any(id => id.ValueKind != JsonValueKind.String))
             {
                 throw ControlClient.Malformed("\"ids\" is not a list of strings");

@@ -149,7 +149,10 @@ public sealed class ChunkMap
                     continue;
                 if ((current & WaitersBit) == 0 &&
                     Interlocked.CompareExchange(ref word, current | WaitersBit, current) != current)
+                {
                     continue;
+                }
+
                 Monitor.Wait(stripe);
             }
         }

@@ -120,13 +120,13 @@ public sealed class FileBlockDevice : IBlockDevice
 
     private void WriteZeroesByWriting(long offset, long length)
     {
-        const int step = 1 << 20;
-        var zeros = AlignedBuffer.Rent(step);
+        const int Step = 1 << 20;
+        var zeros = AlignedBuffer.Rent(Step);
         try
         {
             zeros.Span.Clear();
-            for (long done = 0; done < length; done += step)
-                Write(offset + done, zeros.Span[..(int)Math.Min(step, length - done)]);
+            for (long done = 0; done < length; done += Step)
+                Write(offset + done, zeros.Span[..(int)Math.Min(Step, length - done)]);
         }
         finally
         {

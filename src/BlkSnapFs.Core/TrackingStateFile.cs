@@ -391,7 +391,10 @@ internal sealed class TrackingStateFile : IDisposable
         // A running state's maps are not in its checksum (they change in place); a value no write could have left there gives it away.
         if ((activeNumber < byte.MaxValue && active.AsSpan().IndexOfAnyInRange((byte)(activeNumber + 1), byte.MaxValue) >= 0) ||
             (previousNumber < byte.MaxValue && frozen.AsSpan().IndexOfAnyInRange((byte)(previousNumber + 1), byte.MaxValue) >= 0))
+        {
             return "the map holds numbers past the active one";
+        }
+
         saved = new SavedTracking(new Guid(header[32..48]), activeNumber, previousNumber, active, frozen, state == StateClean);
         return null;
     }

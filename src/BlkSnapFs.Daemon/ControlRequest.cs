@@ -39,7 +39,10 @@ public readonly struct ControlRequest(JsonElement root)
         {
             if (pair.ValueKind != JsonValueKind.Array || pair.GetArrayLength() != 2 ||
                 !pair[0].TryGetInt64(out var sector) || !pair[1].TryGetInt64(out var count))
+            {
                 throw Bad(name, "an array of [sector, count] pairs");
+            }
+
             ranges.Add((sector, count));
         }
         return ranges;

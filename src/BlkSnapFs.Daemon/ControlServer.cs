@@ -153,7 +153,7 @@ public sealed class ControlServer : IAsyncDisposable
 
     private async Task<JsonObject> HandleAsync(ReadOnlyMemory<byte> line)
     {
-        string op = "?";
+        var op = "?";
         // The parser checks UTF-8 only where it reads a string, which would fail later as EIO.
         if (!System.Text.Unicode.Utf8.IsValid(line.Span))
             return Error(Errno.EINVAL, "malformed JSON: the request is not UTF-8");
@@ -162,7 +162,10 @@ public sealed class ControlServer : IAsyncDisposable
             using var request = JsonDocument.Parse(line);
             if (request.RootElement.ValueKind != JsonValueKind.Object ||
                 !request.RootElement.TryGetProperty("op", out var opElement) || opElement.ValueKind != JsonValueKind.String)
+            {
                 return Error(Errno.EINVAL, "a request is a JSON object with a string \"op\"");
+            }
+
             op = opElement.GetString()!;
             var result = await _commands.ExecuteAsync(op, new ControlRequest(request.RootElement), _stop.Token).ConfigureAwait(false);
             result["ok"] = true;

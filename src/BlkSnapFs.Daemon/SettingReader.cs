@@ -42,8 +42,8 @@ internal sealed class SettingReader(IConfiguration config)
         if (text.Length == 0 || !text.All(c => c is >= '0' and <= '7'))
             throw Malformed(key, text, "an octal mode like 0600");
         var value = text.Aggregate(BigInteger.Zero, (mode, digit) => mode * 8 + (digit - '0'));
-        const UnixFileMode everyPermission = (UnixFileMode)0b111_111_111;
-        return (UnixFileMode)InRange(key, value, 0, (long)everyPermission);
+        const UnixFileMode EveryPermission = (UnixFileMode)0b111_111_111;
+        return (UnixFileMode)InRange(key, value, 0, (long)EveryPermission);
     }
 
     public bool Bool(string key, bool fallback)

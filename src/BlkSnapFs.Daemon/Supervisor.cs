@@ -55,7 +55,9 @@ internal static class Supervisor
             while ((line = await current.StandardOutput.ReadLineAsync().ConfigureAwait(false)) is not null)
             {
                 if (line.StartsWith(WorkerEnvironment.FuseLinePrefix, StringComparison.Ordinal) && heldFd < 0)
+                {
                     (heldFd, minor) = Hold(current.Id, line, log);
+                }
                 else if (line == Launcher.ReadyLine && !ready)
                 {
                     ready = workerReady = true;
@@ -63,9 +65,13 @@ internal static class Supervisor
                     BlkSnapDaemon.NotifySystemd($"READY=1\nMAINPID={Environment.ProcessId}");
                 }
                 else if (line == Launcher.ReadyLine)
+                {
                     workerReady = true;
+                }
                 else if (line != Launcher.ReadyLine)
+                {
                     Console.Out.WriteLine(line);
+                }
             }
             await current.WaitForExitAsync().ConfigureAwait(false);
             var code = current.ExitCode;

@@ -52,14 +52,14 @@ public sealed class FuseMount : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(mountPoint);
         ArgumentNullException.ThrowIfNull(fileSystem);
         options ??= new FuseMountOptions();
-        int page = Environment.SystemPageSize;
+        var page = Environment.SystemPageSize;
         if (options.MaxTransferSize < 16 * page || options.MaxTransferSize % page != 0 || options.MaxTransferSize / page > ushort.MaxValue)
         {
             throw new ArgumentException("MaxTransferSize must be a multiple of the page size, at least 16 pages", nameof(options));
         }
 
-        string fullPath = Path.GetFullPath(mountPoint);
-        int fd = DeviceMount.Mount(fullPath, options, out bool viaFusermount);
+        var fullPath = Path.GetFullPath(mountPoint);
+        var fd = DeviceMount.Mount(fullPath, options, out var viaFusermount);
         var session = new FuseSession(fd, fileSystem, options, new FuseStatistics());
         try
         {

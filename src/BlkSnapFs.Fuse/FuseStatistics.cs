@@ -42,7 +42,7 @@ public sealed class FuseStatistics
     internal void RequestStarted()
     {
         Interlocked.Increment(ref _requests);
-        long active = Interlocked.Increment(ref _activeRequests);
+        var active = Interlocked.Increment(ref _activeRequests);
         RaiseToAtLeast(ref _peakActiveRequests, active);
     }
 
@@ -70,10 +70,10 @@ public sealed class FuseStatistics
 
     private static void RaiseToAtLeast(ref long target, long value)
     {
-        long current = Volatile.Read(ref target);
+        var current = Volatile.Read(ref target);
         while (value > current)
         {
-            long seen = Interlocked.CompareExchange(ref target, value, current);
+            var seen = Interlocked.CompareExchange(ref target, value, current);
             if (seen == current)
             {
                 return;

@@ -7,8 +7,8 @@ public static partial class ProcessCalls
 {
     public const int SIGTERM = 15;
 
-    private const long SYS_pidfd_open = 434;
-    private const long SYS_pidfd_getfd = 438;
+    public const long SYS_pidfd_open = 434;
+    public const long SYS_pidfd_getfd = 438;
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int kill(int pid, int signal);

@@ -98,10 +98,10 @@ public sealed class NbdClient : IDisposable
     /// <summary>Zeroes a range; the server may leave holes (no NBD_CMD_FLAG_NO_HOLE).</summary>
     public void WriteZeroes(long offset, long length)
     {
-        const long step = 1L << 30;
-        for (long done = 0; done < length; done += step)
+        const long Step = 1L << 30;
+        for (long done = 0; done < length; done += Step)
         {
-            Transfer(NbdCommand.WriteZeroes, offset + done, (uint)Math.Min(length - done, step), [], [], null);
+            Transfer(NbdCommand.WriteZeroes, offset + done, (uint)Math.Min(length - done, Step), [], [], null);
         }
     }
 

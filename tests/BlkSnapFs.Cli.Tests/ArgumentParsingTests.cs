@@ -13,7 +13,7 @@ public class ArgumentParsingTests
     [InlineData("17179869183G", 17179869183UL << 30)]
     public void SizesAcceptKmgSuffixes(string text, ulong bytes)
     {
-        Assert.True(SizeParser.TryParse(text, out ulong parsed));
+        Assert.True(SizeParser.TryParse(text, out var parsed));
         Assert.Equal(bytes, parsed);
     }
 
@@ -36,7 +36,7 @@ public class ArgumentParsingTests
     [InlineData("18446744073709551615:0", ulong.MaxValue, 0UL)]
     public void RangesAreSectorColonCount(string text, ulong sector, ulong count)
     {
-        Assert.True(SectorRange.TryParse(text, out SectorRange range));
+        Assert.True(SectorRange.TryParse(text, out var range));
         Assert.Equal(new SectorRange(sector, count), range);
     }
 

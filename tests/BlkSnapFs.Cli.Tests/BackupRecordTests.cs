@@ -16,9 +16,9 @@ public sealed class BackupRecordTests : IDisposable
     public void TheRecordRoundTripsThroughItsSidecar()
     {
         var file = Path.Combine(directory, "b.qcow2");
-        BackupRecord record = BackupRecord.Of(Device, "qcow2", "/backups/a.qcow2");
+        var record = BackupRecord.Of(Device, "qcow2", "/backups/a.qcow2");
         File.WriteAllText(BackupRecord.SidecarOf(file), record.ToJson());
-        BackupRecord read = BackupRecord.ReadFor(file)!;
+        var read = BackupRecord.ReadFor(file)!;
         Assert.Equal(record with { Time = read.Time }, read);
         Assert.Equal("a.qcow2", read.Base);
         Assert.True(Math.Abs((read.Time - record.Time).TotalSeconds) < 1);
@@ -51,8 +51,8 @@ public sealed class BackupRecordTests : IDisposable
     [InlineData("wrapped", "wrapped")]
     public void AnImpossibleBaseIsRefused(string what, string reason)
     {
-        BackupRecord record = Record(changesNumber: 6);
-        BackupDevice current = Device;
+        var record = Record(changesNumber: 6);
+        var current = Device;
         switch (what)
         {
             case "device": record = record with { Device = "other" }; break;

@@ -20,9 +20,9 @@ public static class Blksnap
 
     public static RunResult Run(string[] args, string? socketVariable)
     {
-        string? executable = Environment.GetEnvironmentVariable(ExecutableVariable);
-        string program = string.IsNullOrEmpty(executable) ? Path.Combine(AppContext.BaseDirectory, "blksnap") : executable;
-        ProcessResult result = TestProcess.Run(program, args, [new("BLKSNAPFS_SOCKET", socketVariable)], TimeSpan.FromSeconds(30));
+        var executable = Environment.GetEnvironmentVariable(ExecutableVariable);
+        var program = string.IsNullOrEmpty(executable) ? Path.Combine(AppContext.BaseDirectory, "blksnap") : executable;
+        var result = TestProcess.Run(program, args, [new("BLKSNAPFS_SOCKET", socketVariable)], TimeSpan.FromSeconds(30));
         if (result.TimedOut)
         {
             throw new TimeoutException($"blksnap {string.Join(' ', args)} did not finish");

@@ -11,8 +11,8 @@ public class CommandTests
     public void VersionPrintsTheDaemonsVersion()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true,"version":"2.0.0.7"}""");
-        RunResult text = Blksnap.Run(daemon, "version");
-        RunResult json = Blksnap.Run(daemon, "version", "--json");
+        var text = Blksnap.Run(daemon, "version");
+        var json = Blksnap.Run(daemon, "version", "--json");
 
         Assert.Equal((0, "2.0.0.7\n", ""), (text.ExitCode, text.StandardOutput, text.StandardError));
         JsonAssert.Equal("""{"version":"2.0.0.7"}""", json.StandardOutput);
@@ -23,7 +23,7 @@ public class CommandTests
     public void AttachSendsDeviceFrontendAndName()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true,"attached":true}""");
-        RunResult result = Blksnap.Run(daemon, "attach", "-d", "/dev/sdb1", "--frontend", "nbd", "--name", "data");
+        var result = Blksnap.Run(daemon, "attach", "-d", "/dev/sdb1", "--frontend", "nbd", "--name", "data");
 
         Assert.Equal((0, "Attached successfully\n"), (result.ExitCode, result.StandardOutput));
         JsonAssert.Equal("""{"op":"attach","device":"/dev/sdb1","frontend":"nbd","name":"data"}""", daemon.SingleRequest());
@@ -51,8 +51,8 @@ public class CommandTests
     public void DetachPrintsNothingButJsonTellsWhetherItWasAttached()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true,"detached":false}""");
-        RunResult text = Blksnap.Run(daemon, "detach", "-d", "/dev/sdc");
-        RunResult json = Blksnap.Run(daemon, "detach", "-d", "/dev/sdc", "--json");
+        var text = Blksnap.Run(daemon, "detach", "-d", "/dev/sdc");
+        var json = Blksnap.Run(daemon, "detach", "-d", "/dev/sdc", "--json");
 
         Assert.Equal((0, ""), (text.ExitCode, text.StandardOutput));
         JsonAssert.Equal("""{"detached":false}""", json.StandardOutput);
@@ -67,8 +67,8 @@ public class CommandTests
              "generation_id":"9f1c7e0a-0000-4000-8000-0123456789ab","changes_number":3}
             """;
         using var daemon = FakeDaemon.Answering(reply.ReplaceLineEndings(""));
-        RunResult text = Blksnap.Run(daemon, "cbtinfo", "-d", "/dev/sdb");
-        RunResult json = Blksnap.Run(daemon, "cbtinfo", "-d", "/dev/sdb", "--json");
+        var text = Blksnap.Run(daemon, "cbtinfo", "-d", "/dev/sdb");
+        var json = Blksnap.Run(daemon, "cbtinfo", "-d", "/dev/sdb", "--json");
 
         Assert.Equal(
             ["block_size=65536", "device_capacity=1073741824", "block_count=16384", "generation_id=9f1c7e0a-0000-4000-8000-0123456789ab", "changes_number=3"],
@@ -85,9 +85,9 @@ public class CommandTests
         byte[] map = [0, 1, 2, 255, 0, 7];
         using var daemon = FakeDaemon.Answering($$"""{"ok":true,"map":"{{Convert.ToBase64String(map)}}"}""");
         using var directory = new TestDirectory("blksnap-cli-");
-        string file = directory.File("cbtmap");
+        var file = directory.File("cbtmap");
 
-        RunResult result = Blksnap.Run(daemon, "readcbtmap", "-d", "/dev/sdb", "-f", file);
+        var result = Blksnap.Run(daemon, "readcbtmap", "-d", "/dev/sdb", "-f", file);
 
         Assert.Equal((0, "", ""), (result.ExitCode, result.StandardOutput, result.StandardError));
         Assert.Equal(map, File.ReadAllBytes(file));
@@ -101,7 +101,7 @@ public class CommandTests
     public void MarkDirtyBlockSendsEveryRange(params string[] ranges)
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true}""");
-        RunResult result = Blksnap.Run(daemon, ["markdirtyblock", "-d", "/dev/sdb", .. ranges]);
+        var result = Blksnap.Run(daemon, ["markdirtyblock", "-d", "/dev/sdb", .. ranges]);
 
         Assert.Equal((0, ""), (result.ExitCode, result.StandardOutput));
         JsonAssert.Equal("""{"op":"markdirtyblock","device":"/dev/sdb","ranges":[[0,8],[1024,16]]}""", daemon.SingleRequest());
@@ -116,7 +116,7 @@ public class CommandTests
     public void SnapshotCreateSendsDevicesStorageAndLimitInBytes(string limit, ulong bytes)
     {
         using var daemon = FakeDaemon.Answering($$"""{"ok":true,"id":"{{Id}}"}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_create", "-d", "/dev/sdb1", "--device", "/dev/sdc1", "-f", "/var/tmp/diff", "-l", limit);
+        var result = Blksnap.Run(daemon, "snapshot_create", "-d", "/dev/sdb1", "--device", "/dev/sdc1", "-f", "/var/tmp/diff", "-l", limit);
 
         Assert.Equal((0, $"{Id}\n"), (result.ExitCode, result.StandardOutput));
         JsonAssert.Equal(
@@ -128,7 +128,7 @@ public class CommandTests
     public void SnapshotCreateTakesSeveralDevicesAfterOneOptionAndPrintsJson()
     {
         using var daemon = FakeDaemon.Answering($$"""{"ok":true,"id":"{{Id}}"}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_create", "--device", "/dev/sdb1", "/dev/sdc1", "--json");
+        var result = Blksnap.Run(daemon, "snapshot_create", "--device", "/dev/sdb1", "/dev/sdc1", "--json");
 
         JsonAssert.Equal($$"""{"id":"{{Id}}"}""", result.StandardOutput);
         JsonAssert.Equal("""{"op":"snapshot_create","devices":["/dev/sdb1","/dev/sdc1"]}""", daemon.SingleRequest());
@@ -138,7 +138,7 @@ public class CommandTests
     public void SnapshotAddSendsIdAndDevice()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_add", "-i", Id.ToUpperInvariant(), "-d", "/dev/sdd");
+        var result = Blksnap.Run(daemon, "snapshot_add", "-i", Id.ToUpperInvariant(), "-d", "/dev/sdd");
 
         Assert.Equal((0, ""), (result.ExitCode, result.StandardOutput));
         JsonAssert.Equal($$"""{"op":"snapshot_add","id":"{{Id}}","device":"/dev/sdd"}""", daemon.SingleRequest());
@@ -148,7 +148,7 @@ public class CommandTests
     public void SnapshotAppendStorageSendsAbsolutePathAndSize()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_appendstorage", "-i", Id, "-f", "more.diff", "--size", "512M", "--json");
+        var result = Blksnap.Run(daemon, "snapshot_appendstorage", "-i", Id, "-f", "more.diff", "--size", "512M", "--json");
 
         Assert.Equal(0, result.ExitCode);
         JsonAssert.Equal("{}", result.StandardOutput);
@@ -163,7 +163,7 @@ public class CommandTests
     public void TakeAndDestroySendTheIdInUpstreamsSpellings(string command)
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true}""");
-        RunResult result = Blksnap.Run(daemon, command, $"--id={Id}");
+        var result = Blksnap.Run(daemon, command, $"--id={Id}");
 
         Assert.Equal((0, "", ""), (result.ExitCode, result.StandardOutput, result.StandardError));
         JsonAssert.Equal($$"""{"op":"{{command}}","id":"{{Id}}"}""", daemon.SingleRequest());
@@ -199,7 +199,7 @@ public class CommandTests
     public void SnapshotWaitEventPrintsTimeout()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":true,"result":"timeout"}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_waitevent", "-i", Id, "-t", "250");
+        var result = Blksnap.Run(daemon, "snapshot_waitevent", "-i", Id, "-t", "250");
 
         Assert.Equal((0, "result=timeout\n"), (result.ExitCode, result.StandardOutput));
         JsonAssert.Equal($$"""{"op":"snapshot_waitevent","id":"{{Id}}","timeout_ms":250}""", daemon.SingleRequest());
@@ -232,7 +232,7 @@ public class CommandTests
     public void SnapshotWaitEventOnAVanishedSnapshotSaysNotFoundAsUpstreamDoes()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":false,"errno":2,"error":"No such file or directory","message":"no snapshot"}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_waitevent", "-i", Id, "-t", "10");
+        var result = Blksnap.Run(daemon, "snapshot_waitevent", "-i", Id, "-t", "10");
 
         Assert.Equal((0, "result=not found\n", ""), (result.ExitCode, result.StandardOutput, result.StandardError));
     }

@@ -34,7 +34,7 @@ public class ErrorTests
     [Fact]
     public void MissingSocketNamesEnoentAndThePath()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"absent-{Guid.NewGuid()}.sock");
+        var path = Path.Combine(Path.GetTempPath(), $"absent-{Guid.NewGuid()}.sock");
 
         AssertFailedWith(Blksnap.Run(["version", "--socket", path], null), $"No such file or directory: cannot reach the blksnapfs daemon at {path}");
     }
@@ -43,7 +43,7 @@ public class ErrorTests
     public void SocketNobodyListensOnNamesEconnrefusedAndThePath()
     {
         using var directory = new TestDirectory("blksnap-cli-");
-        string path = directory.File("dead.sock");
+        var path = directory.File("dead.sock");
 
         // Bound but not listening; disposing it would also remove the file.
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -63,7 +63,7 @@ public class ErrorTests
     public void MalformedReplyIsABadMessage(string reply)
     {
         using var daemon = FakeDaemon.Answering(reply);
-        RunResult result = Blksnap.Run(daemon, "version");
+        var result = Blksnap.Run(daemon, "version");
 
         Assert.Equal(1, result.ExitCode);
         Assert.StartsWith("Bad message: malformed reply from the daemon", Assert.Single(result.ErrorLines));
@@ -78,7 +78,7 @@ public class ErrorTests
         string[] args = reply.Contains("map")
             ? ["readcbtmap", "-d", "/dev/sdb", "-f", Path.Combine(Path.GetTempPath(), $"map-{Guid.NewGuid()}")]
             : ["cbtinfo", "-d", "/dev/sdb"];
-        RunResult result = Blksnap.Run(daemon, args);
+        var result = Blksnap.Run(daemon, args);
 
         Assert.Equal(1, result.ExitCode);
         Assert.StartsWith("Bad message: malformed reply from the daemon", Assert.Single(result.ErrorLines));

@@ -38,8 +38,8 @@ public sealed class FakeDaemon : IDisposable
     /// <summary>The only request received, parsed.</summary>
     public JsonElement SingleRequest()
     {
-        string line = Assert.Single(Requests);
-        using JsonDocument document = JsonDocument.Parse(line);
+        var line = Assert.Single(Requests);
+        using var document = JsonDocument.Parse(line);
         return document.RootElement.Clone();
     }
 
@@ -73,7 +73,7 @@ public sealed class FakeDaemon : IDisposable
                 {
                     requests.Enqueue(line);
                     string? answer;
-                    using (JsonDocument request = JsonDocument.Parse(line))
+                    using (var request = JsonDocument.Parse(line))
                     {
                         answer = reply(request.RootElement);
                     }

@@ -21,9 +21,9 @@ public partial class FiemapTests : IDisposable
     [Fact]
     public void DenseFileMapsToRangesCoveringItsSize()
     {
-        string file = WriteFile(("dense", [(0, (3 << 20) + 100)]));
+        var file = WriteFile(("dense", [(0, (3 << 20) + 100)]));
 
-        (string device, List<(ulong Sector, ulong Count)> ranges) = MarkDirtyFromFile(file);
+        (var device, var ranges) = MarkDirtyFromFile(file);
 
         Assert.Equal($"/dev/block/{Run("stat", "-c", "%Hd:%Ld", file).Trim()}", device);
         Assert.NotEmpty(ranges);
@@ -34,11 +34,11 @@ public partial class FiemapTests : IDisposable
     [Fact]
     public void SparseFileMapsOnlyItsData()
     {
-        string file = WriteFile(("sparse", [(0, 1 << 20), (8 << 20, 1 << 20)]));
+        var file = WriteFile(("sparse", [(0, 1 << 20), (8 << 20, 1 << 20)]));
 
-        (_, List<(ulong Sector, ulong Count)> ranges) = MarkDirtyFromFile(file);
+        (_, var ranges) = MarkDirtyFromFile(file);
 
-        ulong mappedBytes = (ulong)ranges.Sum(range => (decimal)range.Count) * SectorSize;
+        var mappedBytes = (ulong)ranges.Sum(range => (decimal)range.Count) * SectorSize;
         Assert.InRange(mappedBytes, 2UL << 20, 3UL << 20);
         AssertSameAsFilefrag(file, ranges);
     }
@@ -46,14 +46,14 @@ public partial class FiemapTests : IDisposable
     [Fact]
     public void DeviceOptionOverridesTheHoldingDevice()
     {
-        string file = WriteFile(("named", [(0, 64 << 10)]));
+        var file = WriteFile(("named", [(0, 64 << 10)]));
 
-        RunResult result = Blksnap.Run(daemon, "markdirtyblock", "-f", file, "-d", "/srv/disk.img", "--json");
+        var result = Blksnap.Run(daemon, "markdirtyblock", "-f", file, "-d", "/srv/disk.img", "--json");
 
         Assert.Equal(0, result.ExitCode);
-        JsonElement request = daemon.SingleRequest();
+        var request = daemon.SingleRequest();
         Assert.Equal("/srv/disk.img", request.GetProperty("device").GetString());
-        using JsonDocument printed = JsonDocument.Parse(result.StandardOutput);
+        using var printed = JsonDocument.Parse(result.StandardOutput);
         Assert.Equal("/srv/disk.img", printed.RootElement.GetProperty("device").GetString());
         Assert.True(JsonElement.DeepEquals(request.GetProperty("ranges"), printed.RootElement.GetProperty("ranges")));
     }
@@ -61,8 +61,8 @@ public partial class FiemapTests : IDisposable
     [Fact]
     public void MissingFileIsEnoent()
     {
-        string file = directory.File("absent");
-        RunResult result = Blksnap.Run(daemon, "markdirtyblock", "-f", file);
+        var file = directory.File("absent");
+        var result = Blksnap.Run(daemon, "markdirtyblock", "-f", file);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Equal($"No such file or directory: {file}", Assert.Single(result.ErrorLines));
@@ -71,13 +71,13 @@ public partial class FiemapTests : IDisposable
 
     private string WriteFile((string Name, (long Offset, int Length)[] Pieces) spec)
     {
-        string path = directory.File(spec.Name);
+        var path = directory.File(spec.Name);
         using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
         {
             var random = new Random(42);
-            foreach ((long offset, int length) in spec.Pieces)
+            foreach ((var offset, var length) in spec.Pieces)
             {
-                byte[] data = new byte[length];
+                var data = new byte[length];
                 random.NextBytes(data);
                 stream.Position = offset;
                 stream.Write(data);
@@ -92,12 +92,12 @@ public partial class FiemapTests : IDisposable
     /// <summary>Runs markdirtyblock -f, checks the printed lines against the request, and returns what was sent.</summary>
     private (string Device, List<(ulong Sector, ulong Count)> Ranges) MarkDirtyFromFile(string file)
     {
-        RunResult result = Blksnap.Run(daemon, "markdirtyblock", "-f", file);
+        var result = Blksnap.Run(daemon, "markdirtyblock", "-f", file);
         Assert.Equal((0, ""), (result.ExitCode, result.StandardError));
 
-        JsonElement request = daemon.SingleRequest();
+        var request = daemon.SingleRequest();
         Assert.Equal("markdirtyblock", request.GetProperty("op").GetString());
-        string device = request.GetProperty("device").GetString()!;
+        var device = request.GetProperty("device").GetString()!;
         List<(ulong Sector, ulong Count)> ranges = [.. request.GetProperty("ranges").EnumerateArray().Select(pair => (pair[0].GetUInt64(), pair[1].GetUInt64()))];
 
         Assert.Equal(
@@ -118,7 +118,7 @@ public partial class FiemapTests : IDisposable
             return; // e2fsprogs is not installed: the coverage checks above are what remains.
         }
 
-        ulong blockSize = ulong.Parse(BlockSizePattern().Match(filefrag).Groups[1].Value);
+        var blockSize = ulong.Parse(BlockSizePattern().Match(filefrag).Groups[1].Value);
         List<(ulong Sector, ulong Count)> expected = [.. ExtentPattern().Matches(filefrag)
             .Select(match => (ulong.Parse(match.Groups[1].Value) * blockSize / SectorSize, ulong.Parse(match.Groups[2].Value) * blockSize / SectorSize))];
 
@@ -128,7 +128,7 @@ public partial class FiemapTests : IDisposable
     private static List<(ulong Sector, ulong Count)> Merge(IEnumerable<(ulong Sector, ulong Count)> ranges)
     {
         var merged = new List<(ulong Sector, ulong Count)>();
-        foreach ((ulong sector, ulong count) in ranges.OrderBy(range => range.Sector))
+        foreach ((var sector, var count) in ranges.OrderBy(range => range.Sector))
         {
             if (merged.Count > 0 && merged[^1].Sector + merged[^1].Count == sector)
             {
@@ -145,7 +145,7 @@ public partial class FiemapTests : IDisposable
 
     private static string Run(string program, params string[] args)
     {
-        ProcessResult result = TestProcess.Run(program, args);
+        var result = TestProcess.Run(program, args);
         Assert.Equal(0, result.ExitCode);
         return result.Stdout;
     }

@@ -25,12 +25,12 @@ public class HelpTests
     [Fact]
     public void TopLevelHelpListsEveryCommand()
     {
-        foreach (string[] args in (string[][])[["--help"], ["-h"], ["help"]])
+        foreach (var args in (string[][])[["--help"], ["-h"], ["help"]])
         {
-            RunResult result = Blksnap.Run(args, socketVariable: null);
+            var result = Blksnap.Run(args, socketVariable: null);
 
             Assert.Equal((0, ""), (result.ExitCode, result.StandardError));
-            foreach (string command in CommandOptions.Select(row => (string)row[0]))
+            foreach (var command in CommandOptions.Select(row => (string)row[0]))
             {
                 Assert.Contains($"  {command} ", result.StandardOutput);
             }
@@ -41,11 +41,11 @@ public class HelpTests
     [MemberData(nameof(CommandOptions))]
     public void EachCommandHasHelpNamingItsOptions(string command, string[] options)
     {
-        RunResult result = Blksnap.Run([command, "--help"], socketVariable: null);
+        var result = Blksnap.Run([command, "--help"], socketVariable: null);
 
         Assert.Equal((0, ""), (result.ExitCode, result.StandardError));
         Assert.Contains($"blksnap {command}", result.StandardOutput);
-        foreach (string option in (string[])[.. options, "-j, --json", "--socket"])
+        foreach (var option in (string[])[.. options, "-j, --json", "--socket"])
         {
             Assert.Contains(option, result.StandardOutput);
         }

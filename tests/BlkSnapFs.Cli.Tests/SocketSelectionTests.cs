@@ -11,7 +11,7 @@ public class SocketSelectionTests
         using var chosen = FakeDaemon.Answering(VersionReply);
         using var ignored = FakeDaemon.Answering(VersionReply);
 
-        RunResult result = Blksnap.Run(["version", "--socket", chosen.SocketPath], socketVariable: ignored.SocketPath);
+        var result = Blksnap.Run(["version", "--socket", chosen.SocketPath], socketVariable: ignored.SocketPath);
 
         Assert.Equal((0, "1.2.3.4\n"), (result.ExitCode, result.StandardOutput));
         Assert.Single(chosen.Requests);
@@ -31,7 +31,7 @@ public class SocketSelectionTests
     {
         using var daemon = FakeDaemon.Answering(VersionReply);
 
-        RunResult result = Blksnap.Run(["version"], socketVariable: daemon.SocketPath);
+        var result = Blksnap.Run(["version"], socketVariable: daemon.SocketPath);
 
         Assert.Equal((0, "1.2.3.4\n"), (result.ExitCode, result.StandardOutput));
         Assert.Single(daemon.Requests);
@@ -40,7 +40,7 @@ public class SocketSelectionTests
     [Fact]
     public void DefaultPathIsUsedWithNeither()
     {
-        RunResult result = Blksnap.Run(["version"], socketVariable: null);
+        var result = Blksnap.Run(["version"], socketVariable: null);
 
         if (result.ExitCode == 0)
         {

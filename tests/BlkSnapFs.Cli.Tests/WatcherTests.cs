@@ -25,15 +25,15 @@ public class WatcherTests
 
     private static FakeDaemon ScriptedDaemon()
     {
-        int next = 0;
+        var next = 0;
         return new FakeDaemon(_ => Replies[Math.Min(Interlocked.Increment(ref next) - 1, Replies.Length - 1)]);
     }
 
     [Fact]
     public void PrintsUpstreamsLinesAndEndsAtTheFirstCorruptedEvent()
     {
-        using FakeDaemon daemon = ScriptedDaemon();
-        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
+        using var daemon = ScriptedDaemon();
+        var result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
 
         Assert.Equal((0, ""), (result.ExitCode, result.StandardError));
         Assert.Equal(
@@ -45,9 +45,9 @@ public class WatcherTests
             ],
             result.OutputLines);
         Assert.Equal(5, daemon.Requests.Count);
-        foreach (string request in daemon.Requests)
+        foreach (var request in daemon.Requests)
         {
-            using JsonDocument document = JsonDocument.Parse(request);
+            using var document = JsonDocument.Parse(request);
             Assert.Equal("snapshot_waitevent", document.RootElement.GetProperty("op").GetString());
             Assert.Equal(Id, document.RootElement.GetProperty("id").GetString());
         }
@@ -56,8 +56,8 @@ public class WatcherTests
     [Fact]
     public void ExtendedAddsLowFreeSpaceAndTheDevicesName()
     {
-        using FakeDaemon daemon = ScriptedDaemon();
-        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id, "--extended");
+        using var daemon = ScriptedDaemon();
+        var result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id, "--extended");
 
         Assert.Equal(
             [
@@ -74,7 +74,7 @@ public class WatcherTests
     public void ASnapshotThatIsGoneEndsTheWatcherAsUpstreams()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":false,"errno":2,"error":"No such file or directory","message":"no snapshot"}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
+        var result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
 
         Assert.Equal((0, ""), (result.ExitCode, result.StandardError));
         Assert.Equal(["Start snapshot watcher.", "Snapshot not found", "Snapshot watcher finished"], result.OutputLines);
@@ -83,8 +83,8 @@ public class WatcherTests
     [Fact]
     public void JsonPrintsOneObjectPerEvent()
     {
-        using FakeDaemon daemon = ScriptedDaemon();
-        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "--id", Id, "--json", "--extended");
+        using var daemon = ScriptedDaemon();
+        var result = Blksnap.Run(daemon, "snapshot_watcher", "--id", Id, "--json", "--extended");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(3, result.OutputLines.Length);
@@ -97,7 +97,7 @@ public class WatcherTests
     public void OtherErrorsStopTheWatcherWithOneLine()
     {
         using var daemon = FakeDaemon.Answering("""{"ok":false,"errno":5,"error":"Input/output error","message":"event queue broken"}""");
-        RunResult result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
+        var result = Blksnap.Run(daemon, "snapshot_watcher", "-i", Id);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Equal("Input/output error: event queue broken", Assert.Single(result.ErrorLines));

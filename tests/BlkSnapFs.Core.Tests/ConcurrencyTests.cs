@@ -21,11 +21,11 @@ public class ConcurrencyTests(ITestOutputHelper output)
     public void ReadersSeeThePreTakeImageWhileWritersRun()
     {
         var seconds = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_CONCURRENCY_SECONDS"), out var s) ? s : 20;
-        const long size = 16L << 20;
+        const long DeviceSize = 16L << 20;
         var seed = Random.Shared.Next();
         using var dir = new TestDirectory();
         using var engine = new BlkSnapEngine(SmallParameters.Create(chunkShift: 14, blockShift: 16, storageSectors: 1 << 14));
-        var device = engine.Attach(dir.Device("disk", size, new Random(seed))).Device;
+        var device = engine.Attach(dir.Device("disk", DeviceSize, new Random(seed))).Device;
         long mismatches = 0, fullReads = 0, writes = 0, imageWrites = 0, rangeReads = 0, rounds = 0;
         var failures = new List<string>();
         var clock = Stopwatch.StartNew();
@@ -34,7 +34,7 @@ public class ConcurrencyTests(ITestOutputHelper output)
             rounds++;
             var preTake = ImageReader.ReadAll(device);
             var snapshot = engine.Create([device]);
-            snapshot.Storage.AppendGrowable(dir.Path, 4 * size);
+            snapshot.Storage.AppendGrowable(dir.Path, 4 * DeviceSize);
             engine.Take(snapshot.Id);
             var image = device.Image!;
             using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(700));
@@ -65,7 +65,7 @@ public class ConcurrencyTests(ITestOutputHelper output)
                 threads.Add(new Thread(() => Run(random =>
                 {
                     var length = random.Next(1, buffer.Length);
-                    var offset = random.NextInt64(0, size - length);
+                    var offset = random.NextInt64(0, DeviceSize - length);
                     random.NextBytes(buffer.AsSpan(0, length));
                     device.Write(offset, buffer.AsSpan(0, length));
                     Interlocked.Increment(ref writes);
@@ -74,7 +74,7 @@ public class ConcurrencyTests(ITestOutputHelper output)
             threads.Add(new Thread(() => Run(random =>
             {
                 var length = random.Next(1, 100_000);
-                var offset = random.NextInt64(0, size - length);
+                var offset = random.NextInt64(0, DeviceSize - length);
                 image.Write(offset, preTake.AsSpan((int)offset, length));
                 Interlocked.Increment(ref imageWrites);
             }, seed + (int)rounds * 8 + 2)));
@@ -88,7 +88,7 @@ public class ConcurrencyTests(ITestOutputHelper output)
             threads.Add(new Thread(() => Run(random =>
             {
                 var length = random.Next(1, readBuffer.Length);
-                var offset = random.NextInt64(0, size - length);
+                var offset = random.NextInt64(0, DeviceSize - length);
                 image.Read(offset, readBuffer.AsSpan(0, length));
                 if (!readBuffer.AsSpan(0, length).SequenceEqual(preTake.AsSpan((int)offset, length)))
                     Interlocked.Increment(ref mismatches);
@@ -127,7 +127,7 @@ public class ConcurrencyTests(ITestOutputHelper output)
             {
                 var random = new Random(seed + round * 2 + half);
                 var data = new byte[1 << 20];
-                for (long at = half * DeviceSize / 2; at < (half + 1) * DeviceSize / 2; at += data.Length)
+                for (var at = half * DeviceSize / 2; at < (half + 1) * DeviceSize / 2; at += data.Length)
                 {
                     random.NextBytes(data);
                     device.Write(at, data);

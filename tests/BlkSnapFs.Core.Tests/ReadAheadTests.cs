@@ -62,10 +62,10 @@ public class ReadAheadTests
         var (engine, counted, device, preTake) = Setup(dir);
         using var _engine = engine;
         var buffer = new byte[Request];
-        const int count = Size / Request;
-        for (var i = 0; i < count; i++)
+        const int Requests = Size / Request;
+        for (var i = 0; i < Requests; i++)
         {
-            var at = (long)(i * 7 % count) * Request;
+            var at = (long)(i * 7 % Requests) * Request;
             device.Image!.Read(at, buffer);
             Assert.True(buffer.AsSpan().SequenceEqual(preTake.AsSpan((int)at, Request)), $"image differs at {at}");
         }

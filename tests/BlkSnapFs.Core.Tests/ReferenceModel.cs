@@ -130,7 +130,7 @@ internal sealed class ModelRun(int seed)
             _ => r.Int(1, 70000),
         };
         length = (int)Math.Min(length, capacity);
-        long offset = r.Int(0, 4) switch
+        var offset = r.Int(0, 4) switch
         {
             0 => 0,
             1 => capacity - length,

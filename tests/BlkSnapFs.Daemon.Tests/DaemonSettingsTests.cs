@@ -64,7 +64,7 @@ public class DaemonSettingsTests
     public void EachModuleParameterSetsItsSetting(string parameter, string value)
     {
         var engine = Load((parameter, value)).Engine;
-        long actual = parameter switch
+        var actual = parameter switch
         {
             "tracking_block_minimum_shift" => engine.Tracking.BlockMinimumShift,
             "tracking_block_maximum_shift" => engine.Tracking.BlockMaximumShift,

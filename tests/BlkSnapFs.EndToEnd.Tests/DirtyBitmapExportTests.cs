@@ -122,8 +122,11 @@ public sealed class DirtyBitmapExportTests : EndToEndTest
     {
         var extents = await MapAsync(uri, context);
         foreach (var (offset, length, _) in extents)
+        {
             Assert.True(offset % blockSize == 0 && (length % blockSize == 0 || offset + length == extents.Sum(e => e.Length)),
                 $"extent {offset}+{length} is not in whole tracking blocks of {blockSize}");
+        }
+
         return extents.Where(e => (e.Status & 1) != 0).SelectMany(e => Blocks(e.Offset, e.Length, blockSize)).ToHashSet();
     }
 

@@ -22,13 +22,13 @@ public sealed class AllocationTests(ITestOutputHelper output)
     public void DirectRequestsAllocateNothing(string direction)
     {
         using var tree = new MountedTree();
-        string data = tree.PathOf("data");
+        var data = tree.PathOf("data");
         string[] Arguments(int count) => direction == "read"
             ? [$"if={data}", "of=/dev/null", "bs=4k", $"count={count}", "iflag=direct"]
             : ["if=/dev/zero", $"of={data}", "bs=4k", $"count={count}", "oflag=direct", "conv=notrunc"];
 
         // Warm up the workers, the JIT's later tiers and the process-start path itself.
-        for (int round = 0; round < 3; round++)
+        for (var round = 0; round < 3; round++)
         {
             Allocated(Arguments(Many));
             Thread.Sleep(200);
@@ -36,11 +36,11 @@ public sealed class AllocationTests(ITestOutputHelper output)
 
         // The least of three runs each: the process count is shared with the runner's own threads, and
         // a 256 KiB allocation of theirs landed in one run now and then (one CI run in about ten failed so).
-        long requestsBefore = tree.Statistics.Requests;
-        long few = Enumerable.Range(0, Runs).Min(_ => Allocated(Arguments(Few)));
-        long many = Enumerable.Range(0, Runs).Min(_ => Allocated(Arguments(Many)));
-        long requests = tree.Statistics.Requests - requestsBefore;
-        double perRequest = (double)(many - few) / (Many - Few);
+        var requestsBefore = tree.Statistics.Requests;
+        var few = Enumerable.Range(0, Runs).Min(_ => Allocated(Arguments(Few)));
+        var many = Enumerable.Range(0, Runs).Min(_ => Allocated(Arguments(Many)));
+        var requests = tree.Statistics.Requests - requestsBefore;
+        var perRequest = (double)(many - few) / (Many - Few);
         output.WriteLine($"{direction}: {Few} requests {few} bytes, {Many} requests {many} bytes: {perRequest:F2} bytes per request ({requests} requests seen)");
         Assert.True(requests >= Runs * (Few + Many), $"only {requests} requests reached the file system");
         Assert.True(perRequest < AllowedBytesPerRequest, $"{perRequest:F1} bytes allocated per {direction} request");
@@ -48,9 +48,9 @@ public sealed class AllocationTests(ITestOutputHelper output)
 
     private static long Allocated(string[] arguments)
     {
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        ProcessResult dd = Tools.Run("dd", arguments);
-        long bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var dd = Tools.Run("dd", arguments);
+        var bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
         Assert.True(dd.ExitCode == 0, dd.Stderr);
         return bytes;
     }

@@ -11,11 +11,11 @@ public sealed class AttributeTests
         tree.Data.ModificationTime = modified;
         tree.Devices.Add("nested", new Tree.DirectoryNode());
 
-        ProcessResult stat = Tools.Run("stat", "-c", "%n|%s|%a|%h|%F|%b|%B|%u|%g|%Y|%o", tree.PathOf("data"), tree.PathOf("readme"), tree.PathOf("devices"), tree.Directory);
+        var stat = Tools.Run("stat", "-c", "%n|%s|%a|%h|%F|%b|%B|%u|%g|%Y|%o", tree.PathOf("data"), tree.PathOf("readme"), tree.PathOf("devices"), tree.Directory);
 
         Assert.True(stat.ExitCode == 0, stat.Stderr);
-        string[] lines = stat.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        long epoch = new DateTimeOffset(modified).ToUnixTimeSeconds();
+        var lines = stat.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var epoch = new DateTimeOffset(modified).ToUnixTimeSeconds();
         Assert.Equal($"{tree.PathOf("data")}|67108864|600|1|regular file|131072|512|0|0|{epoch}|1048576", lines[0]);
         Assert.StartsWith($"{tree.PathOf("readme")}|{MountedTree.ReadmeText.Length}|444|1|regular file|1|512|0|0|", lines[1]);
         Assert.StartsWith($"{tree.PathOf("devices")}|4096|755|3|directory|", lines[2]);
@@ -27,8 +27,8 @@ public sealed class AttributeTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult ls = Tools.Run("ls", "-la", tree.Directory);
-        ProcessResult du = Tools.Run("du", "-k", tree.PathOf("data"));
+        var ls = Tools.Run("ls", "-la", tree.Directory);
+        var du = Tools.Run("du", "-k", tree.PathOf("data"));
 
         Assert.True(ls.ExitCode == 0, ls.Stderr);
         string[] names = [.. ls.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1])];
@@ -54,7 +54,7 @@ public sealed class AttributeTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult stat = Tools.Run("stat", "-f", "-c", "%T %S %l", tree.Directory);
+        var stat = Tools.Run("stat", "-f", "-c", "%T %S %l", tree.Directory);
 
         Assert.True(stat.ExitCode == 0, stat.Stderr);
         Assert.Equal("fuseblk 4096 255", stat.Stdout.Trim().Replace("fuse ", "fuseblk ", StringComparison.Ordinal));

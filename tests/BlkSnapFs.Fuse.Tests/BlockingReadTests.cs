@@ -92,7 +92,7 @@ public sealed class BlockingReadTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult result = Tools.Run("timeout", "-s", "INT", "0.5", "cat", tree.PathOf("events"));
+        var result = Tools.Run("timeout", "-s", "INT", "0.5", "cat", tree.PathOf("events"));
 
         Assert.Equal(124, result.ExitCode);
         Assert.True(result.Elapsed < TimeSpan.FromSeconds(3), $"took {result.Elapsed}");

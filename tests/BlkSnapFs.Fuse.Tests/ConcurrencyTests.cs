@@ -7,10 +7,10 @@ public sealed class ConcurrencyTests
     public void Two_slow_reads_overlap()
     {
         using var tree = new MountedTree();
-        string slow = tree.PathOf("slow");
+        var slow = tree.PathOf("slow");
 
         // Both readers start from one shell so that they really run at the same time.
-        ProcessResult result = Tools.Run(
+        var result = Tools.Run(
             "sh",
             "-c",
             $"dd if={slow} of=/dev/null bs=4k count=1 status=none & dd if={slow} of=/dev/null bs=4k count=1 skip=10 status=none & wait");
@@ -34,8 +34,8 @@ public sealed class ConcurrencyTests
 
         Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, chunk =>
         {
-            byte[] buffer = new byte[1 << 20];
-            int read = RandomAccess.Read(handle, buffer, (long)chunk << 20);
+            var buffer = new byte[1 << 20];
+            var read = RandomAccess.Read(handle, buffer, (long)chunk << 20);
             Assert.Equal(1 << 20, read);
             Assert.True(buffer.AsSpan().SequenceEqual(tree.Data.Contents.AsSpan(chunk << 20, 1 << 20)));
         });

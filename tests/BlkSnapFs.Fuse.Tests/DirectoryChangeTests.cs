@@ -16,7 +16,7 @@ public sealed class DirectoryChangeTests
     public void Children_appear_and_disappear_immediately()
     {
         using var tree = new MountedTree(LongCaching);
-        string devices = tree.PathOf("devices");
+        var devices = tree.PathOf("devices");
         Assert.Empty(Directory.GetFileSystemEntries(devices));
         Assert.False(File.Exists(Path.Combine(devices, "sda")));
 
@@ -61,7 +61,7 @@ public sealed class DirectoryChangeTests
     {
         using var tree = new MountedTree(LongCaching);
         tree.Devices.Add("trigger", new TreeChangingFileNode(tree.Devices));
-        string devices = tree.PathOf("devices");
+        var devices = tree.PathOf("devices");
         Assert.True(File.Exists(Path.Combine(devices, "trigger")));
 
         File.ReadAllText(Path.Combine(devices, "trigger"));
@@ -75,7 +75,7 @@ public sealed class DirectoryChangeTests
     {
         using var tree = new MountedTree();
         string[] names = [.. Enumerable.Range(0, 300).Select(index => $"device-with-a-long-name-{index:D4}")];
-        foreach (string name in names)
+        foreach (var name in names)
         {
             tree.Devices.Add(name, new TextFileNode(name));
         }

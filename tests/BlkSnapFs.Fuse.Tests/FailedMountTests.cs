@@ -15,9 +15,9 @@ public class FailedMountTests
     [Fact]
     public void Mounting_on_a_missing_directory_fails_and_leaves_nothing()
     {
-        string missing = Path.Combine(Path.GetTempPath(), "blksnapfs-fuse-missing-" + Guid.NewGuid().ToString("N"));
+        var missing = Path.Combine(Path.GetTempPath(), "blksnapfs-fuse-missing-" + Guid.NewGuid().ToString("N"));
 
-        int fuseDescriptors = FuseDescriptors();
+        var fuseDescriptors = FuseDescriptors();
         Assert.Throws<IOException>(() => FuseMount.Mount(missing, new DirectoryNode()));
         Assert.False(Directory.Exists(missing), "the failed mount created its mount point");
         Assert.Equal(fuseDescriptors, FuseDescriptors());

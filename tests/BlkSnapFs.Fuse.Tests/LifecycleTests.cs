@@ -31,7 +31,7 @@ public sealed class LifecycleTests
         using var tree = new MountedTree();
         Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
 
-        ProcessResult umount = Tools.Run("umount", tree.Directory);
+        var umount = Tools.Run("umount", tree.Directory);
 
         Assert.True(umount.ExitCode == 0, umount.Stderr);
         Assert.True(tree.Mount.Wait(TimeSpan.FromSeconds(3)));
@@ -71,14 +71,14 @@ public sealed class LifecycleTests
     [Fact]
     public void A_tree_can_be_mounted_again_after_unmount()
     {
-        string directory = Directory.CreateTempSubdirectory("blksnapfs-fuse-").FullName;
+        var directory = Directory.CreateTempSubdirectory("blksnapfs-fuse-").FullName;
         try
         {
             var root = new DirectoryNode();
             root.Add("readme", new Nodes.TextFileNode("again\n"));
-            for (int round = 0; round < 2; round++)
+            for (var round = 0; round < 2; round++)
             {
-                using FuseMount mount = FuseMount.Mount(directory, root);
+                using var mount = FuseMount.Mount(directory, root);
                 Assert.Equal("again\n", File.ReadAllText(Path.Combine(directory, "readme")));
             }
 

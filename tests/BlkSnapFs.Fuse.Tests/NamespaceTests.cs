@@ -8,7 +8,7 @@ public sealed class NamespaceTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult result = Tools.Python(
+        var result = Tools.Python(
             Tools.ErrnoPrelude + """
             root = sys.argv[1]
             data = os.path.join(root, "data")
@@ -40,7 +40,7 @@ public sealed class NamespaceTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult result = Tools.Python(
+        var result = Tools.Python(
             Tools.ErrnoPrelude + """
             readme = sys.argv[1]
             attempt(lambda: os.open(readme, os.O_WRONLY))

@@ -8,7 +8,7 @@ public sealed class ReadWriteTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult dd = Tools.Run("dd", $"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M", "count=16");
+        var dd = Tools.Run("dd", $"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M", "count=16");
 
         Assert.True(dd.ExitCode == 0, dd.Stderr);
         Assert.Equal(1 << 20, tree.Statistics.LargestRead);
@@ -20,13 +20,13 @@ public sealed class ReadWriteTests
     public void Megabyte_dd_writes_arrive_as_single_megabyte_requests_and_land_in_the_node()
     {
         using var tree = new MountedTree();
-        string source = Path.Combine(tree.Directory + ".src");
-        byte[] random = new byte[4 << 20];
+        var source = Path.Combine(tree.Directory + ".src");
+        var random = new byte[4 << 20];
         new Random(7).NextBytes(random);
         File.WriteAllBytes(source, random);
         try
         {
-            ProcessResult dd = Tools.Run("dd", $"if={source}", $"of={tree.PathOf("data")}", "bs=1M", "seek=3", "conv=notrunc");
+            var dd = Tools.Run("dd", $"if={source}", $"of={tree.PathOf("data")}", "bs=1M", "seek=3", "conv=notrunc");
 
             Assert.True(dd.ExitCode == 0, dd.Stderr);
             Assert.Equal(1 << 20, tree.Statistics.LargestWrite);
@@ -45,12 +45,12 @@ public sealed class ReadWriteTests
         using var tree = new MountedTree();
         tree.Data.Contents.AsSpan(0, 2 << 20).Fill(0x5A);
 
-        ProcessResult write = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=8", "oflag=direct", "conv=notrunc");
-        ProcessResult read = Tools.Run("sh", "-c", $"dd if={tree.PathOf("data")} bs=1M count=2 iflag=direct status=none | md5sum");
+        var write = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=8", "oflag=direct", "conv=notrunc");
+        var read = Tools.Run("sh", "-c", $"dd if={tree.PathOf("data")} bs=1M count=2 iflag=direct status=none | md5sum");
 
         Assert.True(write.ExitCode == 0, write.Stderr);
         Assert.True(read.ExitCode == 0, read.Stderr);
-        byte[] expected = new byte[2 << 20];
+        var expected = new byte[2 << 20];
         expected.AsSpan().Fill(0x5A);
         Assert.StartsWith(Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(expected)), read.Stdout);
         Assert.Equal(1 << 20, tree.Statistics.LargestRead);
@@ -66,7 +66,7 @@ public sealed class ReadWriteTests
         using (var handle = File.OpenHandle(tree.PathOf("data"), FileMode.Open, FileAccess.ReadWrite))
         {
             RandomAccess.Write(handle, pattern, 12345);
-            byte[] back = new byte[pattern.Length];
+            var back = new byte[pattern.Length];
             Assert.Equal(pattern.Length, RandomAccess.Read(handle, back, 12345));
             Assert.Equal(pattern, back);
             Assert.Equal(MountedTree.DataSize, RandomAccess.GetLength(handle));
@@ -80,7 +80,7 @@ public sealed class ReadWriteTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult result = Tools.Python(
+        var result = Tools.Python(
             Tools.ErrnoPrelude + """
             fd = os.open(sys.argv[1], os.O_RDWR)
             size = int(sys.argv[2])
@@ -93,7 +93,7 @@ public sealed class ReadWriteTests
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Equal(["0 0 10", "ENOSPC", "100"], result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        ProcessResult dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=64", "conv=notrunc");
+        var dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=1", "seek=64", "conv=notrunc");
         Assert.NotEqual(0, dd.ExitCode);
         Assert.Contains("No space left on device", dd.Stderr);
     }
@@ -103,7 +103,7 @@ public sealed class ReadWriteTests
     {
         using var tree = new MountedTree();
 
-        ProcessResult dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=4k", "count=1", "conv=notrunc,fsync");
+        var dd = Tools.Run("dd", "if=/dev/zero", $"of={tree.PathOf("data")}", "bs=4k", "count=1", "conv=notrunc,fsync");
 
         Assert.True(dd.ExitCode == 0, dd.Stderr);
         Assert.Equal(1, tree.Data.FsyncCount);

@@ -17,16 +17,16 @@ public sealed partial class ThroughputTests(ITestOutputHelper output)
 
         // Warm up: the first touch of the memory files' pages and the JIT would dominate otherwise.
         Measure($"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M");
-        long readsBefore = tree.Statistics.ReadRequests;
-        double cachedFirst = Measure($"if={tree.PathOf("cached")}", "of=/dev/null", "bs=1M");
-        long cachedRequests = tree.Statistics.ReadRequests - readsBefore;
-        double memory = Measure($"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M");
-        double memoryDirect = Measure($"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M", "iflag=direct");
-        double zeros = Measure($"if={tree.PathOf("zeros")}", "of=/dev/null", "bs=1M");
-        double zerosDirect = Measure($"if={tree.PathOf("zeros")}", "of=/dev/null", "bs=1M", "iflag=direct");
-        double write = Measure("if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=64", "conv=notrunc");
-        double writeDirect = Measure("if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=64", "conv=notrunc", "oflag=direct");
-        double cached = Measure($"if={tree.PathOf("cached")}", "of=/dev/null", "bs=1M");
+        var readsBefore = tree.Statistics.ReadRequests;
+        var cachedFirst = Measure($"if={tree.PathOf("cached")}", "of=/dev/null", "bs=1M");
+        var cachedRequests = tree.Statistics.ReadRequests - readsBefore;
+        var memory = Measure($"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M");
+        var memoryDirect = Measure($"if={tree.PathOf("data")}", "of=/dev/null", "bs=1M", "iflag=direct");
+        var zeros = Measure($"if={tree.PathOf("zeros")}", "of=/dev/null", "bs=1M");
+        var zerosDirect = Measure($"if={tree.PathOf("zeros")}", "of=/dev/null", "bs=1M", "iflag=direct");
+        var write = Measure("if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=64", "conv=notrunc");
+        var writeDirect = Measure("if=/dev/zero", $"of={tree.PathOf("data")}", "bs=1M", "count=64", "conv=notrunc", "oflag=direct");
+        var cached = Measure($"if={tree.PathOf("cached")}", "of=/dev/null", "bs=1M");
 
         output.WriteLine($"64 MiB memory file read: {memory:F0} MB/s buffered, {memoryDirect:F0} MB/s O_DIRECT");
         output.WriteLine($"1 GiB zero file read:    {zeros:F0} MB/s buffered, {zerosDirect:F0} MB/s O_DIRECT");
@@ -41,11 +41,11 @@ public sealed partial class ThroughputTests(ITestOutputHelper output)
     /// <summary>Runs dd and returns its reported rate in MB/s.</summary>
     private static double Measure(params string[] arguments)
     {
-        ProcessResult dd = Tools.Run("dd", arguments);
+        var dd = Tools.Run("dd", arguments);
         Assert.True(dd.ExitCode == 0, dd.Stderr);
-        Match rate = RatePattern().Match(dd.Stderr);
+        var rate = RatePattern().Match(dd.Stderr);
         Assert.True(rate.Success, dd.Stderr);
-        double value = double.Parse(rate.Groups[1].Value.Replace(',', '.'), CultureInfo.InvariantCulture);
+        var value = double.Parse(rate.Groups[1].Value.Replace(',', '.'), CultureInfo.InvariantCulture);
         return rate.Groups[2].Value switch
         {
             "GB/s" => value * 1000,

@@ -20,7 +20,7 @@ internal static class Tools
 
     public static ProcessResult RunWithin(TimeSpan timeout, string program, params string[] arguments)
     {
-        ProcessResult result = TestProcess.Run(program, arguments, timeout: timeout);
+        var result = TestProcess.Run(program, arguments, timeout: timeout);
         if (result.TimedOut)
         {
             throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish within {timeout}");

@@ -47,7 +47,7 @@ public class ErrnoMappingTests
     [Fact]
     public void TheRuntimesOwnFailuresCarryTheirErrno()
     {
-        using SafeFileHandle full = File.OpenHandle("/dev/full", FileMode.Open, FileAccess.Write);
+        using var full = File.OpenHandle("/dev/full", FileMode.Open, FileAccess.Write);
         var failure = Assert.ThrowsAny<IOException>(() => RandomAccess.Write(full, new byte[1], 0));
         Assert.Equal(Errno.ENOSPC, Errno.Of(failure));
     }

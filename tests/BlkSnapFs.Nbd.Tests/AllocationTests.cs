@@ -42,11 +42,11 @@ public sealed class AllocationTests(ITestOutputHelper output) : IDisposable
 
         void Batches(int count)
         {
-            for (int done = 0; done < count; done += InFlight)
+            for (var done = 0; done < count; done += InFlight)
             {
-                for (int i = 0; i < InFlight; i++)
+                for (var i = 0; i < InFlight; i++)
                 {
-                    long offset = (long)(done + i) * length % ExportSize;
+                    var offset = (long)(done + i) * length % ExportSize;
                     WriteRequestHeader(header, command, (ulong)(done + i), (ulong)offset, (uint)length);
                     client.SendAll(header);
                     if (command == CmdWrite)
@@ -55,7 +55,7 @@ public sealed class AllocationTests(ITestOutputHelper output) : IDisposable
                     }
                 }
 
-                for (int i = 0; i < InFlight; i++)
+                for (var i = 0; i < InFlight; i++)
                 {
                     client.ReceiveExactly(reply);
                     // Plain checks: xunit's Assert.Equal allocates a comparer per call.
@@ -77,9 +77,9 @@ public sealed class AllocationTests(ITestOutputHelper output) : IDisposable
 
         // The least of three rounds: what the other tests' servers and tools leave winding down
         // (seen once: 37 KB) lands in one round; a per-request cost lands in every one.
-        long bytes = Enumerable.Range(0, 3).Min(_ =>
+        var bytes = Enumerable.Range(0, 3).Min(_ =>
         {
-            long before = GC.GetTotalAllocatedBytes(precise: true);
+            var before = GC.GetTotalAllocatedBytes(precise: true);
             Batches(Measured);
             return GC.GetTotalAllocatedBytes(precise: true) - before;
         });

@@ -26,13 +26,13 @@ internal static unsafe class DeviceMount
     internal static bool DetachIfDead(string mountPoint)
     {
         // statfs always asks the server (stat may be answered from the attribute cache).
-        byte* buffer = stackalloc byte[FileStatus.StatFsSize];
+        var buffer = stackalloc byte[FileStatus.StatFsSize];
         if (FileStatus.statfs(mountPoint, buffer) == 0 || Marshal.GetLastPInvokeError() != Errno.ENOTCONN)
         {
             return false;
         }
 
-        int error = UnmountDirect(mountPoint, MountCalls.MNT_DETACH);
+        var error = UnmountDirect(mountPoint, MountCalls.MNT_DETACH);
         if (error != 0 && RunFusermount("-u", "-z", "--", mountPoint) != 0)
         {
             throw new IOException($"{mountPoint} is a dead FUSE mount and could not be detached: {Marshal.GetPInvokeErrorMessage(error)}", error);
@@ -52,19 +52,19 @@ internal static unsafe class DeviceMount
 
     /// <summary>Requests of the connection not answered yet (fusectl's waiting: queued, being read, or read and unanswered); -1 when unknown.</summary>
     internal static int WaitingRequests(string mountPoint) =>
-        ControlDirectory(mountPoint) is { } control && int.TryParse(File.ReadAllText($"{control}/waiting").Trim(), CultureInfo.InvariantCulture, out int waiting)
+        ControlDirectory(mountPoint) is { } control && int.TryParse(File.ReadAllText($"{control}/waiting").Trim(), CultureInfo.InvariantCulture, out var waiting)
             ? waiting : -1;
 
     /// <summary>fusectl's directory of the connection mounted at <paramref name="mountPoint"/> (fusectl mounted if it is not).</summary>
     private static string? ControlDirectory(string mountPoint)
     {
         // mountinfo's third field is the mount's st_dev as MAJOR:MINOR; fusectl names connections by the minor.
-        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
         {
-            string[] fields = line.Split(' ');
+            var fields = line.Split(' ');
             if (fields.Length > 4 && fields[4] == mountPoint && fields[2].StartsWith("0:", StringComparison.Ordinal))
             {
-                string connections = "/sys/fs/fuse/connections";
+                var connections = "/sys/fs/fuse/connections";
                 if (!Directory.Exists($"{connections}/{fields[2][2..]}"))
                 {
                     _ = MountCalls.mount("fusectl", connections, "fusectl", 0, "");
@@ -83,7 +83,7 @@ internal static unsafe class DeviceMount
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            int error = viaFusermount ? RunFusermount("-u", "--", mountPoint) : UnmountDirect(mountPoint, 0);
+            var error = viaFusermount ? RunFusermount("-u", "--", mountPoint) : UnmountDirect(mountPoint, 0);
             if (error != Errno.EBUSY)
             {
                 return;
@@ -109,7 +109,7 @@ internal static unsafe class DeviceMount
 
     private static int MountDirect(string mountPoint, FuseMountOptions options)
     {
-        int fd = FileCalls.open("/dev/fuse", FileCalls.O_RDWR | FileCalls.O_CLOEXEC, 0);
+        var fd = FileCalls.open("/dev/fuse", FileCalls.O_RDWR | FileCalls.O_CLOEXEC, 0);
         if (fd < 0)
         {
             throw new IOException($"open /dev/fuse failed: errno {Marshal.GetLastPInvokeError()}");
@@ -126,10 +126,10 @@ internal static unsafe class DeviceMount
             data.Append(",default_permissions");
         }
 
-        string type = "fuse." + options.Subtype;
+        var type = "fuse." + options.Subtype;
         if (MountCalls.mount(options.SourceName, mountPoint, type, MountCalls.MS_NOSUID | MountCalls.MS_NODEV, data.ToString()) != 0)
         {
-            int error = Marshal.GetLastPInvokeError();
+            var error = Marshal.GetLastPInvokeError();
             FileCalls.close(fd);
             throw new IOException($"mount {type} on {mountPoint} failed: errno {error}");
         }
@@ -139,7 +139,7 @@ internal static unsafe class DeviceMount
 
     private static int MountWithFusermount(string mountPoint, FuseMountOptions options)
     {
-        int* sockets = stackalloc int[2];
+        var sockets = stackalloc int[2];
         if (SocketCalls.socketpair(SocketCalls.AF_UNIX, SocketCalls.SOCK_STREAM, 0, sockets) != 0)
         {
             throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}");
@@ -147,22 +147,22 @@ internal static unsafe class DeviceMount
 
         try
         {
-            string mountOptions = $"nosuid,nodev,fsname={options.SourceName},subtype={options.Subtype}"
+            var mountOptions = $"nosuid,nodev,fsname={options.SourceName},subtype={options.Subtype}"
                 + (options.AllowOther ? ",allow_other" : string.Empty)
                 + (options.DefaultPermissions ? ",default_permissions" : string.Empty);
             var start = new ProcessStartInfo(Fusermount) { RedirectStandardError = true, UseShellExecute = false };
-            foreach (string argument in new[] { "-o", mountOptions, "--", mountPoint })
+            foreach (var argument in new[] { "-o", mountOptions, "--", mountPoint })
             {
                 start.ArgumentList.Add(argument);
             }
 
             // fusermount3 finds the socket through this variable; the descriptor is inherited because it lacks O_CLOEXEC.
             start.Environment["_FUSE_COMMFD"] = sockets[1].ToString(CultureInfo.InvariantCulture);
-            using Process helper = Process.Start(start) ?? throw new IOException("fusermount3 did not start");
+            using var helper = Process.Start(start) ?? throw new IOException("fusermount3 did not start");
             FileCalls.close(sockets[1]);
             sockets[1] = -1;
-            int fd = ReceiveDescriptor(sockets[0]);
-            string errors = helper.StandardError.ReadToEnd();
+            var fd = ReceiveDescriptor(sockets[0]);
+            var errors = helper.StandardError.ReadToEnd();
             helper.WaitForExit();
             if (fd < 0)
             {
@@ -185,7 +185,7 @@ internal static unsafe class DeviceMount
     {
         byte payload;
         // cmsghdr (len, level, type) is 16 bytes on 64-bit Linux; one int follows, padded to 8.
-        byte* control = stackalloc byte[24];
+        var control = stackalloc byte[24];
         var vector = new FileCalls.IoVector { Base = &payload, Length = 1 };
         var message = new SocketCalls.MessageHeader { Vectors = &vector, VectorCount = 1, Control = control, ControlLength = 24 };
         nint received;
@@ -200,8 +200,8 @@ internal static unsafe class DeviceMount
             return -1;
         }
 
-        int level = *(int*)(control + 8);
-        int type = *(int*)(control + 12);
+        var level = *(int*)(control + 8);
+        var type = *(int*)(control + 12);
         return level == SocketCalls.SOL_SOCKET && type == SocketCalls.SCM_RIGHTS ? *(int*)(control + 16) : -1;
     }
 
@@ -212,7 +212,7 @@ internal static unsafe class DeviceMount
             return 0;
         }
 
-        int error = Marshal.GetLastPInvokeError();
+        var error = Marshal.GetLastPInvokeError();
         // EINVAL: not a mount point any more, someone unmounted it already.
         return error == Errno.EINVAL ? 0 : error;
     }
@@ -220,13 +220,13 @@ internal static unsafe class DeviceMount
     private static int RunFusermount(params string[] arguments)
     {
         var start = new ProcessStartInfo(Fusermount) { RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in arguments)
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
-        using Process helper = Process.Start(start) ?? throw new IOException("fusermount3 did not start");
-        string errors = helper.StandardError.ReadToEnd();
+        using var helper = Process.Start(start) ?? throw new IOException("fusermount3 did not start");
+        var errors = helper.StandardError.ReadToEnd();
         helper.WaitForExit();
         if (helper.ExitCode == 0)
         {

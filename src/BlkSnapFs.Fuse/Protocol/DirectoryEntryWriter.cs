@@ -24,13 +24,13 @@ public ref struct DirectoryEntryWriter
     /// <param name="name">The entry name in UTF-8.</param>
     public bool TryAdd(ulong inode, ulong nextOffset, uint type, ReadOnlySpan<byte> name)
     {
-        int recordLength = (FixedPartLength + name.Length + 7) & ~7;
+        var recordLength = (FixedPartLength + name.Length + 7) & ~7;
         if (Length + recordLength > _buffer.Length)
         {
             return false;
         }
 
-        Span<byte> record = _buffer.Slice(Length, recordLength);
+        var record = _buffer.Slice(Length, recordLength);
         BinaryPrimitives.WriteUInt64LittleEndian(record, inode);
         BinaryPrimitives.WriteUInt64LittleEndian(record[8..], nextOffset);
         BinaryPrimitives.WriteUInt32LittleEndian(record[16..], (uint)name.Length);

@@ -51,7 +51,7 @@ public sealed unsafe partial class FuseSession
 
             fixed (byte* payload = data)
             {
-                FileCalls.IoVector* vectors = stackalloc FileCalls.IoVector[2];
+                var vectors = stackalloc FileCalls.IoVector[2];
                 vectors[0] = new FileCalls.IoVector { Base = &header, Length = (nuint)sizeof(ReplyHeader) };
                 vectors[1] = new FileCalls.IoVector { Base = payload, Length = (nuint)data.Length };
                 return FileCalls.writev(deviceFd, vectors, data.IsEmpty ? 1 : 2) >= 0;
@@ -75,10 +75,10 @@ public sealed unsafe partial class FuseSession
         {
             if (!_deferred.TryGetValue(unique, out parked))
             {
-                long now = Environment.TickCount64;
+                var now = Environment.TickCount64;
                 if (_earlyInterrupts.Count >= 64)
                 {
-                    foreach (ulong stale in _earlyInterrupts.Where(entry => now - entry.Value > EarlyInterruptLifetimeMilliseconds).Select(entry => entry.Key).ToList())
+                    foreach (var stale in _earlyInterrupts.Where(entry => now - entry.Value > EarlyInterruptLifetimeMilliseconds).Select(entry => entry.Key).ToList())
                     {
                         _earlyInterrupts.Remove(stale);
                     }

@@ -88,7 +88,7 @@ public sealed unsafe partial class FuseSession
             return;
         }
 
-        int error = outcome == BodyTooShort ? -Errno.EIO : Math.Min(outcome, 0);
+        var error = outcome == BodyTooShort ? -Errno.EIO : Math.Min(outcome, 0);
         Send(worker.Fd, worker.Buffers, worker.Context.Unique, error, Math.Max(outcome, 0));
     }
 
@@ -120,8 +120,8 @@ public sealed unsafe partial class FuseSession
     /// <summary>Writes the header just before the body already in <see cref="WorkerBuffers.ReplyData"/>, so one write carries both.</summary>
     private static void Send(int fd, WorkerBuffers buffers, ulong unique, int error, int bodyLength)
     {
-        byte* start = buffers.ReplyData - sizeof(ReplyHeader);
-        int length = sizeof(ReplyHeader) + bodyLength;
+        var start = buffers.ReplyData - sizeof(ReplyHeader);
+        var length = sizeof(ReplyHeader) + bodyLength;
         *(ReplyHeader*)start = new ReplyHeader { Length = (uint)length, Error = error, Unique = unique };
         // A failed write means the caller is gone (ENOENT after an interrupt, ENODEV after abort): nothing to do.
         FileCalls.write(fd, start, (nuint)length);

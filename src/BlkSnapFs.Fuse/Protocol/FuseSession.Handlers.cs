@@ -4,8 +4,8 @@ namespace BlkSnapFs.Fuse.Protocol;
 public sealed unsafe partial class FuseSession
 {
     private int Lookup(Worker worker, ref RequestBodyReader body) =>
-        body.TryReadName(out ReadOnlySpan<byte> name)
-            ? StructOrError(worker.Buffers, _fileSystem.Lookup(worker.Context, name, out EntryOut entry), entry)
+        body.TryReadName(out var name)
+            ? StructOrError(worker.Buffers, _fileSystem.Lookup(worker.Context, name, out var entry), entry)
             : BodyTooShort;
 
     private int Forget(Worker worker, ref RequestBodyReader body)
@@ -26,7 +26,7 @@ public sealed unsafe partial class FuseSession
             return BodyTooShort;
         }
 
-        foreach (ForgetOne item in items)
+        foreach (var item in items)
         {
             _fileSystem.Forget(item.NodeId, item.LookupCount);
         }
@@ -36,34 +36,34 @@ public sealed unsafe partial class FuseSession
 
     private int GetAttr(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out GetAttrIn request)
-            ? StructOrError(worker.Buffers, _fileSystem.GetAttr(worker.Context, request, out AttrOut reply), reply)
+            ? StructOrError(worker.Buffers, _fileSystem.GetAttr(worker.Context, request, out var reply), reply)
             : BodyTooShort;
 
     private int SetAttr(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out SetAttrIn request)
-            ? StructOrError(worker.Buffers, _fileSystem.SetAttr(worker.Context, request, out AttrOut reply), reply)
+            ? StructOrError(worker.Buffers, _fileSystem.SetAttr(worker.Context, request, out var reply), reply)
             : BodyTooShort;
 
     private int Symlink(Worker worker, ref RequestBodyReader body) =>
-        body.TryReadName(out ReadOnlySpan<byte> name) && body.TryReadName(out ReadOnlySpan<byte> target)
-            ? StructOrError(worker.Buffers, _fileSystem.Symlink(worker.Context, name, target, out EntryOut entry), entry)
+        body.TryReadName(out var name) && body.TryReadName(out var target)
+            ? StructOrError(worker.Buffers, _fileSystem.Symlink(worker.Context, name, target, out var entry), entry)
             : BodyTooShort;
 
     private int MakeNode(Worker worker, ref RequestBodyReader body) =>
-        body.TryRead(out MakeNodeIn request) && body.TryReadName(out ReadOnlySpan<byte> name)
-            ? StructOrError(worker.Buffers, _fileSystem.MakeNode(worker.Context, name, request.Mode, out EntryOut entry), entry)
+        body.TryRead(out MakeNodeIn request) && body.TryReadName(out var name)
+            ? StructOrError(worker.Buffers, _fileSystem.MakeNode(worker.Context, name, request.Mode, out var entry), entry)
             : BodyTooShort;
 
     private int MakeDirectory(Worker worker, ref RequestBodyReader body) =>
-        body.TryRead(out MakeDirectoryIn request) && body.TryReadName(out ReadOnlySpan<byte> name)
-            ? StructOrError(worker.Buffers, _fileSystem.MakeDirectory(worker.Context, name, request.Mode, out EntryOut entry), entry)
+        body.TryRead(out MakeDirectoryIn request) && body.TryReadName(out var name)
+            ? StructOrError(worker.Buffers, _fileSystem.MakeDirectory(worker.Context, name, request.Mode, out var entry), entry)
             : BodyTooShort;
 
     private int Unlink(Worker worker, ref RequestBodyReader body) =>
-        body.TryReadName(out ReadOnlySpan<byte> name) ? Status(_fileSystem.Unlink(worker.Context, name)) : BodyTooShort;
+        body.TryReadName(out var name) ? Status(_fileSystem.Unlink(worker.Context, name)) : BodyTooShort;
 
     private int RemoveDirectory(Worker worker, ref RequestBodyReader body) =>
-        body.TryReadName(out ReadOnlySpan<byte> name) ? Status(_fileSystem.RemoveDirectory(worker.Context, name)) : BodyTooShort;
+        body.TryReadName(out var name) ? Status(_fileSystem.RemoveDirectory(worker.Context, name)) : BodyTooShort;
 
     private int Rename(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out RenameIn request) ? RenameTo(worker, ref body, request.NewParent, 0) : BodyTooShort;
@@ -73,13 +73,13 @@ public sealed unsafe partial class FuseSession
 
     /// <summary>The old and new names that follow RENAME's and RENAME2's structs.</summary>
     private int RenameTo(Worker worker, ref RequestBodyReader body, ulong newParent, uint flags) =>
-        body.TryReadName(out ReadOnlySpan<byte> name) && body.TryReadName(out ReadOnlySpan<byte> newName)
+        body.TryReadName(out var name) && body.TryReadName(out var newName)
             ? Status(_fileSystem.Rename(worker.Context, name, newParent, newName, flags))
             : BodyTooShort;
 
     private int Link(Worker worker, ref RequestBodyReader body) =>
-        body.TryRead(out LinkIn request) && body.TryReadName(out ReadOnlySpan<byte> name)
-            ? StructOrError(worker.Buffers, _fileSystem.Link(worker.Context, request.ExistingNodeId, name, out EntryOut entry), entry)
+        body.TryRead(out LinkIn request) && body.TryReadName(out var name)
+            ? StructOrError(worker.Buffers, _fileSystem.Link(worker.Context, request.ExistingNodeId, name, out var entry), entry)
             : BodyTooShort;
 
     /// <summary>OPEN and OPENDIR: the same request and reply, for a file or a directory.</summary>
@@ -90,8 +90,8 @@ public sealed unsafe partial class FuseSession
             return BodyTooShort;
         }
 
-        int result = directory
-            ? _fileSystem.OpenDirectory(worker.Context, request, out OpenOut reply)
+        var result = directory
+            ? _fileSystem.OpenDirectory(worker.Context, request, out var reply)
             : _fileSystem.Open(worker.Context, request, out reply);
         return StructOrError(worker.Buffers, result, reply);
     }
@@ -104,8 +104,8 @@ public sealed unsafe partial class FuseSession
         }
 
         Statistics.ReadRequested(request.Size);
-        Span<byte> destination = ReplyData(worker.Buffers, request.Size);
-        int result = _fileSystem.Read(worker.Context, request, destination);
+        var destination = ReplyData(worker.Buffers, request.Size);
+        var result = _fileSystem.Read(worker.Context, request, destination);
         if (result < 0 || worker.Context.IsDeferred)
         {
             return result;
@@ -117,18 +117,18 @@ public sealed unsafe partial class FuseSession
 
     private int Write(Worker worker, ref RequestBodyReader body)
     {
-        if (!body.TryRead(out WriteIn request) || !body.TryReadBytes(request.Size, out ReadOnlySpan<byte> data))
+        if (!body.TryRead(out WriteIn request) || !body.TryReadBytes(request.Size, out var data))
         {
             return BodyTooShort;
         }
 
         Statistics.WriteRequested(request.Size);
-        int result = _fileSystem.Write(worker.Context, request, data);
+        var result = _fileSystem.Write(worker.Context, request, data);
         return StructOrError(worker.Buffers, result, new WriteOut { Size = (uint)result });
     }
 
     private int StatFs(Worker worker) =>
-        StructOrError(worker.Buffers, _fileSystem.StatFs(worker.Context, out StatFsOut reply), reply);
+        StructOrError(worker.Buffers, _fileSystem.StatFs(worker.Context, out var reply), reply);
 
     private int Release(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out ReleaseIn request) ? Status(_fileSystem.Release(worker.Context, request)) : BodyTooShort;
@@ -147,7 +147,7 @@ public sealed unsafe partial class FuseSession
         }
 
         var entries = new DirectoryEntryWriter(ReplyData(worker.Buffers, request.Size));
-        int result = _fileSystem.ReadDirectory(worker.Context, request, ref entries);
+        var result = _fileSystem.ReadDirectory(worker.Context, request, ref entries);
         return result < 0 ? result : entries.Length;
     }
 
@@ -159,12 +159,12 @@ public sealed unsafe partial class FuseSession
 
     private int Create(Worker worker, ref RequestBodyReader body)
     {
-        if (!body.TryRead(out CreateIn request) || !body.TryReadName(out ReadOnlySpan<byte> name))
+        if (!body.TryRead(out CreateIn request) || !body.TryReadName(out var name))
         {
             return BodyTooShort;
         }
 
-        int result = _fileSystem.Create(worker.Context, name, request.Mode, request.Flags, out EntryOut entry, out OpenOut open);
+        var result = _fileSystem.Create(worker.Context, name, request.Mode, request.Flags, out var entry, out var open);
         return StructOrError(worker.Buffers, result, new CreateOut { Entry = entry, Open = open });
     }
 
@@ -191,6 +191,6 @@ public sealed unsafe partial class FuseSession
 
     private int Poll(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out PollIn request)
-            ? StructOrError(worker.Buffers, _fileSystem.Poll(worker.Context, request, out PollOut reply), reply)
+            ? StructOrError(worker.Buffers, _fileSystem.Poll(worker.Context, request, out var reply), reply)
             : BodyTooShort;
 }

@@ -47,7 +47,7 @@ public sealed unsafe partial class FuseSession
 
     private int Notify(FuseNotifyCode code, ReadOnlySpan<byte> message, ReadOnlySpan<byte> name)
     {
-        int length = sizeof(ReplyHeader) + message.Length + (name.IsEmpty ? 0 : name.Length + 1);
+        var length = sizeof(ReplyHeader) + message.Length + (name.IsEmpty ? 0 : name.Length + 1);
         Span<byte> buffer = stackalloc byte[sizeof(ReplyHeader) + 64 + MaxNameLength + 1];
         var header = new ReplyHeader { Length = (uint)length, Error = (int)code, Unique = 0 };
         MemoryMarshal.Write(buffer, in header);

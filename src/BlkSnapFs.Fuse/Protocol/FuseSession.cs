@@ -17,7 +17,7 @@ public sealed unsafe partial class FuseSession
     private const uint OldestMinorVersion = 23;
 
     [ThreadStatic]
-    private static bool t_isWorkerThread;
+    private static bool _isWorkerThread;
 
     private readonly int _mainFd;
     private readonly IRawFileSystem _fileSystem;
@@ -50,7 +50,7 @@ public sealed unsafe partial class FuseSession
     public Task Completion => _completion.Task;
 
     /// <summary>True on the session's worker threads, where a notification that waits for the kernel could deadlock.</summary>
-    public static bool IsWorkerThread => t_isWorkerThread;
+    public static bool IsWorkerThread => _isWorkerThread;
 
     internal bool IsShuttingDown => Volatile.Read(ref _shuttingDown) != 0;
 
@@ -89,18 +89,18 @@ public sealed unsafe partial class FuseSession
     private void StartWorkers(WorkerBuffers first)
     {
         _fileSystem.Initialized(this);
-        int count = Math.Max(1, _options.WorkerCount);
-        for (int index = 0; index < count; index++)
+        var count = Math.Max(1, _options.WorkerCount);
+        for (var index = 0; index < count; index++)
         {
-            int fd = index == 0 ? _mainFd : CloneDevice();
+            var fd = index == 0 ? _mainFd : CloneDevice();
             var buffers = index == 0 ? first : new WorkerBuffers(_options.MaxTransferSize);
             _workers.Add(new Worker(fd, buffers, new RequestContext(this, fd)));
         }
 
         _runningWorkers = _workers.Count;
-        for (int index = 0; index < _workers.Count; index++)
+        for (var index = 0; index < _workers.Count; index++)
         {
-            Worker worker = _workers[index];
+            var worker = _workers[index];
             var thread = new Thread(() => RunWorker(worker)) { IsBackground = true, Name = $"fuse-worker-{index}" };
             thread.Start();
         }
@@ -110,7 +110,7 @@ public sealed unsafe partial class FuseSession
     internal void BeginShutdown()
     {
         Volatile.Write(ref _shuttingDown, 1);
-        foreach (DeferredReply reply in _deferred.Values)
+        foreach (var reply in _deferred.Values)
         {
             reply.Cancel(Errno.ENOTCONN);
         }
@@ -123,13 +123,13 @@ public sealed unsafe partial class FuseSession
             return _mainFd;
         }
 
-        int fd = FileCalls.open("/dev/fuse", FileCalls.O_RDWR | FileCalls.O_CLOEXEC, 0);
+        var fd = FileCalls.open("/dev/fuse", FileCalls.O_RDWR | FileCalls.O_CLOEXEC, 0);
         if (fd < 0)
         {
             return _mainFd;
         }
 
-        uint session = (uint)_mainFd;
+        var session = (uint)_mainFd;
         if (DeviceControl.ioctl(fd, DeviceControl.FUSE_DEV_IOC_CLONE, &session) != 0)
         {
             FileCalls.close(fd);
@@ -143,7 +143,7 @@ public sealed unsafe partial class FuseSession
     {
         while (true)
         {
-            int length = ReadRequest(_mainFd, buffers);
+            var length = ReadRequest(_mainFd, buffers);
             if (length < 0)
             {
                 throw new IOException($"reading FUSE_INIT failed: errno {-length}");
@@ -183,7 +183,7 @@ public sealed unsafe partial class FuseSession
                 throw new IOException($"kernel FUSE protocol {request.Major}.{request.Minor} is too old");
             }
 
-            const InitFlags wanted = InitFlags.AsyncRead | InitFlags.BigWrites | InitFlags.AsyncDirectIo
+            const InitFlags Wanted = InitFlags.AsyncRead | InitFlags.BigWrites | InitFlags.AsyncDirectIo
                 | InitFlags.ParallelDirectoryOps | InitFlags.MaxPages;
             NegotiatedMinorVersion = Math.Min(request.Minor, ProtocolMinorVersion);
             var reply = new InitOut
@@ -191,7 +191,7 @@ public sealed unsafe partial class FuseSession
                 Major = 7,
                 Minor = NegotiatedMinorVersion,
                 MaxReadahead = Math.Min(request.MaxReadahead, (uint)_options.MaxReadahead),
-                Flags = request.Flags & wanted,
+                Flags = request.Flags & Wanted,
                 MaxBackground = 64,
                 CongestionThreshold = 48,
                 MaxWrite = (uint)_options.MaxTransferSize,
@@ -205,12 +205,12 @@ public sealed unsafe partial class FuseSession
 
     private void RunWorker(Worker worker)
     {
-        t_isWorkerThread = true;
+        _isWorkerThread = true;
         try
         {
             while (true)
             {
-                int length = ReadRequest(worker.Fd, worker.Buffers);
+                var length = ReadRequest(worker.Fd, worker.Buffers);
                 if (length < 0)
                 {
                     // ENODEV: unmounted or aborted. Anything else is equally fatal for this descriptor.
@@ -234,7 +234,7 @@ public sealed unsafe partial class FuseSession
     {
         while (true)
         {
-            nint length = FileCalls.read(fd, buffers.Request, (nuint)buffers.RequestCapacity);
+            var length = FileCalls.read(fd, buffers.Request, (nuint)buffers.RequestCapacity);
             if (length > 0)
             {
                 return (int)length;
@@ -246,7 +246,7 @@ public sealed unsafe partial class FuseSession
                 return -Errno.ENODEV;
             }
 
-            int error = Marshal.GetLastPInvokeError();
+            var error = Marshal.GetLastPInvokeError();
             // EINTR: signal; EAGAIN: spurious wakeup; ENOENT: the request was interrupted before we got it.
             if (error is not (Errno.EINTR or Errno.EAGAIN or Errno.ENOENT))
             {
@@ -267,7 +267,7 @@ public sealed unsafe partial class FuseSession
         try
         {
             _closed = true;
-            foreach (int fd in _workers.Select(worker => worker.Fd).Append(_mainFd).Distinct())
+            foreach (var fd in _workers.Select(worker => worker.Fd).Append(_mainFd).Distinct())
             {
                 FileCalls.close(fd);
             }
@@ -277,7 +277,7 @@ public sealed unsafe partial class FuseSession
             _descriptorLock.ExitWriteLock();
         }
 
-        foreach (Worker worker in _workers)
+        foreach (var worker in _workers)
         {
             worker.Buffers.Dispose();
         }

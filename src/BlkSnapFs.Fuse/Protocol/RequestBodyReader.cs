@@ -24,7 +24,7 @@ internal unsafe ref struct RequestBodyReader(ReadOnlySpan<byte> data)
             return false;
         }
 
-        int length = Math.Min(_rest.Length, sizeof(T));
+        var length = Math.Min(_rest.Length, sizeof(T));
         _rest[..length].CopyTo(MemoryMarshal.AsBytes(new Span<T>(ref value)));
         _rest = _rest[length..];
         return true;
@@ -40,7 +40,7 @@ internal unsafe ref struct RequestBodyReader(ReadOnlySpan<byte> data)
             return false;
         }
 
-        int length = (int)count * sizeof(T);
+        var length = (int)count * sizeof(T);
         items = MemoryMarshal.Cast<byte, T>(_rest[..length]);
         _rest = _rest[length..];
         return true;
@@ -64,7 +64,7 @@ internal unsafe ref struct RequestBodyReader(ReadOnlySpan<byte> data)
     public bool TryReadName(out ReadOnlySpan<byte> name)
     {
         name = default;
-        int end = _rest.IndexOf((byte)0);
+        var end = _rest.IndexOf((byte)0);
         if (end < 0)
         {
             return false;

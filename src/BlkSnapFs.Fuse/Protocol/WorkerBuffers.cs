@@ -17,8 +17,8 @@ internal sealed unsafe class WorkerBuffers : IDisposable
 
     internal WorkerBuffers(int maxTransferSize)
     {
-        int page = Environment.SystemPageSize;
-        nuint size = (nuint)(maxTransferSize + (2 * page));
+        var page = Environment.SystemPageSize;
+        var size = (nuint)(maxTransferSize + (2 * page));
         _requestBlock = (byte*)NativeMemory.AlignedAlloc(size, (nuint)page);
         _replyBlock = (byte*)NativeMemory.AlignedAlloc(size, (nuint)page);
         Request = _requestBlock + page - WritePrefixLength;

@@ -20,11 +20,11 @@ internal sealed class DirectoryListing(DirectoryNode directory)
         {
             if (offset == 0)
             {
-                IReadOnlyList<KeyValuePair<string, Node>> children = Directory.GetChildren();
+                var children = Directory.GetChildren();
                 var entries = new Entry[children.Count + 2];
                 entries[0] = new Entry("."u8.ToArray(), Directory);
                 entries[1] = new Entry(".."u8.ToArray(), Directory.Parent ?? Directory);
-                for (int index = 0; index < children.Count; index++)
+                for (var index = 0; index < children.Count; index++)
                 {
                     entries[index + 2] = new Entry(Encoding.UTF8.GetBytes(children[index].Key), children[index].Value);
                 }

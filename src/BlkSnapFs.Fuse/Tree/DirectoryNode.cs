@@ -82,7 +82,7 @@ public class DirectoryNode : Node
     {
         lock (_lock)
         {
-            if (!_children.Remove(name, out Node? child))
+            if (!_children.Remove(name, out var child))
             {
                 return false;
             }
@@ -112,7 +112,7 @@ public class DirectoryNode : Node
     {
         lock (_lock)
         {
-            return _children.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out Node? child) ? child : null;
+            return _children.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out var child) ? child : null;
         }
     }
 
@@ -126,7 +126,7 @@ public class DirectoryNode : Node
 
     private void ChildrenChanged(string name)
     {
-        DateTime now = DateTime.UtcNow;
+        var now = DateTime.UtcNow;
         ModificationTime = now;
         ChangeTime = now;
         FileSystem?.InvalidateEntry(this, name);

@@ -43,7 +43,7 @@ public sealed class FileHandle
     /// <summary>Wakes poll()/select() callers waiting on this open file.</summary>
     public void NotifyPollReady()
     {
-        ulong kernelHandle = PollKernelHandle;
+        var kernelHandle = PollKernelHandle;
         if (kernelHandle != 0)
         {
             FileSystem.NotifyPoll(kernelHandle);

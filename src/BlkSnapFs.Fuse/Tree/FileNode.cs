@@ -91,7 +91,7 @@ public abstract class FileNode : Node
             pollers = [.. _pollers];
         }
 
-        foreach (FileHandle handle in pollers)
+        foreach (var handle in pollers)
         {
             handle.NotifyPollReady();
         }

@@ -10,7 +10,7 @@ public abstract class Node
     protected Node(UnixFileMode permissions)
     {
         Permissions = (uint)permissions;
-        DateTime now = DateTime.UtcNow;
+        var now = DateTime.UtcNow;
         AccessTime = now;
         ModificationTime = now;
         ChangeTime = now;
@@ -69,7 +69,7 @@ public abstract class Node
 
     internal ulong AssignNodeId(ulong candidate)
     {
-        ulong existing = Interlocked.CompareExchange(ref _nodeId, candidate, 0);
+        var existing = Interlocked.CompareExchange(ref _nodeId, candidate, 0);
         return existing == 0 ? candidate : existing;
     }
 
@@ -90,7 +90,7 @@ public abstract class Node
 
     private static (ulong Seconds, uint Nanoseconds) ToUnixTime(DateTime time)
     {
-        long ticks = Math.Max(0, time.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks);
+        var ticks = Math.Max(0, time.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks);
         return ((ulong)(ticks / TimeSpan.TicksPerSecond), (uint)(ticks % TimeSpan.TicksPerSecond * 100));
     }
 }

@@ -81,7 +81,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int Lookup(RequestContext context, ReadOnlySpan<byte> name, out EntryOut entry)
     {
         entry = default;
-        Node? parent = FindNode(context.NodeId);
+        var parent = FindNode(context.NodeId);
         if (parent is not DirectoryNode directory)
         {
             return parent is null ? -Errno.ENOENT : -Errno.ENOTDIR;
@@ -93,8 +93,8 @@ internal sealed class NodeFileSystem : IRawFileSystem
         }
 
         Span<char> characters = stackalloc char[MaxNameLength];
-        int length = Encoding.UTF8.GetChars(name, characters);
-        Node? child = directory.Find(characters[..length]);
+        var length = Encoding.UTF8.GetChars(name, characters);
+        var child = directory.Find(characters[..length]);
         if (child is null)
         {
             return -Errno.ENOENT;
@@ -109,7 +109,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
     {
         lock (_nodesLock)
         {
-            if (nodeId == RootNodeId || !_nodes.TryGetValue(nodeId, out Node? node))
+            if (nodeId == RootNodeId || !_nodes.TryGetValue(nodeId, out var node))
             {
                 return;
             }
@@ -125,7 +125,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int GetAttr(RequestContext context, in GetAttrIn request, out AttrOut reply)
     {
         reply = default;
-        Node? node = FindNode(context.NodeId);
+        var node = FindNode(context.NodeId);
         if (node is null)
         {
             return -Errno.ENOENT;
@@ -138,13 +138,13 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int SetAttr(RequestContext context, in SetAttrIn request, out AttrOut reply)
     {
         reply = default;
-        Node? node = FindNode(context.NodeId);
+        var node = FindNode(context.NodeId);
         if (node is null)
         {
             return -Errno.ENOENT;
         }
 
-        SetAttrValid valid = request.Valid;
+        var valid = request.Valid;
         if ((valid & (SetAttrValid.Mode | SetAttrValid.Uid | SetAttrValid.Gid)) != 0)
         {
             return -Errno.EPERM;
@@ -157,14 +157,14 @@ internal sealed class NodeFileSystem : IRawFileSystem
                 return -Errno.EISDIR;
             }
 
-            int result = file.SetSize((long)request.Size);
+            var result = file.SetSize((long)request.Size);
             if (result < 0)
             {
                 return result;
             }
         }
 
-        DateTime now = DateTime.UtcNow;
+        var now = DateTime.UtcNow;
         if ((valid & SetAttrValid.AccessTime) != 0)
         {
             node.AccessTime = (valid & SetAttrValid.AccessTimeNow) != 0 ? now : FromUnixTime(request.AccessTime, request.AccessTimeNanoseconds);
@@ -187,22 +187,22 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int Open(RequestContext context, in OpenIn request, out OpenOut reply)
     {
         reply = default;
-        Node? node = FindNode(context.NodeId);
+        var node = FindNode(context.NodeId);
         if (node is not FileNode file)
         {
             return node is null ? -Errno.ENOENT : -Errno.EISDIR;
         }
 
         var handle = new FileHandle(file, request.Flags, this);
-        int result = file.Open(handle);
+        var result = file.Open(handle);
         if (result < 0)
         {
             return result;
         }
 
-        ulong id = NewHandleId(request.Flags);
+        var id = NewHandleId(request.Flags);
         _files[id] = handle;
-        OpenReplyFlags flags = OpenReplyFlags.None;
+        var flags = OpenReplyFlags.None;
         if (handle.DirectIo)
         {
             flags |= OpenReplyFlags.DirectIo | OpenReplyFlags.ParallelDirectWrites;
@@ -223,14 +223,14 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     public int Read(RequestContext context, in ReadIn request, Span<byte> destination)
     {
-        FileHandle? handle = HandleOf(context, request.Handle, out int error);
+        var handle = HandleOf(context, request.Handle, out var error);
         if (handle is null)
         {
             return error;
         }
 
-        long offset = (long)request.Offset;
-        int result = handle.Node.Read(handle, offset, destination);
+        var offset = (long)request.Offset;
+        var result = handle.Node.Read(handle, offset, destination);
         if (result != -Errno.EAGAIN || FileHandle.IsNonBlocking(request.Flags))
         {
             return result;
@@ -241,17 +241,17 @@ internal sealed class NodeFileSystem : IRawFileSystem
     }
 
     public int Write(RequestContext context, in WriteIn request, ReadOnlySpan<byte> data) =>
-        HandleOf(context, request.Handle, out int error) is { } handle ? handle.Node.Write(handle, (long)request.Offset, data) : error;
+        HandleOf(context, request.Handle, out var error) is { } handle ? handle.Node.Write(handle, (long)request.Offset, data) : error;
 
     public int Flush(RequestContext context, in FlushIn request) =>
-        HandleOf(context, request.Handle, out int error) is { } handle ? handle.Node.Flush(handle) : error;
+        HandleOf(context, request.Handle, out var error) is { } handle ? handle.Node.Flush(handle) : error;
 
     public int Fsync(RequestContext context, in FsyncIn request) =>
-        HandleOf(context, request.Handle, out int error) is { } handle ? handle.Node.Fsync(handle, (request.FsyncFlags & 1) != 0) : error;
+        HandleOf(context, request.Handle, out var error) is { } handle ? handle.Node.Fsync(handle, (request.FsyncFlags & 1) != 0) : error;
 
     public int Release(RequestContext context, in ReleaseIn request)
     {
-        if (_files.TryRemove(request.Handle, out FileHandle? handle))
+        if (_files.TryRemove(request.Handle, out var handle))
         {
             handle.Node.RemovePoller(handle);
             handle.Node.Release(handle);
@@ -263,13 +263,13 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int OpenDirectory(RequestContext context, in OpenIn request, out OpenOut reply)
     {
         reply = default;
-        Node? node = FindNode(context.NodeId);
+        var node = FindNode(context.NodeId);
         if (node is not DirectoryNode directory)
         {
             return node is null ? -Errno.ENOENT : -Errno.ENOTDIR;
         }
 
-        ulong id = NewHandleId(0);
+        var id = NewHandleId(0);
         _directories[id] = new DirectoryListing(directory);
         reply = new OpenOut { Handle = id };
         return 0;
@@ -277,7 +277,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     public int ReadDirectory(RequestContext context, in ReadIn request, ref DirectoryEntryWriter entries)
     {
-        if (!_directories.TryGetValue(request.Handle, out DirectoryListing? listing))
+        if (!_directories.TryGetValue(request.Handle, out var listing))
         {
             // A predecessor's open directory: listings hold no state worth keeping, so make a new one.
             if (IsOwnHandle(request.Handle) || FindNode(context.NodeId) is not DirectoryNode directory)
@@ -288,10 +288,10 @@ internal sealed class NodeFileSystem : IRawFileSystem
             listing = _directories.GetOrAdd(request.Handle, new DirectoryListing(directory));
         }
 
-        DirectoryListing.Entry[] all = listing.EntriesFrom(request.Offset);
-        for (ulong index = request.Offset; index < (ulong)all.Length; index++)
+        var all = listing.EntriesFrom(request.Offset);
+        for (var index = request.Offset; index < (ulong)all.Length; index++)
         {
-            DirectoryListing.Entry entry = all[index];
+            var entry = all[index];
             if (!entries.TryAdd(IdOf(entry.Node), index + 1, entry.Node.TypeBits >> 12, entry.Name))
             {
                 break;
@@ -310,7 +310,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int Poll(RequestContext context, in PollIn request, out PollOut reply)
     {
         reply = default;
-        FileHandle? handle = HandleOf(context, request.Handle, out int error);
+        var handle = HandleOf(context, request.Handle, out var error);
         if (handle is null)
         {
             return error;
@@ -356,8 +356,8 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     internal void InvalidateNode(Node node, long offset, long length)
     {
-        ulong nodeId = node.NodeId;
-        FuseSession? session = _session;
+        var nodeId = node.NodeId;
+        var session = _session;
         if (session is not null && nodeId != 0)
         {
             RunNotification(() => session.NotifyInvalidateInode(nodeId, offset, length));
@@ -366,11 +366,11 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     internal void InvalidateEntry(DirectoryNode parent, string name)
     {
-        ulong parentId = parent.NodeId;
-        FuseSession? session = _session;
+        var parentId = parent.NodeId;
+        var session = _session;
         if (session is not null && parentId != 0)
         {
-            byte[] encoded = Encoding.UTF8.GetBytes(name);
+            var encoded = Encoding.UTF8.GetBytes(name);
             RunNotification(() =>
             {
                 session.NotifyInvalidateEntry(parentId, encoded);
@@ -403,7 +403,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     private async Task ServeParkedReadAsync(FileHandle handle, long offset, int size, DeferredReply reply)
     {
-        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
         try
         {
             while (!reply.IsAnswered)
@@ -414,7 +414,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
                     return;
                 }
 
-                int result = handle.Node.Read(handle, offset, buffer.AsSpan(0, size));
+                var result = handle.Node.Read(handle, offset, buffer.AsSpan(0, size));
                 if (result >= 0)
                 {
                     reply.Reply(buffer.AsSpan(0, Math.Min(result, size)));
@@ -444,14 +444,14 @@ internal sealed class NodeFileSystem : IRawFileSystem
     {
         lock (_nodesLock)
         {
-            if (_nodes.TryGetValue(nodeId, out Node? known))
+            if (_nodes.TryGetValue(nodeId, out var known))
             {
                 return known;
             }
         }
 
         // An id this process never gave out: a predecessor on this connection did. Its path gives it away.
-        Node? found = FindByDerivedId(_root, FnvOffsetBasis, nodeId);
+        var found = FindByDerivedId(_root, FnvOffsetBasis, nodeId);
         if (found is null || IdOf(found) != nodeId)
         {
             return null;
@@ -469,9 +469,9 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     private static Node? FindByDerivedId(DirectoryNode directory, ulong directoryState, ulong nodeId)
     {
-        foreach ((string name, Node child) in directory.GetChildren())
+        foreach ((var name, var child) in directory.GetChildren())
         {
-            ulong state = Fold(directoryState, name);
+            var state = Fold(directoryState, name);
             if (Finish(state) == nodeId)
             {
                 return child;
@@ -489,11 +489,11 @@ internal sealed class NodeFileSystem : IRawFileSystem
     /// <summary>The kernel now holds one more reference to <paramref name="node"/> (a LOOKUP reply names it).</summary>
     private void Remember(Node node)
     {
-        ulong id = IdOf(node);
+        var id = IdOf(node);
         lock (_nodesLock)
         {
             // A node made again at the same path has the same id: to the kernel it is the same inode, with one count.
-            if (_nodes.TryGetValue(id, out Node? earlier) && earlier != node)
+            if (_nodes.TryGetValue(id, out var earlier) && earlier != node)
             {
                 node.LookupCount += earlier.LookupCount;
             }
@@ -505,7 +505,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     private static ulong IdOf(Node node)
     {
-        ulong id = node.NodeId;
+        var id = node.NodeId;
         return id != 0 ? id : node.AssignNodeId(DerivedId(node));
     }
 
@@ -516,13 +516,13 @@ internal sealed class NodeFileSystem : IRawFileSystem
     private static ulong DerivedId(Node node)
     {
         var names = new Stack<string>();
-        for (Node? at = node; at?.Parent is not null; at = at.Parent)
+        for (var at = node; at?.Parent is not null; at = at.Parent)
         {
             names.Push(at.Name!);
         }
 
-        ulong state = FnvOffsetBasis;
-        foreach (string name in names)
+        var state = FnvOffsetBasis;
+        foreach (var name in names)
         {
             state = Fold(state, name);
         }
@@ -533,8 +533,8 @@ internal sealed class NodeFileSystem : IRawFileSystem
     private static ulong Fold(ulong state, string name)
     {
         Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(Math.Min(name.Length, MaxNameLength))];
-        int length = Encoding.UTF8.GetBytes(name.AsSpan(0, Math.Min(name.Length, MaxNameLength)), utf8);
-        foreach (byte b in utf8[..length])
+        var length = Encoding.UTF8.GetBytes(name.AsSpan(0, Math.Min(name.Length, MaxNameLength)), utf8);
+        foreach (var b in utf8[..length])
         {
             state = (state ^ b) * FnvPrime;
         }
@@ -546,10 +546,10 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     private ulong NewHandleId(int flags)
     {
-        ulong prefix = ((ulong)_options.HandleGeneration << HandleGenerationShift) | (((ulong)(uint)flags & HandleFieldMask) << HandleFlagsShift);
+        var prefix = ((ulong)_options.HandleGeneration << HandleGenerationShift) | (((ulong)(uint)flags & HandleFieldMask) << HandleFlagsShift);
         while (true)
         {
-            ulong id = prefix | ((ulong)Interlocked.Increment(ref _lastHandle) & HandleFieldMask);
+            var id = prefix | ((ulong)Interlocked.Increment(ref _lastHandle) & HandleFieldMask);
             if (id != 0 && !_files.ContainsKey(id) && !_directories.ContainsKey(id))
             {
                 return id;
@@ -566,7 +566,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
     private FileHandle? HandleOf(RequestContext context, ulong id, out int error)
     {
         error = -Errno.EBADF;
-        if (_files.TryGetValue(id, out FileHandle? handle))
+        if (_files.TryGetValue(id, out var handle))
         {
             return handle;
         }
@@ -577,7 +577,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
         }
 
         var reopened = new FileHandle(file, (int)((id >> HandleFlagsShift) & HandleFieldMask), this);
-        int result = file.Open(reopened);
+        var result = file.Open(reopened);
         if (result < 0)
         {
             error = result;
@@ -612,7 +612,7 @@ internal sealed class NodeFileSystem : IRawFileSystem
 
     private static (ulong Seconds, uint Nanoseconds) Split(TimeSpan timeout)
     {
-        long ticks = Math.Max(0, timeout.Ticks);
+        var ticks = Math.Max(0, timeout.Ticks);
         return ((ulong)(ticks / TimeSpan.TicksPerSecond), (uint)(ticks % TimeSpan.TicksPerSecond * 100));
     }
 

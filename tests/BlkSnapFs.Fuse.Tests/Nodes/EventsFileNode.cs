@@ -37,12 +37,12 @@ internal sealed class EventsFileNode() : FileNode(ReadableByAll)
     {
         lock (_lock)
         {
-            if (!_lines.TryPeek(out byte[]? line))
+            if (!_lines.TryPeek(out var line))
             {
                 return -Errno.EAGAIN;
             }
 
-            int count = Math.Min(line.Length - _headOffset, destination.Length);
+            var count = Math.Min(line.Length - _headOffset, destination.Length);
             line.AsSpan(_headOffset, count).CopyTo(destination);
             _headOffset += count;
             if (_headOffset == line.Length)

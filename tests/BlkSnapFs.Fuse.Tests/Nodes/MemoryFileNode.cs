@@ -27,7 +27,7 @@ internal sealed class MemoryFileNode(int size, bool directIo = true) : FileNode(
             return 0;
         }
 
-        int count = (int)Math.Min(destination.Length, _contents.Length - offset);
+        var count = (int)Math.Min(destination.Length, _contents.Length - offset);
         _contents.AsSpan((int)offset, count).CopyTo(destination);
         return count;
     }
@@ -39,7 +39,7 @@ internal sealed class MemoryFileNode(int size, bool directIo = true) : FileNode(
             return -Errno.ENOSPC;
         }
 
-        int count = (int)Math.Min(source.Length, _contents.Length - offset);
+        var count = (int)Math.Min(source.Length, _contents.Length - offset);
         source[..count].CopyTo(_contents.AsSpan((int)offset));
         return count;
     }

@@ -24,7 +24,7 @@ internal sealed class SlowFileNode(TimeSpan delay) : FileNode(ReadableByAll)
 
     public override int Read(FileHandle handle, long offset, Span<byte> destination)
     {
-        long start = Stopwatch.GetTimestamp();
+        var start = Stopwatch.GetTimestamp();
         Thread.Sleep(delay);
         lock (_reads)
         {
@@ -36,7 +36,7 @@ internal sealed class SlowFileNode(TimeSpan delay) : FileNode(ReadableByAll)
             return 0;
         }
 
-        int count = (int)Math.Min(destination.Length, Size - offset);
+        var count = (int)Math.Min(destination.Length, Size - offset);
         destination[..count].Fill((byte)'s');
         return count;
     }

@@ -19,13 +19,13 @@ internal sealed class TextFileNode(string text) : FileNode(ReadableByAll)
 
     public override int Read(FileHandle handle, long offset, Span<byte> destination)
     {
-        byte[] bytes = Volatile.Read(ref _bytes);
+        var bytes = Volatile.Read(ref _bytes);
         if (offset >= bytes.Length)
         {
             return 0;
         }
 
-        int count = (int)Math.Min(destination.Length, bytes.Length - offset);
+        var count = (int)Math.Min(destination.Length, bytes.Length - offset);
         bytes.AsSpan((int)offset, count).CopyTo(destination);
         return count;
     }

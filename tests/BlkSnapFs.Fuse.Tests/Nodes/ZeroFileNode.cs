@@ -16,7 +16,7 @@ internal sealed class ZeroFileNode(long size) : FileNode(ReadableByAll)
             return 0;
         }
 
-        int count = (int)Math.Min(destination.Length, size - offset);
+        var count = (int)Math.Min(destination.Length, size - offset);
         destination[..count].Clear();
         return count;
     }

@@ -25,7 +25,7 @@ internal sealed unsafe partial class RawSession : IDisposable
 
     public RawSession(IRawFileSystem fileSystem)
     {
-        int* fds = stackalloc int[2];
+        var fds = stackalloc int[2];
         if (SocketPair(AddressFamilyUnix, SocketSequencedPackets | SocketCloseOnExec, 0, fds) != 0)
         {
             throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}");
@@ -48,9 +48,9 @@ internal sealed unsafe partial class RawSession : IDisposable
         var raw = new RawSession(fileSystem);
         try
         {
-            ulong unique = raw.Send(FuseOpcode.Init, Body.Of(new InitIn { Major = 7, Minor = FuseSession.ProtocolMinorVersion }));
+            var unique = raw.Send(FuseOpcode.Init, Body.Of(new InitIn { Major = 7, Minor = FuseSession.ProtocolMinorVersion }));
             raw.Start();
-            Reply reply = raw.Receive();
+            var reply = raw.Receive();
             Assert.Equal((unique, 0), (reply.Unique, reply.Error));
             return raw;
         }
@@ -71,7 +71,7 @@ internal sealed unsafe partial class RawSession : IDisposable
     /// <summary>Sends one request about <see cref="NodeId"/>; returns its unique.</summary>
     public ulong Send(FuseOpcode opcode, ReadOnlySpan<byte> body)
     {
-        ulong unique = _nextUnique++;
+        var unique = _nextUnique++;
         var header = new RequestHeader
         {
             Length = (uint)(sizeof(RequestHeader) + body.Length),
@@ -89,9 +89,9 @@ internal sealed unsafe partial class RawSession : IDisposable
     public Reply Receive()
     {
         var buffer = new byte[64 << 10];
-        int length = _kernel.Receive(buffer);
+        var length = _kernel.Receive(buffer);
         Assert.True(length >= sizeof(ReplyHeader), $"a reply of {length} bytes");
-        ReplyHeader header = MemoryMarshal.Read<ReplyHeader>(buffer);
+        var header = MemoryMarshal.Read<ReplyHeader>(buffer);
         Assert.Equal((uint)length, header.Length);
         return new Reply(header.Unique, -header.Error, buffer[sizeof(ReplyHeader)..length]);
     }

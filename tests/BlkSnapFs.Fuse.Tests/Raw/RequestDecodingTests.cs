@@ -87,14 +87,14 @@ public sealed class RequestDecodingTests
     {
         var fileSystem = new RecordingFileSystem();
         using var raw = RawSession.Started(fileSystem);
-        byte[] body = WellFormed[opcode].Body;
+        var body = WellFormed[opcode].Body;
 
-        for (int length = 0; length < body.Length; length++)
+        for (var length = 0; length < body.Length; length++)
         {
-            ulong unique = raw.Send(opcode, body.AsSpan(0, length));
+            var unique = raw.Send(opcode, body.AsSpan(0, length));
             if (!Unanswered.Contains(opcode))
             {
-                RawSession.Reply reply = raw.Receive();
+                var reply = raw.Receive();
                 Assert.Equal((unique, Errno.EIO), (reply.Unique, reply.Error));
                 Assert.Empty(reply.Data);
             }
@@ -128,9 +128,9 @@ public sealed class RequestDecodingTests
         var fileSystem = new RecordingFileSystem();
         using var raw = RawSession.Started(fileSystem);
 
-        ulong unique = raw.Send(opcode, []);
+        var unique = raw.Send(opcode, []);
 
-        RawSession.Reply reply = raw.Receive();
+        var reply = raw.Receive();
         Assert.Equal((unique, errno), (reply.Unique, reply.Error));
         Assert.Empty(fileSystem.Calls);
     }
@@ -139,12 +139,12 @@ public sealed class RequestDecodingTests
     public void An_older_kernels_16_byte_INIT_is_accepted()
     {
         using var raw = new RawSession(new RecordingFileSystem());
-        byte[] init = Body.Of(new InitIn { Major = 7, Minor = 23 });
+        var init = Body.Of(new InitIn { Major = 7, Minor = 23 });
 
-        ulong unique = raw.Send(FuseOpcode.Init, init.AsSpan(0, InitIn.CompatibleSize));
+        var unique = raw.Send(FuseOpcode.Init, init.AsSpan(0, InitIn.CompatibleSize));
         raw.Start();
 
-        RawSession.Reply reply = raw.Receive();
+        var reply = raw.Receive();
         Assert.Equal((unique, 0), (reply.Unique, reply.Error));
         Assert.Equal(23u, raw.Session.NegotiatedMinorVersion);
     }
@@ -156,22 +156,22 @@ public sealed class RequestDecodingTests
     public void A_short_INIT_is_answered_EIO_and_fails_the_start(int length)
     {
         using var raw = new RawSession(new RecordingFileSystem());
-        byte[] init = Body.Of(new InitIn { Major = 7, Minor = FuseSession.ProtocolMinorVersion });
+        var init = Body.Of(new InitIn { Major = 7, Minor = FuseSession.ProtocolMinorVersion });
 
-        ulong unique = raw.Send(FuseOpcode.Init, init.AsSpan(0, length));
+        var unique = raw.Send(FuseOpcode.Init, init.AsSpan(0, length));
 
         Assert.Throws<IOException>(raw.Start);
-        RawSession.Reply reply = raw.Receive();
+        var reply = raw.Receive();
         Assert.Equal((unique, Errno.EIO), (reply.Unique, reply.Error));
     }
 
     /// <summary>Sends a request and checks it succeeded: answered 0, or, for an opcode without a reply, not answered at all.</summary>
     private static void ExpectSuccess(RawSession raw, FuseOpcode opcode, byte[] body)
     {
-        ulong unique = raw.Send(opcode, body);
+        var unique = raw.Send(opcode, body);
         if (!Unanswered.Contains(opcode))
         {
-            RawSession.Reply reply = raw.Receive();
+            var reply = raw.Receive();
             Assert.Equal((unique, 0), (reply.Unique, reply.Error));
         }
         else
@@ -183,8 +183,8 @@ public sealed class RequestDecodingTests
     /// <summary>One worker answers in order: if the probe's reply comes next, nothing sent before it was answered.</summary>
     private static void ExpectProbeAnsweredNext(RawSession raw)
     {
-        ulong probe = raw.Send(Probe, []);
-        RawSession.Reply reply = raw.Receive();
+        var probe = raw.Send(Probe, []);
+        var reply = raw.Receive();
         Assert.Equal((probe, Errno.ENOSYS), (reply.Unique, reply.Error));
     }
 

@@ -119,7 +119,10 @@ internal sealed class NbdKernelDevice
         var name = System.IO.Path.GetFileName(path);
         if (!name.StartsWith("nbd", StringComparison.Ordinal) || !int.TryParse(name.AsSpan(3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
             || !Directory.Exists($"/sys/block/{name}"))
+        {
             throw new BlkSnapException(Errno.ENODEV, $"{path} is not an nbd device");
+        }
+
         return index;
     }
 
