@@ -9,13 +9,13 @@ if (args.Length != 1)
     return 2;
 }
 
-string device = args[0];
+var device = args[0];
 Console.WriteLine($"probe: {RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription}");
 Console.WriteLine($"probe: {Environment.ProcessorCount} cpus, device {device}");
 
 const int Block = 4096;
 const long Offset = 1 << 20;
-byte[] pattern = new byte[Block * 4];
+var pattern = new byte[Block * 4];
 new Random(1234).NextBytes(pattern);
 
 using (var fs = new FileStream(device, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.WriteThrough))
@@ -28,7 +28,7 @@ using (var fs = new FileStream(device, FileMode.Open, FileAccess.ReadWrite, File
 
 const int ODirect = 0x4000; // O_DIRECT on x86-64
 const ulong BlkGetSize64 = 0x80081272; // _IOR(0x12, 114, size_t)
-int fd = Open(device, 2 /* O_RDWR */ | ODirect);
+var fd = Open(device, 2 /* O_RDWR */ | ODirect);
 if (fd < 0)
 {
     Console.Error.WriteLine($"probe: open O_DIRECT failed, errno {Marshal.GetLastPInvokeError()}");
@@ -37,7 +37,7 @@ if (fd < 0)
 
 using var handle = new SafeFileHandle(fd, ownsHandle: true);
 // fstat (and so FileStream.Length) reports 0 for a block device: its size comes from BLKGETSIZE64.
-if (IoctlU64(fd, BlkGetSize64, out ulong size) != 0)
+if (IoctlU64(fd, BlkGetSize64, out var size) != 0)
 {
     Console.Error.WriteLine($"probe: BLKGETSIZE64 failed, errno {Marshal.GetLastPInvokeError()}");
     return 1;
@@ -47,12 +47,12 @@ return CompareDirect(handle, pattern, Offset, Block);
 
 static unsafe int CompareDirect(SafeFileHandle handle, byte[] pattern, long offset, int alignment)
 {
-    void* buffer = NativeMemory.AlignedAlloc((nuint)pattern.Length, (nuint)alignment);
+    var buffer = NativeMemory.AlignedAlloc((nuint)pattern.Length, (nuint)alignment);
     try
     {
         var span = new Span<byte>(buffer, pattern.Length);
-        int read = RandomAccess.Read(handle, span, offset);
-        bool same = read == pattern.Length && span.SequenceEqual(pattern);
+        var read = RandomAccess.Read(handle, span, offset);
+        var same = read == pattern.Length && span.SequenceEqual(pattern);
         Console.WriteLine($"probe: O_DIRECT read {read} bytes, {(same ? "pattern matches" : "PATTERN MISMATCH")}");
         return same ? 0 : 1;
     }
