@@ -12,17 +12,17 @@ internal sealed class BackupProgress(long total, TextWriter? terminal)
     private const int BarWidth = 30;
     private static readonly TimeSpan RedrawInterval = TimeSpan.FromMilliseconds(250);
 
-    private readonly Stopwatch clock = Stopwatch.StartNew();
-    private TimeSpan? lastDrawn;
-    private long done;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private TimeSpan? _lastDrawn;
+    private long _done;
 
     /// <summary>Progress on stderr when it is a terminal.</summary>
     public static BackupProgress OnStandardError(long total) => new(total, Console.IsErrorRedirected ? null : Console.Error);
 
     public void Advance(long bytes)
     {
-        done += bytes;
-        if (terminal is not null && (lastDrawn is null || clock.Elapsed - lastDrawn >= RedrawInterval))
+        _done += bytes;
+        if (terminal is not null && (_lastDrawn is null || _clock.Elapsed - _lastDrawn >= RedrawInterval))
         {
             Draw();
         }
@@ -42,7 +42,7 @@ internal sealed class BackupProgress(long total, TextWriter? terminal)
     /// <summary>Ends the line where it stands (a failure's message follows on its own line).</summary>
     public void Abandon()
     {
-        if (terminal is not null && lastDrawn is not null)
+        if (terminal is not null && _lastDrawn is not null)
         {
             terminal.WriteLine();
             terminal.Flush();
@@ -61,8 +61,8 @@ internal sealed class BackupProgress(long total, TextWriter? terminal)
 
     private void Draw()
     {
-        lastDrawn = clock.Elapsed;
-        terminal!.Write($"\r{Line(done, total, clock.Elapsed)}");
+        _lastDrawn = _clock.Elapsed;
+        terminal!.Write($"\r{Line(_done, total, _clock.Elapsed)}");
         terminal.Flush();
     }
 }

@@ -13,16 +13,16 @@ internal sealed class ControlClient : IDisposable
     // Replies are single lines; the largest is a change map in base64, so leave room for big devices.
     private const int MaximumReplyBytes = 256 * 1024 * 1024;
 
-    private readonly Socket socket;
-    private readonly string socketPath;
-    private byte[] received = new byte[16 * 1024];
-    private int receivedStart;
-    private int receivedEnd;
+    private readonly Socket _socket;
+    private readonly string _socketPath;
+    private byte[] _received = new byte[16 * 1024];
+    private int _receivedStart;
+    private int _receivedEnd;
 
     private ControlClient(Socket socket, string socketPath)
     {
-        this.socket = socket;
-        this.socketPath = socketPath;
+        _socket = socket;
+        _socketPath = socketPath;
     }
 
     /// <summary>--socket, else $BLKSNAPFS_SOCKET, else the daemon's default path.</summary>
@@ -75,12 +75,12 @@ internal sealed class ControlClient : IDisposable
         request.Write("\n"u8);
         try
         {
-            socket.Send(request.WrittenSpan);
+            _socket.Send(request.WrittenSpan);
             return ParseReply(ReadLine());
         }
         catch (SocketException ex)
         {
-            throw new CliException(CliException.Describe(ex.NativeErrorCode, $"connection to the daemon at {socketPath} failed"));
+            throw new CliException(CliException.Describe(ex.NativeErrorCode, $"connection to the daemon at {_socketPath} failed"));
         }
     }
 
@@ -143,48 +143,48 @@ internal sealed class ControlClient : IDisposable
 
     private ReadOnlySpan<byte> ReadLine()
     {
-        var scanned = receivedStart;
+        var scanned = _receivedStart;
         while (true)
         {
-            var newline = Array.IndexOf(received, (byte)'\n', scanned, receivedEnd - scanned);
+            var newline = Array.IndexOf(_received, (byte)'\n', scanned, _receivedEnd - scanned);
             if (newline >= 0)
             {
-                var line = new ReadOnlySpan<byte>(received, receivedStart, newline - receivedStart);
-                receivedStart = newline + 1;
+                var line = new ReadOnlySpan<byte>(_received, _receivedStart, newline - _receivedStart);
+                _receivedStart = newline + 1;
                 return line;
             }
 
             MakeRoomToReceive();
-            scanned = receivedEnd;
-            var count = socket.Receive(received, receivedEnd, received.Length - receivedEnd, SocketFlags.None);
+            scanned = _receivedEnd;
+            var count = _socket.Receive(_received, _receivedEnd, _received.Length - _receivedEnd, SocketFlags.None);
             if (count == 0)
             {
                 throw new CliException(CliException.Describe(Errno.EIO, "the daemon closed the connection without a reply"));
             }
 
-            receivedEnd += count;
+            _receivedEnd += count;
         }
     }
 
     private void MakeRoomToReceive()
     {
-        if (receivedStart > 0)
+        if (_receivedStart > 0)
         {
-            Buffer.BlockCopy(received, receivedStart, received, 0, receivedEnd - receivedStart);
-            receivedEnd -= receivedStart;
-            receivedStart = 0;
+            Buffer.BlockCopy(_received, _receivedStart, _received, 0, _receivedEnd - _receivedStart);
+            _receivedEnd -= _receivedStart;
+            _receivedStart = 0;
         }
 
-        if (receivedEnd == received.Length)
+        if (_receivedEnd == _received.Length)
         {
-            if (received.Length >= MaximumReplyBytes)
+            if (_received.Length >= MaximumReplyBytes)
             {
                 throw Malformed("the reply line is too long");
             }
 
-            Array.Resize(ref received, received.Length * 2);
+            Array.Resize(ref _received, _received.Length * 2);
         }
     }
 
-    public void Dispose() => socket.Dispose();
+    public void Dispose() => _socket.Dispose();
 }

@@ -5,15 +5,15 @@ namespace BlkSnapFs.Cli;
 /// <summary>The local FUSE tree: the device's <c>image</c> file, and its frozen <c>cbtmap</c> for what changed.</summary>
 internal sealed class ImageFileSource : IBackupSource
 {
-    private readonly BackupDevice device;
-    private readonly SafeFileHandle image;
+    private readonly BackupDevice _device;
+    private readonly SafeFileHandle _image;
 
     public ImageFileSource(BackupDevice device)
     {
-        this.device = device;
+        _device = device;
         try
         {
-            image = File.OpenHandle(device.Image, FileMode.Open, FileAccess.Read);
+            _image = File.OpenHandle(device.Image, FileMode.Open, FileAccess.Read);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -21,21 +21,21 @@ internal sealed class ImageFileSource : IBackupSource
         }
     }
 
-    public string ImageForQemu => device.Image;
+    public string ImageForQemu => _device.Image;
 
     public List<ByteRun> ChangedSince(int since)
     {
         byte[] map;
         try
         {
-            map = File.ReadAllBytes(device.ChangeMap);
+            map = File.ReadAllBytes(_device.ChangeMap);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw CliException.FromFileError(ex, device.ChangeMap);
+            throw CliException.FromFileError(ex, _device.ChangeMap);
         }
 
-        return BackupRuns.ChangedSince(map, since, device.BlockSize, device.Capacity);
+        return BackupRuns.ChangedSince(map, since, _device.BlockSize, _device.Capacity);
     }
 
     public void Read(long offset, Span<byte> buffer)
@@ -44,10 +44,10 @@ internal sealed class ImageFileSource : IBackupSource
         {
             while (!buffer.IsEmpty)
             {
-                var n = RandomAccess.Read(image, buffer, offset);
+                var n = RandomAccess.Read(_image, buffer, offset);
                 if (n == 0)
                 {
-                    throw new CliException(CliException.Describe(Errno.EIO, $"{device.Image} ended at {offset}, before its capacity"));
+                    throw new CliException(CliException.Describe(Errno.EIO, $"{_device.Image} ended at {offset}, before its capacity"));
                 }
 
                 buffer = buffer[n..];
@@ -56,9 +56,9 @@ internal sealed class ImageFileSource : IBackupSource
         }
         catch (IOException ex)
         {
-            throw CliException.FromFileError(ex, device.Image);
+            throw CliException.FromFileError(ex, _device.Image);
         }
     }
 
-    public void Dispose() => image.Dispose();
+    public void Dispose() => _image.Dispose();
 }

@@ -7,22 +7,22 @@ internal sealed class NbdExportSource : IBackupSource
 {
     private const uint StatusRequestLength = 1u << 30;
 
-    private readonly BackupDevice device;
-    private readonly NbdClient client;
-    private readonly string? bitmap;
+    private readonly BackupDevice _device;
+    private readonly NbdClient _client;
+    private readonly string? _bitmap;
 
     /// <summary>Connects to <paramref name="uri"/>, asking for the dirty bitmap since <paramref name="since"/> when there is one.</summary>
     public NbdExportSource(BackupDevice device, string uri, int? since)
     {
-        this.device = device;
+        _device = device;
         ImageForQemu = uri;
-        bitmap = since is int number ? $"qemu:dirty-bitmap:{device.GenerationId}:{number}" : null;
-        client = NbdErrors.Call(() => NbdClient.Connect(uri, bitmap is null ? [] : [bitmap]), uri);
-        if (client.Size != device.Capacity)
+        _bitmap = since is int number ? $"qemu:dirty-bitmap:{device.GenerationId}:{number}" : null;
+        _client = NbdErrors.Call(() => NbdClient.Connect(uri, _bitmap is null ? [] : [_bitmap]), uri);
+        if (_client.Size != device.Capacity)
         {
-            client.Dispose();
+            _client.Dispose();
             throw new CliException(CliException.Describe(Errno.EINVAL,
-                $"{uri} is {client.Size} bytes, {device.Name} {device.Capacity}: not the image of this device"));
+                $"{uri} is {_client.Size} bytes, {device.Name} {device.Capacity}: not the image of this device"));
         }
     }
 
@@ -30,20 +30,20 @@ internal sealed class NbdExportSource : IBackupSource
 
     public List<ByteRun> ChangedSince(int since)
     {
-        if (bitmap is null || !client.Contexts.Contains(bitmap))
+        if (_bitmap is null || !_client.Contexts.Contains(_bitmap))
         {
-            throw new CliException($"cannot make an incremental backup of {device.Name}: {ImageForQemu} does not offer {bitmap}; a full backup is needed");
+            throw new CliException($"cannot make an incremental backup of {_device.Name}: {ImageForQemu} does not offer {_bitmap}; a full backup is needed");
         }
 
         var runs = new List<ByteRun>();
-        for (long offset = 0; offset < device.Capacity;)
+        for (long offset = 0; offset < _device.Capacity;)
         {
-            var length = (uint)Math.Min(StatusRequestLength, device.Capacity - offset);
-            foreach (var extent in NbdErrors.Call(() => client.BlockStatus(bitmap, offset, length), ImageForQemu))
+            var length = (uint)Math.Min(StatusRequestLength, _device.Capacity - offset);
+            foreach (var extent in NbdErrors.Call(() => _client.BlockStatus(_bitmap, offset, length), ImageForQemu))
             {
                 if ((extent.Status & 1) != 0)
                 {
-                    BackupRuns.Append(runs, offset, extent.Length, device.Capacity);
+                    BackupRuns.Append(runs, offset, extent.Length, _device.Capacity);
                 }
 
                 offset += extent.Length;
@@ -57,7 +57,7 @@ internal sealed class NbdExportSource : IBackupSource
     {
         try
         {
-            client.Read(offset, buffer);
+            _client.Read(offset, buffer);
         }
         catch (NbdException ex)
         {
@@ -65,5 +65,5 @@ internal sealed class NbdExportSource : IBackupSource
         }
     }
 
-    public void Dispose() => client.Dispose();
+    public void Dispose() => _client.Dispose();
 }

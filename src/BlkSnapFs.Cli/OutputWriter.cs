@@ -13,9 +13,9 @@ internal sealed class OutputWriter(TextWriter destination, bool json)
 {
     private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    private readonly ArrayBufferWriter<byte> jsonBuffer = new();
-    private Utf8JsonWriter? jsonWriter;
-    private bool printedJson;
+    private readonly ArrayBufferWriter<byte> _jsonBuffer = new();
+    private Utf8JsonWriter? _jsonWriter;
+    private bool _printedJson;
 
     public bool IsJson { get; } = json;
 
@@ -124,15 +124,15 @@ internal sealed class OutputWriter(TextWriter destination, bool json)
     /// </summary>
     public void Flush()
     {
-        if (IsJson && (jsonWriter is not null || !printedJson))
+        if (IsJson && (_jsonWriter is not null || !_printedJson))
         {
-            printedJson = true;
+            _printedJson = true;
             Json.WriteEndObject();
-            jsonWriter!.Flush();
-            destination.WriteLine(Encoding.UTF8.GetString(jsonBuffer.WrittenSpan));
-            jsonWriter.Dispose();
-            jsonWriter = null;
-            jsonBuffer.Clear();
+            _jsonWriter!.Flush();
+            destination.WriteLine(Encoding.UTF8.GetString(_jsonBuffer.WrittenSpan));
+            _jsonWriter.Dispose();
+            _jsonWriter = null;
+            _jsonBuffer.Clear();
         }
 
         destination.Flush();
@@ -142,13 +142,13 @@ internal sealed class OutputWriter(TextWriter destination, bool json)
     {
         get
         {
-            if (jsonWriter is null)
+            if (_jsonWriter is null)
             {
-                jsonWriter = new Utf8JsonWriter(jsonBuffer, JsonOptions);
-                jsonWriter.WriteStartObject();
+                _jsonWriter = new Utf8JsonWriter(_jsonBuffer, JsonOptions);
+                _jsonWriter.WriteStartObject();
             }
 
-            return jsonWriter;
+            return _jsonWriter;
         }
     }
 

@@ -13,29 +13,29 @@ internal sealed class Qcow2Target : IBackupTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
-    private readonly string path;
-    private readonly DirectoryInfo socketDirectory;
-    private readonly Process server;
-    private readonly Task<string> serverErrors;
-    private readonly NbdClient client;
+    private readonly string _path;
+    private readonly DirectoryInfo _socketDirectory;
+    private readonly Process _server;
+    private readonly Task<string> _serverErrors;
+    private readonly NbdClient _client;
 
     public Qcow2Target(string path, long capacity, string? backing, string? backingFormat)
     {
-        this.path = path;
+        _path = path;
         StartsEmpty = backing is null;
         string[] backingOptions = backing is null ? [] : ["-b", backing, "-F", backingFormat!];
         ExternalTool.Check("qemu-img", ["create", "-q", "-f", "qcow2", .. backingOptions, path, capacity.ToString(CultureInfo.InvariantCulture)]);
 
-        socketDirectory = Directory.CreateTempSubdirectory("blksnap-backup-");
-        var socket = Path.Combine(socketDirectory.FullName, "nbd.sock");
-        server = ExternalTool.Start("qemu-nbd", [$"--socket={socket}", "--format=qcow2", "--cache=writeback", "--discard=unmap", path]);
-        serverErrors = server.StandardError.ReadToEndAsync();
+        _socketDirectory = Directory.CreateTempSubdirectory("blksnap-backup-");
+        var socket = Path.Combine(_socketDirectory.FullName, "nbd.sock");
+        _server = ExternalTool.Start("qemu-nbd", [$"--socket={socket}", "--format=qcow2", "--cache=writeback", "--discard=unmap", path]);
+        _serverErrors = _server.StandardError.ReadToEndAsync();
         try
         {
             var waited = Stopwatch.StartNew();
             while (!File.Exists(socket))
             {
-                if (server.HasExited || waited.Elapsed > StartTimeout)
+                if (_server.HasExited || waited.Elapsed > StartTimeout)
                 {
                     throw new CliException($"qemu-nbd did not start serving {path}: {ServerError()}");
                 }
@@ -43,7 +43,7 @@ internal sealed class Qcow2Target : IBackupTarget
                 Thread.Sleep(10);
             }
 
-            client = NbdErrors.Call(() => NbdClient.Connect($"nbd+unix:///?socket={socket}"), "qemu-nbd");
+            _client = NbdErrors.Call(() => NbdClient.Connect($"nbd+unix:///?socket={socket}"), "qemu-nbd");
         }
         catch
         {
@@ -58,7 +58,7 @@ internal sealed class Qcow2Target : IBackupTarget
     {
         try
         {
-            client.Write(offset, data);
+            _client.Write(offset, data);
         }
         catch (NbdException ex)
         {
@@ -70,7 +70,7 @@ internal sealed class Qcow2Target : IBackupTarget
     {
         try
         {
-            client.WriteZeroes(offset, length);
+            _client.WriteZeroes(offset, length);
         }
         catch (NbdException ex)
         {
@@ -82,51 +82,51 @@ internal sealed class Qcow2Target : IBackupTarget
     {
         try
         {
-            client.Flush();
+            _client.Flush();
         }
         catch (NbdException ex)
         {
             throw Failed(ex);
         }
 
-        client.Dispose();
-        if (!server.WaitForExit(StartTimeout) || server.ExitCode != 0)
+        _client.Dispose();
+        if (!_server.WaitForExit(StartTimeout) || _server.ExitCode != 0)
         {
-            throw new CliException(CliException.Describe(Errno.EIO, $"qemu-nbd did not end cleanly serving {path}: {ServerError()}"));
+            throw new CliException(CliException.Describe(Errno.EIO, $"qemu-nbd did not end cleanly serving {_path}: {ServerError()}"));
         }
 
         try
         {
-            using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+            using var file = new FileStream(_path, FileMode.Open, FileAccess.ReadWrite);
             file.Flush(flushToDisk: true);
         }
         catch (IOException ex)
         {
-            throw CliException.FromFileError(ex, path);
+            throw CliException.FromFileError(ex, _path);
         }
     }
 
     public void Dispose()
     {
-        client.Dispose();
+        _client.Dispose();
         StopServer();
     }
 
     private CliException Failed(NbdException error) =>
-        server.HasExited ? new CliException(CliException.Describe(error.Errno, $"qemu-nbd serving {path} ended: {ServerError()}")) : NbdErrors.Describe(error, path);
+        _server.HasExited ? new CliException(CliException.Describe(error.Errno, $"qemu-nbd serving {_path} ended: {ServerError()}")) : NbdErrors.Describe(error, _path);
 
     private string ServerError() =>
-        serverErrors.Wait(TimeSpan.FromSeconds(1)) ? ExternalTool.LastLine(serverErrors.Result) is { Length: > 0 } line ? line : "no message" : "no message";
+        _serverErrors.Wait(TimeSpan.FromSeconds(1)) ? ExternalTool.LastLine(_serverErrors.Result) is { Length: > 0 } line ? line : "no message" : "no message";
 
     private void StopServer()
     {
-        if (!server.HasExited)
+        if (!_server.HasExited)
         {
-            server.Kill(entireProcessTree: true);
-            server.WaitForExit();
+            _server.Kill(entireProcessTree: true);
+            _server.WaitForExit();
         }
 
-        server.Dispose();
-        socketDirectory.Delete(recursive: true);
+        _server.Dispose();
+        _socketDirectory.Delete(recursive: true);
     }
 }

@@ -6,13 +6,13 @@ namespace BlkSnapFs.Cli;
 /// </summary>
 internal sealed class RawTarget : IBackupTarget
 {
-    private readonly string path;
-    private readonly FileStream file;
-    private readonly byte[] zeroes = new byte[BackupCopy.PieceSize];
+    private readonly string _path;
+    private readonly FileStream _file;
+    private readonly byte[] _zeroes = new byte[BackupCopy.PieceSize];
 
     public RawTarget(string path, long capacity, string? basePath)
     {
-        this.path = path;
+        _path = path;
         StartsEmpty = basePath is null;
         if (basePath is not null)
         {
@@ -21,8 +21,8 @@ internal sealed class RawTarget : IBackupTarget
 
         try
         {
-            file = new FileStream(path, basePath is null ? FileMode.CreateNew : FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-            file.SetLength(capacity);
+            _file = new FileStream(path, basePath is null ? FileMode.CreateNew : FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            _file.SetLength(capacity);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -36,19 +36,19 @@ internal sealed class RawTarget : IBackupTarget
     {
         try
         {
-            RandomAccess.Write(file.SafeFileHandle, data, offset);
+            RandomAccess.Write(_file.SafeFileHandle, data, offset);
         }
         catch (IOException ex)
         {
-            throw CliException.FromFileError(ex, path);
+            throw CliException.FromFileError(ex, _path);
         }
     }
 
     public void WriteZeroes(long offset, long length)
     {
-        for (long done = 0; done < length; done += zeroes.Length)
+        for (long done = 0; done < length; done += _zeroes.Length)
         {
-            Write(offset + done, zeroes.AsSpan(0, (int)Math.Min(zeroes.Length, length - done)));
+            Write(offset + done, _zeroes.AsSpan(0, (int)Math.Min(_zeroes.Length, length - done)));
         }
     }
 
@@ -56,13 +56,13 @@ internal sealed class RawTarget : IBackupTarget
     {
         try
         {
-            file.Flush(flushToDisk: true);
+            _file.Flush(flushToDisk: true);
         }
         catch (IOException ex)
         {
-            throw CliException.FromFileError(ex, path);
+            throw CliException.FromFileError(ex, _path);
         }
     }
 
-    public void Dispose() => file.Dispose();
+    public void Dispose() => _file.Dispose();
 }

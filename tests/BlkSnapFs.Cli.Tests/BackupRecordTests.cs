@@ -8,27 +8,27 @@ public sealed class BackupRecordTests : IDisposable
     private const string Generation = "6d1f5a0e-0000-4000-8000-000000000001";
     private static readonly BackupDevice Device = new("data", "/dev/sdb", 1L << 30, 256 * 1024, Generation, 7, "/run/blksnapfs/mnt/data/image");
 
-    private readonly string directory = Directory.CreateTempSubdirectory("blksnap-record-").FullName;
+    private readonly string _directory = Directory.CreateTempSubdirectory("blksnap-record-").FullName;
 
-    public void Dispose() => Directory.Delete(directory, recursive: true);
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [Fact]
     public void TheRecordRoundTripsThroughItsSidecar()
     {
-        var file = Path.Combine(directory, "b.qcow2");
+        var file = Path.Combine(_directory, "b.qcow2");
         var record = BackupRecord.Of(Device, "qcow2", "/backups/a.qcow2");
         File.WriteAllText(BackupRecord.SidecarOf(file), record.ToJson());
         var read = BackupRecord.ReadFor(file)!;
         Assert.Equal(record with { Time = read.Time }, read);
         Assert.Equal("a.qcow2", read.Base);
         Assert.True(Math.Abs((read.Time - record.Time).TotalSeconds) < 1);
-        Assert.Null(BackupRecord.ReadFor(Path.Combine(directory, "none.qcow2")));
+        Assert.Null(BackupRecord.ReadFor(Path.Combine(_directory, "none.qcow2")));
     }
 
     [Fact]
     public void AMalformedSidecarIsAnError()
     {
-        var file = Path.Combine(directory, "b.qcow2");
+        var file = Path.Combine(_directory, "b.qcow2");
         File.WriteAllText(BackupRecord.SidecarOf(file), "{\"device\": 1}");
         var error = Assert.Throws<CliException>(() => BackupRecord.ReadFor(file));
         Assert.Contains("is not a backup record", error.Message, StringComparison.Ordinal);

@@ -62,11 +62,11 @@ public class CommandTests
     [Fact]
     public void CbtInfoPrintsUpstreamsLinesInUpstreamsOrder()
     {
-        const string reply = """
+        const string Reply = """
             {"ok":true,"device_capacity":1073741824,"block_size":65536,"block_count":16384,
              "generation_id":"9f1c7e0a-0000-4000-8000-0123456789ab","changes_number":3}
             """;
-        using var daemon = FakeDaemon.Answering(reply.ReplaceLineEndings(""));
+        using var daemon = FakeDaemon.Answering(Reply.ReplaceLineEndings(""));
         var text = Blksnap.Run(daemon, "cbtinfo", "-d", "/dev/sdb");
         var json = Blksnap.Run(daemon, "cbtinfo", "-d", "/dev/sdb", "--json");
 
@@ -187,11 +187,11 @@ public class CommandTests
     [Fact]
     public void SnapshotCollectPrintsOneIdPerLine()
     {
-        const string other = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-        using var daemon = FakeDaemon.Answering($$"""{"ok":true,"ids":["{{Id}}","{{other}}"]}""");
+        const string OtherId = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+        using var daemon = FakeDaemon.Answering($$"""{"ok":true,"ids":["{{Id}}","{{OtherId}}"]}""");
 
-        Assert.Equal($"{Id}\n{other}\n", Blksnap.Run(daemon, "snapshot_collect").StandardOutput);
-        JsonAssert.Equal($$"""{"ids":["{{Id}}","{{other}}"]}""", Blksnap.Run(daemon, "snapshot_collect", "--json").StandardOutput);
+        Assert.Equal($"{Id}\n{OtherId}\n", Blksnap.Run(daemon, "snapshot_collect").StandardOutput);
+        JsonAssert.Equal($$"""{"ids":["{{Id}}","{{OtherId}}"]}""", Blksnap.Run(daemon, "snapshot_collect", "--json").StandardOutput);
         JsonAssert.Equal("""{"op":"snapshot_collect"}""", JsonDocument.Parse(daemon.Requests[0]).RootElement);
     }
 

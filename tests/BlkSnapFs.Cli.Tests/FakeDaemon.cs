@@ -12,19 +12,19 @@ namespace BlkSnapFs.Cli.Tests;
 /// </summary>
 public sealed class FakeDaemon : IDisposable
 {
-    private readonly Socket listener;
-    private readonly Func<JsonElement, string?> reply;
-    private readonly ConcurrentQueue<string> requests = new();
-    private readonly CancellationTokenSource stopping = new();
-    private readonly TestDirectory directory = new("blksnap-cli-");
+    private readonly Socket _listener;
+    private readonly Func<JsonElement, string?> _reply;
+    private readonly ConcurrentQueue<string> _requests = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TestDirectory _directory = new("blksnap-cli-");
 
     public FakeDaemon(Func<JsonElement, string?> reply)
     {
-        this.reply = reply;
-        SocketPath = directory.File("control.sock");
-        listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-        listener.Listen(16);
+        _reply = reply;
+        SocketPath = _directory.File("control.sock");
+        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        _listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+        _listener.Listen(16);
         _ = AcceptAsync();
     }
 
@@ -33,7 +33,7 @@ public sealed class FakeDaemon : IDisposable
 
     public string SocketPath { get; }
 
-    public IReadOnlyList<string> Requests => [.. requests];
+    public IReadOnlyList<string> Requests => [.. _requests];
 
     /// <summary>The only request received, parsed.</summary>
     public JsonElement SingleRequest()
@@ -45,12 +45,12 @@ public sealed class FakeDaemon : IDisposable
 
     private async Task AcceptAsync()
     {
-        while (!stopping.IsCancellationRequested)
+        while (!_stopping.IsCancellationRequested)
         {
             Socket connection;
             try
             {
-                connection = await listener.AcceptAsync(stopping.Token);
+                connection = await _listener.AcceptAsync(_stopping.Token);
             }
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
             {
@@ -69,13 +69,13 @@ public sealed class FakeDaemon : IDisposable
         {
             try
             {
-                while (await reader.ReadLineAsync(stopping.Token) is string line)
+                while (await reader.ReadLineAsync(_stopping.Token) is string line)
                 {
-                    requests.Enqueue(line);
+                    _requests.Enqueue(line);
                     string? answer;
                     using (var request = JsonDocument.Parse(line))
                     {
-                        answer = reply(request.RootElement);
+                        answer = _reply(request.RootElement);
                     }
 
                     if (answer is null)
@@ -83,7 +83,7 @@ public sealed class FakeDaemon : IDisposable
                         return;
                     }
 
-                    await stream.WriteAsync(Encoding.UTF8.GetBytes(answer + "\n"), stopping.Token);
+                    await stream.WriteAsync(Encoding.UTF8.GetBytes(answer + "\n"), _stopping.Token);
                 }
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException)
@@ -95,8 +95,8 @@ public sealed class FakeDaemon : IDisposable
 
     public void Dispose()
     {
-        stopping.Cancel();
-        listener.Dispose();
-        directory.Dispose();
+        _stopping.Cancel();
+        _listener.Dispose();
+        _directory.Dispose();
     }
 }

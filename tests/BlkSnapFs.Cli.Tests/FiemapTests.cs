@@ -9,13 +9,13 @@ public partial class FiemapTests : IDisposable
     private const int SectorSize = 512;
 
     // Beside the test binaries: a disk filesystem, where /tmp may be tmpfs.
-    private readonly TestDirectory directory = new("blksnap-fiemap-");
-    private readonly FakeDaemon daemon = FakeDaemon.Answering("""{"ok":true}""");
+    private readonly TestDirectory _directory = new("blksnap-fiemap-");
+    private readonly FakeDaemon _daemon = FakeDaemon.Answering("""{"ok":true}""");
 
     public void Dispose()
     {
-        daemon.Dispose();
-        directory.Dispose();
+        _daemon.Dispose();
+        _directory.Dispose();
     }
 
     [Fact]
@@ -48,10 +48,10 @@ public partial class FiemapTests : IDisposable
     {
         var file = WriteFile(("named", [(0, 64 << 10)]));
 
-        var result = Blksnap.Run(daemon, "markdirtyblock", "-f", file, "-d", "/srv/disk.img", "--json");
+        var result = Blksnap.Run(_daemon, "markdirtyblock", "-f", file, "-d", "/srv/disk.img", "--json");
 
         Assert.Equal(0, result.ExitCode);
-        var request = daemon.SingleRequest();
+        var request = _daemon.SingleRequest();
         Assert.Equal("/srv/disk.img", request.GetProperty("device").GetString());
         using var printed = JsonDocument.Parse(result.StandardOutput);
         Assert.Equal("/srv/disk.img", printed.RootElement.GetProperty("device").GetString());
@@ -61,17 +61,17 @@ public partial class FiemapTests : IDisposable
     [Fact]
     public void MissingFileIsEnoent()
     {
-        var file = directory.File("absent");
-        var result = Blksnap.Run(daemon, "markdirtyblock", "-f", file);
+        var file = _directory.File("absent");
+        var result = Blksnap.Run(_daemon, "markdirtyblock", "-f", file);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Equal($"No such file or directory: {file}", Assert.Single(result.ErrorLines));
-        Assert.Empty(daemon.Requests);
+        Assert.Empty(_daemon.Requests);
     }
 
     private string WriteFile((string Name, (long Offset, int Length)[] Pieces) spec)
     {
-        var path = directory.File(spec.Name);
+        var path = _directory.File(spec.Name);
         using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
         {
             var random = new Random(42);
@@ -92,10 +92,10 @@ public partial class FiemapTests : IDisposable
     /// <summary>Runs markdirtyblock -f, checks the printed lines against the request, and returns what was sent.</summary>
     private (string Device, List<(ulong Sector, ulong Count)> Ranges) MarkDirtyFromFile(string file)
     {
-        var result = Blksnap.Run(daemon, "markdirtyblock", "-f", file);
+        var result = Blksnap.Run(_daemon, "markdirtyblock", "-f", file);
         Assert.Equal((0, ""), (result.ExitCode, result.StandardError));
 
-        var request = daemon.SingleRequest();
+        var request = _daemon.SingleRequest();
         Assert.Equal("markdirtyblock", request.GetProperty("op").GetString());
         var device = request.GetProperty("device").GetString()!;
         List<(ulong Sector, ulong Count)> ranges = [.. request.GetProperty("ranges").EnumerateArray().Select(pair => (pair[0].GetUInt64(), pair[1].GetUInt64()))];
