@@ -99,6 +99,23 @@ public sealed class ReadWriteTests
     }
 
     [Fact]
+    public void A_punched_hole_reaches_the_node_and_other_fallocate_modes_get_its_EOPNOTSUPP()
+    {
+        using var tree = new MountedTree();
+        tree.Data.Contents.AsSpan().Fill(0x5A);
+
+        var punch = Tools.Run("fallocate", "--punch-hole", "--offset", "4096", "--length", "8192", tree.PathOf("data"));
+        var allocate = Tools.Run("fallocate", "--keep-size", "--offset", "0", "--length", "4096", tree.PathOf("data"));
+
+        Assert.True(punch.ExitCode == 0, punch.Stderr);
+        Assert.True(tree.Data.Contents.AsSpan(4096, 8192).IndexOfAnyExcept((byte)0) < 0, "the punched range is not zero");
+        Assert.Equal(0x5A, tree.Data.Contents[4095]);
+        Assert.Equal(0x5A, tree.Data.Contents[4096 + 8192]);
+        Assert.NotEqual(0, allocate.ExitCode);
+        Assert.Contains("unsupported", allocate.Stderr); // util-linux words EOPNOTSUPP so for --keep-size
+    }
+
+    [Fact]
     public void Fsync_reaches_the_node()
     {
         using var tree = new MountedTree();

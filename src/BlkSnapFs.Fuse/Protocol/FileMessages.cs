@@ -82,6 +82,17 @@ public struct FsyncIn
     public uint Padding;
 }
 
+/// <summary>fuse_fallocate_in: <see cref="Mode"/> holds fallocate(2)'s FALLOC_FL_* flags.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FallocateIn
+{
+    public ulong Handle;
+    public ulong Offset;
+    public ulong Length;
+    public uint Mode;
+    public uint Padding;
+}
+
 /// <summary>fuse_poll_in; bit 0 of <see cref="Flags"/> asks for a wakeup notification on <see cref="KernelHandle"/>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct PollIn

@@ -75,6 +75,7 @@ public sealed unsafe partial class FuseSession
         FuseOpcode.Interrupt => Interrupt(ref body),
         FuseOpcode.Destroy => Destroy(),
         FuseOpcode.Poll => Poll(worker, ref body),
+        FuseOpcode.Fallocate => Fallocate(worker, ref body),
         FuseOpcode.NotifyReply => 0,
         FuseOpcode.Init => -Errno.EPROTO,
         _ => -Errno.ENOSYS,

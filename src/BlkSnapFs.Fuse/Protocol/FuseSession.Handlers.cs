@@ -136,6 +136,9 @@ public sealed unsafe partial class FuseSession
     private int Fsync(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out FsyncIn request) ? Status(_fileSystem.Fsync(worker.Context, request)) : BodyTooShort;
 
+    private int Fallocate(Worker worker, ref RequestBodyReader body) =>
+        body.TryRead(out FallocateIn request) ? Status(_fileSystem.Fallocate(worker.Context, request)) : BodyTooShort;
+
     private int Flush(Worker worker, ref RequestBodyReader body) =>
         body.TryRead(out FlushIn request) ? Status(_fileSystem.Flush(worker.Context, request)) : BodyTooShort;
 

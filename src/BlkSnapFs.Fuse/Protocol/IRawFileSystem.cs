@@ -34,6 +34,9 @@ public interface IRawFileSystem
 
     int Release(RequestContext context, in ReleaseIn request);
 
+    /// <summary>fallocate(2) on an open file: hole punching and zeroing, as the node allows.</summary>
+    int Fallocate(RequestContext context, in FallocateIn request);
+
     int OpenDirectory(RequestContext context, in OpenIn request, out OpenOut reply);
 
     int ReadDirectory(RequestContext context, in ReadIn request, ref DirectoryEntryWriter entries);

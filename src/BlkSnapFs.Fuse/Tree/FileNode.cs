@@ -82,6 +82,9 @@ public abstract class FileNode : Node
     /// <summary>truncate(2) / ftruncate(2) / O_TRUNC.</summary>
     public virtual int SetSize(long size) => -Errno.EPERM;
 
+    /// <summary>fallocate(2) with the FALLOC_FL_* <paramref name="mode"/>; files that do not allocate refuse it.</summary>
+    public virtual int Fallocate(FileHandle handle, int mode, long offset, long length) => -Errno.EOPNOTSUPP;
+
     /// <summary>Wakes every poll()/select() caller waiting on an open of this file.</summary>
     public void NotifyPollReady()
     {

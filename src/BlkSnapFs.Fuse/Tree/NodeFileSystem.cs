@@ -249,6 +249,11 @@ internal sealed class NodeFileSystem : IRawFileSystem
     public int Fsync(RequestContext context, in FsyncIn request) =>
         HandleOf(context, request.Handle, out var error) is { } handle ? handle.Node.Fsync(handle, (request.FsyncFlags & 1) != 0) : error;
 
+    public int Fallocate(RequestContext context, in FallocateIn request) =>
+        HandleOf(context, request.Handle, out var error) is { } handle
+            ? handle.Node.Fallocate(handle, (int)request.Mode, (long)request.Offset, (long)request.Length)
+            : error;
+
     public int Release(RequestContext context, in ReleaseIn request)
     {
         if (_files.TryRemove(request.Handle, out var handle))

@@ -44,6 +44,18 @@ internal sealed class MemoryFileNode(int size, bool directIo = true) : FileNode(
         return count;
     }
 
+    /// <summary>Hole punching only, as a device would take it: the range reads zero afterwards.</summary>
+    public override int Fallocate(FileHandle handle, int mode, long offset, long length)
+    {
+        if (mode != (FileCalls.FALLOC_FL_PUNCH_HOLE | FileCalls.FALLOC_FL_KEEP_SIZE))
+        {
+            return -Errno.EOPNOTSUPP;
+        }
+
+        _contents.AsSpan((int)offset, (int)Math.Min(length, _contents.Length - offset)).Clear();
+        return 0;
+    }
+
     public override int Fsync(FileHandle handle, bool dataOnly)
     {
         Interlocked.Increment(ref FsyncCount);

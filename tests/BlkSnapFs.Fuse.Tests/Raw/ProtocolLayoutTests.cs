@@ -29,6 +29,7 @@ public sealed unsafe class ProtocolLayoutTests
         { "fuse_flush_in", sizeof(FlushIn), 24 },
         { "fuse_fsync_in", sizeof(FsyncIn), 16 },
         { "fuse_poll_in", sizeof(PollIn), 24 },
+        { "fuse_fallocate_in", sizeof(FallocateIn), 32 },
         { "fuse_poll_out", sizeof(PollOut), 8 },
         { "fuse_mknod_in", sizeof(MakeNodeIn), 16 },
         { "fuse_mkdir_in", sizeof(MakeDirectoryIn), 8 },

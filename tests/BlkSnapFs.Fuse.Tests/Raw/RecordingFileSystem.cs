@@ -64,6 +64,9 @@ internal sealed class RecordingFileSystem : IRawFileSystem
 
     public int Release(RequestContext context, in ReleaseIn request) => Record("Release", request.Handle);
 
+    public int Fallocate(RequestContext context, in FallocateIn request) =>
+        Record("Fallocate", request.Handle, request.Offset, request.Length, request.Mode);
+
     public int OpenDirectory(RequestContext context, in OpenIn request, out OpenOut reply)
     {
         Record("OpenDirectory", request.Flags);

@@ -51,6 +51,7 @@ public sealed class RequestDecodingTests
         [FuseOpcode.Interrupt] = new(Body.Of(new InterruptIn { Unique = 1234 })),
         [FuseOpcode.Destroy] = new([], "Destroy"),
         [FuseOpcode.Poll] = new(Body.Of(new PollIn { KernelHandle = 3 }), "Poll 3"),
+        [FuseOpcode.Fallocate] = new(Body.Of(new FallocateIn { Handle = 5, Offset = 4096, Length = 8192, Mode = 3 }), "Fallocate 5 4096 8192 3"),
         [FuseOpcode.NotifyReply] = new([]),
     };
 

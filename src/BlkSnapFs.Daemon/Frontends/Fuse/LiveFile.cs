@@ -34,6 +34,32 @@ internal sealed class LiveFile(TrackedDevice device) : FileNode(OwnerOnly)
         }
     }
 
+    /// <summary>
+    /// TRIM through the file: a punched hole is a discard of the range and a zeroed range a write of
+    /// zeroes, both through the filter (marked changed, copied first for a held snapshot). That is
+    /// what a loop device over `live` sends for discard and write-zeroes, so `fstrim` reaches the
+    /// original. Anything else (allocating, collapsing, inserting) has no meaning on a device.
+    /// </summary>
+    public override int Fallocate(FileHandle handle, int mode, long offset, long length)
+    {
+        if (!handle.CanWrite)
+        {
+            return -Errno.EBADF;
+        }
+
+        Action<long, long>? apply = mode switch
+        {
+            FileCalls.FALLOC_FL_PUNCH_HOLE | FileCalls.FALLOC_FL_KEEP_SIZE => device.Discard,
+            FileCalls.FALLOC_FL_ZERO_RANGE or (FileCalls.FALLOC_FL_ZERO_RANGE | FileCalls.FALLOC_FL_KEEP_SIZE) => device.WriteZeroes,
+            _ => null,
+        };
+        return apply is null ? -Errno.EOPNOTSUPP : NodeErrors.Run(() =>
+        {
+            apply(offset, length);
+            return 0;
+        });
+    }
+
     public override int Fsync(FileHandle handle, bool dataOnly) => NodeErrors.Run(() =>
     {
         device.Flush();
