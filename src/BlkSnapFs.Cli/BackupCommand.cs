@@ -42,14 +42,14 @@ internal static class BackupCommand
                 parsed.GetValue(format) ?? (file.EndsWith(".raw", StringComparison.Ordinal) || file.EndsWith(".img", StringComparison.Ordinal) ? "raw" : "qcow2"),
                 parsed.GetValue(from), parsed.GetValue(verify));
             using var client = ControlClient.Connect(ControlClient.ResolveSocketPath(parsed.GetValue(CommandTree.Socket)));
-            return Run(request, BackupDevice.Query(client, request.Device), new OutputWriter(Console.Out, parsed.GetValue(CommandTree.Json)));
+            return Run(request, BackupDevice.Query(client, request.Device), client, new OutputWriter(Console.Out, parsed.GetValue(CommandTree.Json)));
         });
         return command;
     }
 
     private sealed record BackupRequest(string Device, string File, string? Base, string Format, string? From, bool Verify);
 
-    private static int Run(BackupRequest request, BackupDevice device, OutputWriter output)
+    private static int Run(BackupRequest request, BackupDevice device, ControlClient client, OutputWriter output)
     {
         var previous = request.Base is null ? null : Previous(request, device);
         using IBackupSource source = request.From is null ? new ImageFileSource(device) : new NbdExportSource(device, request.From, previous?.ChangesNumber);
@@ -91,6 +91,7 @@ internal static class BackupCommand
 
             progress.Finish();
             cancel.Token.ThrowIfCancellationRequested();
+            ThrowIfCorrupted(device, client);
             if (request.Verify)
             {
                 Verify(temporary, request.Format, source.ImageForQemu);
@@ -126,9 +127,39 @@ internal static class BackupCommand
                 return 128 + signal;
             }
 
+            // A read that failed because the snapshot died says why in the snapshot's own words.
+            if (ex is not CorruptedDuringBackup && CorruptionOrNone(device, client) is int errno)
+            {
+                throw new CorruptedDuringBackup(errno, device);
+            }
+
             throw ex as CliException ?? CliException.FromFileError(ex, request.File);
         }
     }
+
+    private static void ThrowIfCorrupted(BackupDevice device, ControlClient client)
+    {
+        if (device.CorruptionSince(client) is int errno)
+        {
+            throw new CorruptedDuringBackup(errno, device);
+        }
+    }
+
+    /// <summary>The snapshot's corruption, or none when the daemon cannot say (the copy's own error is then the news).</summary>
+    private static int? CorruptionOrNone(BackupDevice device, ControlClient client)
+    {
+        try
+        {
+            return device.CorruptionSince(client);
+        }
+        catch (Exception e) when (e is CliException or IOException)
+        {
+            return null;
+        }
+    }
+
+    private sealed class CorruptedDuringBackup(int errno, BackupDevice device) : CliException(CliException.Describe(errno,
+        $"the snapshot of {device.Name} was corrupted during the backup; nothing was kept: take a new snapshot and back up again"));
 
     /// <summary>The record of the base, once it says an incremental backup on it is possible.</summary>
     private static BackupRecord Previous(BackupRequest request, BackupDevice device)

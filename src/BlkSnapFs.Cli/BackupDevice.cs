@@ -18,9 +18,9 @@ internal sealed record BackupDevice(string Name, string Path, long Capacity, lon
             throw new CliException($"{device} has no taken snapshot");
         }
 
-        if (info.RequiredInteger("error_code") is < 0 and long error)
+        if (CorruptionOf(info) is int errno)
         {
-            throw new CliException(CliException.Describe((int)-error, $"the snapshot of {device} is corrupted"));
+            throw new CliException(CliException.Describe(errno, $"the snapshot of {device} is corrupted"));
         }
 
         var cbt = client.Call("cbtinfo", request => request.WriteString("device", resolved));
@@ -33,6 +33,15 @@ internal sealed record BackupDevice(string Name, string Path, long Capacity, lon
         return new BackupDevice(name, path, cbt.RequiredInteger("device_capacity"), cbt.RequiredInteger("block_size"),
             cbt.RequiredString("generation_id"), (int)cbt.RequiredInteger("changes_number"), image);
     }
+
+    /// <summary>
+    /// The errno that corrupted the device's snapshot since the query, if one did. A read that raced
+    /// the overflow may have returned the original's new data, so a copy is kept only when this is null after it.
+    /// </summary>
+    public int? CorruptionSince(ControlClient client) =>
+        CorruptionOf(client.Call("snapshot_info", request => request.WriteString("device", Paths.Device(Path))));
+
+    private static int? CorruptionOf(JsonElement info) => info.RequiredInteger("error_code") is < 0 and long error ? (int)-error : null;
 
     /// <summary>The change map beside the image: frozen at the take while the snapshot is held.</summary>
     public string ChangeMap => System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Image)!, "cbtmap");

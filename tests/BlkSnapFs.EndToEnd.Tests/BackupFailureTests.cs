@@ -51,6 +51,42 @@ public sealed class BackupFailureTests : EndToEndTest
         Assert.False(QemuNbdServes(small), "qemu-nbd still runs");
     }
 
+    /// <summary>
+    /// The snapshot overflows its storage while the copy is stopped half way (SIGSTOP): once it goes
+    /// on, the backup fails on the first read of the corrupted image, says so, and leaves nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("qcow2")]
+    [InlineData("raw")]
+    public async Task ASnapshotCorruptedMidCopyFailsTheBackupAndLeavesNothing(string format)
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 512, fs: null);
+        await M.ShOkAsync($"head -c 512M /dev/urandom | dd of='{a}' conv=notrunc status=none", TimeSpan.FromMinutes(3));
+        await M.StartDaemonAsync([("a", a)]);
+        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.Work, "-l", "8M")).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", id);
+        var file = M.PathOf($"half.{format}");
+        var backup = M.StartBackground(M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
+        var started = await Wait.UntilAsync(
+            () => Directory.GetFiles(M.Work, $".half.{format}.tmp-*").Any(f => new FileInfo(f).Length > (8 << 20)) || backup.HasExited, TimeSpan.FromSeconds(60));
+        var pid = backup.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await M.RunAsync("kill", "-STOP", pid);
+        Assert.True(started && !backup.HasExited, $"the copy did not get going: {backup.Stderr}");
+
+        await M.ShOkAsync("head -c 64M /dev/urandom | dd of=$M/a/live bs=1M seek=448 conv=notrunc,fsync status=none");
+        Assert.True(await Wait.UntilAsync(() => File.ReadAllText($"{M.Mnt}/a/info").Contains("state: corrupted", StringComparison.Ordinal), TimeSpan.FromSeconds(10)),
+            "the snapshot did not overflow");
+        await M.RunAsync("kill", "-CONT", pid);
+        var r = await backup.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.NotNull(r);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.True(line.Contains("the snapshot of a was corrupted during the backup; nothing was kept", StringComparison.Ordinal) && line.StartsWith("No space left on device", StringComparison.Ordinal), line);
+        Backups.AssertNothingLeft(format, file);
+        Assert.True(await Wait.UntilAsync(() => !QemuNbdServes(M.Work), TimeSpan.FromSeconds(10)), "qemu-nbd still runs");
+    }
+
     private static bool QemuNbdServes(string directory) => Directory.EnumerateDirectories("/proc").Any(process =>
     {
         try
