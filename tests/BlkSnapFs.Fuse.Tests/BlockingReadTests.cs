@@ -65,16 +65,22 @@ public sealed class BlockingReadTests
         using var tree = new MountedTree();
         const string Script = """
             import os, signal, sys
+            reading = False
             def on_alarm(number, frame):
-                raise InterruptedError()
+                # An alarm before the read began (a loaded machine can stall that long) waits for the next one.
+                if reading:
+                    raise InterruptedError()
             signal.signal(signal.SIGALRM, on_alarm)
             fd = os.open(sys.argv[1], os.O_RDONLY)
-            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            signal.setitimer(signal.ITIMER_REAL, 0.5, 0.5)
             try:
+                reading = True
                 os.read(fd, 100)
                 print("data", flush=True)
             except InterruptedError:
                 print("EINTR", flush=True)
+            reading = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
             print(os.read(fd, 100).decode(), end="", flush=True)
             """;
         using var reader = new ToolProcess(SystemPython.Path, "-c", Script, tree.PathOf("events"));
