@@ -138,7 +138,9 @@ public sealed class NbdTlsSettingsTests : IClassFixture<NbdTlsSettingsTests.File
         var tls = NbdTlsCredentials.Load(Load(Served(("Nbd:Tls:ClientCaFile", _files.Certificates.CaFile), ("Nbd:Tls:WriterNames", "writer"))))!;
         using var device = _files.Device();
         var live = new NbdExport("a-live", new DeviceExportBackend(device.Tracked));
-        var image = new NbdExport("a-image", new FileExportBackend(_files.Certificates.CaFile, readOnly: true));
+        // Image exports are writable too: what makes an export live is its backend, not its flags.
+        using var imageBackend = new FileExportBackend(device.Path);
+        var image = new NbdExport("a-image", imageBackend);
         var writer = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_files.Writer, "client-cert.pem")));
         var reader = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_files.Reader, "client-cert.pem")));
         Assert.True(tls.MayUse!(writer, live));
@@ -154,13 +156,18 @@ public sealed class NbdTlsSettingsTests : IClassFixture<NbdTlsSettingsTests.File
 
         public AttachedDevice(string directory)
         {
-            var path = Path.Combine(directory, $"disk-{Guid.NewGuid():N}.img");
+            var path = System.IO.Path.Combine(directory, $"disk-{Guid.NewGuid():N}.img");
             using (var file = File.Create(path))
                 file.SetLength(1 << 20);
             Tracked = _engine.Attach(path).Device;
+            Path = path + ".other";
+            File.WriteAllBytes(Path, new byte[4096]);
         }
 
         public TrackedDevice Tracked { get; }
+
+        /// <summary>Another writable file beside it.</summary>
+        public string Path { get; }
 
         public void Dispose() => _engine.Dispose();
     }
