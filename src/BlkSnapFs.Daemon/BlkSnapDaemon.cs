@@ -39,7 +39,7 @@ public static class BlkSnapDaemon
             CreateStateDirectory(stateDirectory);
         using var engine = new BlkSnapEngine(settings.Engine, settings.StateDirectory);
         var tree = new BlkSnapTree(mountPoint);
-        var manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, log), settings, log);
+        var manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, NbdTlsCredentials.Load(settings), log), settings, log);
         await using var _ = manager.ConfigureAwait(false);
         // What the serving process attached and held, beside the control socket; a clean stop removes both. Found
         // at a start of our own (not a takeover), they are what a daemon that died whole left behind: its nbd

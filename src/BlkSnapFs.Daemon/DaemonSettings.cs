@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using BlkSnapFs.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,7 @@ public sealed record DaemonSettings
         "ControlSocket", "ControlSocketMode", "LogLevel", "LogFile", "StateDirectory", "Supervise",
         "Fuse", "Fuse:Threads",
         "Nbd", "Nbd:SocketDirectory", "Nbd:TcpAddress", "Nbd:TimeoutSeconds", "Nbd:ReconnectTimeoutSeconds",
+        "Nbd:Tls", "Nbd:Tls:Mode", "Nbd:Tls:CertificateFile", "Nbd:Tls:KeyFile", "Nbd:Tls:ClientCaFile", "Nbd:Tls:WriterNames", "Nbd:Tls:AllowPlaintext",
         "Tracking", "Tracking:BlockMinimumShift", "Tracking:BlockMaximumShift", "Tracking:BlockMaximumCount",
         "Chunk", "Chunk:MinimumShift", "Chunk:MaximumShift", "Chunk:MaximumCount", "Chunk:MaximumInQueue",
         "DiffStorage", "DiffStorage:MinimumSectors",
@@ -78,6 +80,22 @@ public sealed record DaemonSettings
 
     /// <summary>How long I/O on /dev/nbdN waits for a new serving process after the one serving it died (the kernel's dead-connection timeout).</summary>
     public int NbdReconnectTimeoutSeconds { get; init; } = 60;
+
+    /// <summary>Require marks TLS (NBD_OPT_STARTTLS) compulsory on Nbd:TcpAddress; Off serves it in plaintext.</summary>
+    public NbdTlsMode NbdTlsMode { get; init; } = NbdTlsMode.Require;
+
+    /// <summary>The server's certificate and key, PEM (the certificate file may go on with intermediates).</summary>
+    public string? NbdTlsCertificateFile { get; init; }
+    public string? NbdTlsKeyFile { get; init; }
+
+    /// <summary>When set, TCP clients must show a certificate that chains to the CA(s) in this PEM file.</summary>
+    public string? NbdTlsClientCaFile { get; init; }
+
+    /// <summary>Client certificate CNs that may use the live exports (of the nbd and dm frontends) on TCP.</summary>
+    public IReadOnlyList<string> NbdTlsWriterNames { get; init; } = [];
+
+    /// <summary>Lets Nbd:Tls:Mode off serve a non-loopback Nbd:TcpAddress.</summary>
+    public bool NbdTlsAllowPlaintext { get; init; }
     public EngineParameters Engine { get; init; } = new();
 
     /// <summary>Whether take freezes the file systems on the snapshot's devices, and for how long it waits for a freeze.</summary>
@@ -158,7 +176,7 @@ public sealed record DaemonSettings
         var read = new SettingReader(config);
         var defaults = new DaemonSettings();
         var warnings = new List<string>();
-        return new DaemonSettings
+        var settings = new DaemonSettings
         {
             ControlSocket = read.Text("ControlSocket") ?? defaults.ControlSocket,
             ControlSocketMode = read.Mode("ControlSocketMode", defaults.ControlSocketMode),
@@ -171,12 +189,51 @@ public sealed record DaemonSettings
             NbdTcpAddress = read.Text("Nbd:TcpAddress") ?? defaults.NbdTcpAddress,
             NbdTimeoutSeconds = read.Int("Nbd:TimeoutSeconds", defaults.NbdTimeoutSeconds, 1, 3600),
             NbdReconnectTimeoutSeconds = read.Int("Nbd:ReconnectTimeoutSeconds", defaults.NbdReconnectTimeoutSeconds, 1, 3600),
+            NbdTlsMode = read.Enum("Nbd:Tls:Mode", defaults.NbdTlsMode),
+            NbdTlsCertificateFile = read.Text("Nbd:Tls:CertificateFile") ?? defaults.NbdTlsCertificateFile,
+            NbdTlsKeyFile = read.Text("Nbd:Tls:KeyFile") ?? defaults.NbdTlsKeyFile,
+            NbdTlsClientCaFile = read.Text("Nbd:Tls:ClientCaFile") ?? defaults.NbdTlsClientCaFile,
+            NbdTlsWriterNames = ReadNames(config, "Nbd:Tls:WriterNames"),
+            NbdTlsAllowPlaintext = read.Bool("Nbd:Tls:AllowPlaintext", defaults.NbdTlsAllowPlaintext),
             Engine = ReadEngine(read, defaults.Engine).Corrected(warnings),
             TakeFreeze = read.Bool("Take:Freeze", defaults.TakeFreeze),
             TakeFreezeTimeoutSeconds = read.Int("Take:FreezeTimeoutSeconds", defaults.TakeFreezeTimeoutSeconds, 1, 3600),
             Devices = ReadDevices(config, read),
             Warnings = warnings,
         };
+        CheckNbdTcp(settings);
+        return settings;
+    }
+
+    /// <summary>A list given as a JSON array (KEY:0, KEY:1...) or, from -o and the environment, as comma-separated text.</summary>
+    private static IReadOnlyList<string> ReadNames(IConfiguration config, string key)
+    {
+        var section = config.GetSection(key);
+        var items = section.Value is { } text ? text.Split(',') : section.GetChildren().Select(child => child.Value ?? "");
+        var names = items.Select(name => name.Trim()).Where(name => name.Length > 0).ToList();
+        // The empty list is the default's own instance (Array.Empty), so settings without names equal the defaults.
+        if (names.Count == 0)
+            return [];
+        return names;
+    }
+
+    /// <summary>The TCP listener is secured (TLS with a certificate), or plaintext only where that was asked for.</summary>
+    private static void CheckNbdTcp(DaemonSettings settings)
+    {
+        if (settings.NbdTcpAddress is not { } address)
+            return;
+        if (!IPEndPoint.TryParse(address, out var endPoint))
+            throw new BlkSnapException(Errno.EINVAL, $"Nbd:TcpAddress: '{address}' is not ADDRESS:PORT");
+        if (settings.NbdTlsMode == NbdTlsMode.Off)
+        {
+            if (!IPAddress.IsLoopback(endPoint.Address) && !settings.NbdTlsAllowPlaintext)
+                throw new BlkSnapException(Errno.EINVAL, $"Nbd:TcpAddress {address} is not loopback and Nbd:Tls:Mode is off: every export would be open in plaintext (set Nbd:Tls:Mode require, or Nbd:Tls:AllowPlaintext true)");
+            return;
+        }
+        if (settings.NbdTlsCertificateFile is null || settings.NbdTlsKeyFile is null)
+            throw new BlkSnapException(Errno.EINVAL, "Nbd:TcpAddress is served with TLS (Nbd:Tls:Mode require) but Nbd:Tls:CertificateFile or Nbd:Tls:KeyFile is not set");
+        if (settings.NbdTlsWriterNames.Count > 0 && settings.NbdTlsClientCaFile is null)
+            throw new BlkSnapException(Errno.EINVAL, "Nbd:Tls:WriterNames needs Nbd:Tls:ClientCaFile: without client certificates no client has a name");
     }
 
     /// <summary>The Tracking, Chunk and DiffStorage sections, as given (before upstream's corrections).</summary>
@@ -216,6 +273,9 @@ public sealed record DaemonSettings
                     throw new BlkSnapException(Errno.EINVAL, $"unknown configuration key {key} (a device takes {string.Join(", ", DeviceKeys)})");
                 continue;
             }
+            var writerName = parts.Length == 4 && string.Join(':', parts[..3]).Equals("Nbd:Tls:WriterNames", StringComparison.OrdinalIgnoreCase);
+            if (writerName && int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                continue;
             if (!KnownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
                 throw new BlkSnapException(Errno.EINVAL, $"unknown configuration key {key}");
         }

@@ -14,6 +14,8 @@ namespace BlkSnapFs.Nbd;
 internal sealed class NbdConnection
 {
     private readonly Socket _socket;
+    private readonly NbdTransport _transport;
+    private readonly TlsAcceptor? _tls;
     private readonly ExportDirectory _exports;
     private readonly NbdServerOptions _options;
     private readonly Action<NbdConnection> _onClosed;
@@ -26,9 +28,12 @@ internal sealed class NbdConnection
     private readonly string _name;
     private int _aborted;
 
-    public NbdConnection(Socket socket, ExportDirectory exports, NbdServerOptions options, long id, Action<NbdConnection> onClosed)
+    /// <param name="tls">Given for a TCP connection of a server with TLS: the client must start TLS first.</param>
+    public NbdConnection(Socket socket, ExportDirectory exports, NbdServerOptions options, TlsAcceptor? tls, long id, Action<NbdConnection> onClosed)
     {
         _socket = socket;
+        _transport = new NbdTransport(socket);
+        _tls = tls;
         _exports = exports;
         _options = options;
         _onClosed = onClosed;
@@ -82,7 +87,7 @@ internal sealed class NbdConnection
         try
         {
             _socket.ReceiveTimeout = (int)_options.HandshakeTimeout.TotalMilliseconds;
-            var handshake = new NbdHandshake(_socket, _exports, _options.MaximumPayload, _options.Log);
+            var handshake = new NbdHandshake(_transport, _exports, _options.MaximumPayload, _tls, _options.Log);
             var negotiated = handshake.Negotiate();
             if (negotiated is null)
             {
@@ -114,7 +119,7 @@ internal sealed class NbdConnection
             _repliesQueued.Release();
             writer?.Wait();
             attached?.Detach(this);
-            _socket.Dispose();
+            _transport.Dispose();
             _freeSlots.Dispose();
             _repliesQueued.Dispose();
             _onClosed(this);
@@ -129,7 +134,7 @@ internal sealed class NbdConnection
         }
 
         Span<byte> header = stackalloc byte[NbdHeaderSizes.Request];
-        while (SocketTransfer.TryReceiveExactly(_socket, header))
+        while (_transport.TryReceiveExactly(header))
         {
             if (BinaryPrimitives.ReadUInt32BigEndian(header) != NbdMagic.Request)
             {
@@ -161,7 +166,7 @@ internal sealed class NbdConnection
             {
                 try
                 {
-                    SocketTransfer.ReceiveExactly(_socket, request.RentPayload());
+                    _transport.ReceiveExactly(request.RentPayload());
                 }
                 catch
                 {
@@ -191,9 +196,9 @@ internal sealed class NbdConnection
             {
                 try
                 {
-                    SocketTransfer.SendAll(_socket, request.Reply);
+                    _transport.SendAll(request.Reply);
                 }
-                catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+                catch (Exception exception) when (exception is SocketException or IOException or ObjectDisposedException)
                 {
                     // The client is gone: drop the remaining replies and let the reader wind down.
                     failed = true;

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Net.Sockets;
 using System.Numerics;
 using System.Text;
 using BlkSnapFs.Nbd.Protocol;
@@ -9,8 +8,9 @@ namespace BlkSnapFs.Nbd;
 /// <summary>
 /// The fixed newstyle handshake and option haggling of one connection. Ends with what was negotiated, or
 /// null when the client aborted or broke the protocol so badly that the server hangs up.
+/// With <paramref name="tls"/> the connection must first upgrade with NBD_OPT_STARTTLS (FORCEDTLS).
 /// </summary>
-internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint maximumPayload, Action<string>? log)
+internal sealed class NbdHandshake(NbdTransport transport, ExportDirectory exports, uint maximumPayload, TlsAcceptor? tls, Action<string>? log)
 {
     /// <summary>Options longer than this are not read into memory; the server hangs up instead.</summary>
     private const int MaximumOptionLength = 64 * 1024;
@@ -26,10 +26,10 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
         BinaryPrimitives.WriteUInt64BigEndian(greeting[8..], NbdMagic.HaveOption);
         BinaryPrimitives.WriteUInt16BigEndian(greeting[16..], (ushort)(NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes));
-        SocketTransfer.SendAll(socket, greeting);
+        transport.SendAll(greeting);
 
         Span<byte> clientFlagBytes = stackalloc byte[4];
-        SocketTransfer.ReceiveExactly(socket, clientFlagBytes);
+        transport.ReceiveExactly(clientFlagBytes);
         var clientFlags = (NbdClientFlags)BinaryPrimitives.ReadUInt32BigEndian(clientFlagBytes);
         if ((clientFlags & ~(NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes)) != 0)
         {
@@ -41,7 +41,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         Span<byte> header = stackalloc byte[NbdHeaderSizes.OptionRequest];
         while (true)
         {
-            SocketTransfer.ReceiveExactly(socket, header);
+            transport.ReceiveExactly(header);
             if (BinaryPrimitives.ReadUInt64BigEndian(header) != NbdMagic.HaveOption)
             {
                 log?.Invoke("nbd: bad option magic; closing");
@@ -57,7 +57,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             }
 
             var data = new byte[length];
-            SocketTransfer.ReceiveExactly(socket, data);
+            transport.ReceiveExactly(data);
             var outcome = HandleOption(option, data);
             if (outcome.Finished)
             {
@@ -68,8 +68,23 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
 
     private (bool Finished, NbdNegotiation? Negotiated) HandleOption(NbdOption option, byte[] data)
     {
+        if (tls is not null && !transport.IsTls && option is not (NbdOption.StartTls or NbdOption.Abort))
+        {
+            if (option == NbdOption.ExportName)
+            {
+                // It has no error reply: hanging up is the only refusal.
+                log?.Invoke("nbd: NBD_OPT_EXPORT_NAME before TLS; closing");
+                return (true, null);
+            }
+
+            SendError(option, NbdOptionReplyType.ErrTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first");
+            return (false, null);
+        }
+
         switch (option)
         {
+            case NbdOption.StartTls:
+                return StartTls(data) ? (false, null) : (true, null);
             case NbdOption.ExportName:
                 return (true, HandleExportName(data));
             case NbdOption.Abort:
@@ -104,12 +119,60 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         }
     }
 
+    /// <summary>False when the connection must close: the TLS handshake failed after the ack.</summary>
+    private bool StartTls(byte[] data)
+    {
+        if (tls is null)
+        {
+            SendError(NbdOption.StartTls, NbdOptionReplyType.ErrPolicy, "TLS is not offered on this socket");
+            return true;
+        }
+
+        if (transport.IsTls)
+        {
+            SendError(NbdOption.StartTls, NbdOptionReplyType.ErrInvalid, "TLS is already running");
+            return true;
+        }
+
+        if (data.Length != 0)
+        {
+            SendError(NbdOption.StartTls, NbdOptionReplyType.ErrInvalid, "NBD_OPT_STARTTLS takes no data");
+            return true;
+        }
+
+        SendReply(NbdOption.StartTls, NbdOptionReplyType.Ack);
+        return transport.TryStartTls(tls, log);
+    }
+
+    /// <summary>Whether this client may use the export (only a TLS policy can say no).</summary>
+    private bool Permits(NbdExport export) =>
+        tls?.Options.MayUse is not { } mayUse || mayUse(transport.ClientCertificate, export);
+
+    /// <summary>The export by name, or null after answering the option with why not.</summary>
+    private ExportRegistration? FindOrRefuse(NbdOption option, string name)
+    {
+        var registration = exports.Find(name);
+        if (registration is null)
+        {
+            SendError(option, NbdOptionReplyType.ErrUnknown, "unknown export");
+            return null;
+        }
+
+        if (!Permits(registration.Export))
+        {
+            SendError(option, NbdOptionReplyType.ErrPolicy, "this client's certificate does not allow this export");
+            return null;
+        }
+
+        return registration;
+    }
+
     private NbdNegotiation? HandleExportName(byte[] data)
     {
         var registration = exports.Find(Encoding.UTF8.GetString(data));
-        if (registration is null)
+        if (registration is null || !Permits(registration.Export))
         {
-            log?.Invoke("nbd: NBD_OPT_EXPORT_NAME for an unknown export; closing");
+            log?.Invoke("nbd: NBD_OPT_EXPORT_NAME for an unknown or refused export; closing");
             return null;
         }
 
@@ -118,7 +181,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)registration.Export.Backend.Size);
         BinaryPrimitives.WriteUInt16BigEndian(reply[8..], (ushort)negotiated.TransmissionFlags);
         reply[10..].Clear();
-        SocketTransfer.SendAll(socket, _noZeroes ? reply[..10] : reply);
+        transport.SendAll(_noZeroes ? reply[..10] : reply);
         return negotiated;
     }
 
@@ -130,7 +193,7 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             return;
         }
 
-        foreach (var export in exports.Snapshot())
+        foreach (var export in exports.Snapshot().Where(Permits))
         {
             var name = Encoding.UTF8.GetBytes(export.Name);
             var payload = new byte[4 + name.Length];
@@ -153,10 +216,9 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             return null;
         }
 
-        var registration = exports.Find(name);
+        var registration = FindOrRefuse(option, name);
         if (registration is null)
         {
-            SendError(option, NbdOptionReplyType.ErrUnknown, "unknown export");
             return null;
         }
 
@@ -234,10 +296,9 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
             return;
         }
 
-        var registration = exports.Find(name);
+        var registration = FindOrRefuse(option, name);
         if (registration is null)
         {
-            SendError(option, NbdOptionReplyType.ErrUnknown, "unknown export");
             return;
         }
 
@@ -314,6 +375,6 @@ internal sealed class NbdHandshake(Socket socket, ExportDirectory exports, uint 
         BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(12), (uint)type);
         BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(16), (uint)payload.Length);
         payload.CopyTo(message.AsSpan(NbdHeaderSizes.OptionReply));
-        SocketTransfer.SendAll(socket, message);
+        transport.SendAll(message);
     }
 }

@@ -16,6 +16,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
     private const uint MaximumPayloadLimit = 1024 * 1024 * 1024;
 
     private readonly NbdServerOptions _options;
+    private readonly TlsAcceptor? _tls;
     private readonly ExportDirectory _exports = new();
     private readonly Lock _gate = new();
     private readonly HashSet<NbdConnection> _connections = [];
@@ -44,6 +45,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
         }
 
         _options = options;
+        _tls = options.Tls is { } tls ? new TlsAcceptor(tls) : null;
     }
 
     /// <summary>The bound TCP endpoint (with the real port) once started, if TCP is configured.</summary>
@@ -116,7 +118,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
                 _listeners.Add(unix);
                 unix.Bind(new UnixDomainSocketEndPoint(path));
                 unix.Listen(64);
-                _acceptLoops.Add(AcceptLoopAsync(unix, noDelay: false));
+                _acceptLoops.Add(AcceptLoopAsync(unix, noDelay: false, tls: null));
             }
 
             if (_options.TcpEndPoint is { } endPoint)
@@ -127,7 +129,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
                 tcp.Bind(endPoint);
                 tcp.Listen(64);
                 TcpEndPoint = (IPEndPoint)tcp.LocalEndPoint!;
-                _acceptLoops.Add(AcceptLoopAsync(tcp, noDelay: true));
+                _acceptLoops.Add(AcceptLoopAsync(tcp, noDelay: true, _tls));
             }
         }
     }
@@ -168,7 +170,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    private async Task AcceptLoopAsync(Socket listener, bool noDelay)
+    private async Task AcceptLoopAsync(Socket listener, bool noDelay, TlsAcceptor? tls)
     {
         while (true)
         {
@@ -197,7 +199,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
                 client.NoDelay = true;
             }
 
-            var connection = new NbdConnection(client, _exports, _options, Interlocked.Increment(ref _nextConnectionId), OnConnectionClosed);
+            var connection = new NbdConnection(client, _exports, _options, tls, Interlocked.Increment(ref _nextConnectionId), OnConnectionClosed);
             lock (_gate)
             {
                 if (_disposed)

@@ -11,6 +11,9 @@ public sealed class NbdServerOptions
     /// <summary>Optional TCP endpoint; port 0 picks a free port (see <see cref="NbdServer.TcpEndPoint"/>).</summary>
     public IPEndPoint? TcpEndPoint { get; init; }
 
+    /// <summary>TLS on the TCP endpoint (required of every TCP client); the Unix socket stays plaintext.</summary>
+    public NbdTlsOptions? Tls { get; init; }
+
     /// <summary>Upper bound on read and write payloads, whatever a backend advertises.</summary>
     public uint MaximumPayload { get; init; } = NbdBlockSizeConstraints.DefaultMaximumPayload;
 

@@ -8,11 +8,15 @@ public static class ExternalTool
 {
     private static readonly string[] SystemDirectories = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 
-    public static ProcessResult Run(string tool, IEnumerable<string> arguments, TimeSpan? timeout = null)
+    /// <param name="environment">Variables set for the tool besides PATH (LIBNBD_DEBUG=1 shows a server's error messages).</param>
+    public static ProcessResult Run(string tool, IEnumerable<string> arguments, TimeSpan? timeout = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         // nbdsh runs "python3 -m nbd": the system interpreter has the nbd module, others may not.
-        var path = new Dictionary<string, string?> { ["PATH"] = string.Join(':', SystemDirectories) + ":" + Environment.GetEnvironmentVariable("PATH") };
-        var result = TestProcess.Run(Locate(tool), arguments, path, timeout ?? TimeSpan.FromSeconds(60));
+        var variables = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>())
+        {
+            ["PATH"] = string.Join(':', SystemDirectories) + ":" + Environment.GetEnvironmentVariable("PATH"),
+        };
+        var result = TestProcess.Run(Locate(tool), arguments, variables, timeout ?? TimeSpan.FromSeconds(60));
         Assert.False(result.TimedOut, $"{tool} did not finish within {timeout ?? TimeSpan.FromSeconds(60)}");
         return result;
     }

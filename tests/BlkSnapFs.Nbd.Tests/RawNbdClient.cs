@@ -21,7 +21,7 @@ public sealed class RawNbdClient : IDisposable
         OptStructuredReply = 8, OptListMetaContext = 9, OptSetMetaContext = 10;
 
     public const uint RepAck = 1, RepServer = 2, RepInfo = 3, RepMetaContext = 4,
-        RepErrUnsup = 0x80000001, RepErrInvalid = 0x80000003, RepErrUnknown = 0x80000006;
+        RepErrUnsup = 0x80000001, RepErrPolicy = 0x80000002, RepErrInvalid = 0x80000003, RepErrTlsRequired = 0x80000005, RepErrUnknown = 0x80000006;
 
     public const ushort CmdRead = 0, CmdWrite = 1, CmdDisc = 2, CmdFlush = 3, CmdTrim = 4, CmdWriteZeroes = 6, CmdBlockStatus = 7;
     public const ushort FlagFua = 1;
@@ -39,6 +39,13 @@ public sealed class RawNbdClient : IDisposable
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+        return new RawNbdClient(socket);
+    }
+
+    public static RawNbdClient Connect(System.Net.IPEndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.Connect(endPoint);
         return new RawNbdClient(socket);
     }
 

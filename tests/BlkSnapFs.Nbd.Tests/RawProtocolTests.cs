@@ -82,8 +82,9 @@ public sealed class RawProtocolTests : IDisposable
         client.Greet();
         client.SendOption(99, Encoding.ASCII.GetBytes("some data"));
         Assert.Equal((99u, RepErrUnsup), Head(client.ReceiveOptionReply()));
+        // A server without TLS refuses STARTTLS for policy (proto.md, NOTLS mode) and goes on in plaintext.
         client.SendOption(OptStartTls, []);
-        Assert.Equal((OptStartTls, RepErrUnsup), Head(client.ReceiveOptionReply()));
+        Assert.Equal((OptStartTls, RepErrPolicy), Head(client.ReceiveOptionReply()));
         client.SendOption(OptGo, InfoRequest(""));
         Assert.Equal(RepInfo, client.ReceiveOptionReply().Type);
         Assert.Equal(RepAck, client.ReceiveOptionReply().Type);

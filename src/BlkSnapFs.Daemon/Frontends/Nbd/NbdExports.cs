@@ -8,7 +8,8 @@ namespace BlkSnapFs.Daemon.Frontends;
 /// <summary>
 /// The daemon's NBD exports: each on its own Unix socket in Nbd:SocketDirectory (as the default
 /// export, so `nbd+unix:///?socket=PATH` reaches it), and on the shared TCP listener when
-/// Nbd:TcpAddress is set (there named DEVICE/live and DEVICE/image).
+/// Nbd:TcpAddress is set (there named DEVICE-live and DEVICE-image), where <see cref="NbdTlsCredentials"/>
+/// decides whether TLS is required and who may use which export.
 /// </summary>
 public sealed class NbdExports : IAsyncDisposable
 {
@@ -18,15 +19,14 @@ public sealed class NbdExports : IAsyncDisposable
     private readonly Dictionary<string, NbdServer> _servers = [];
     private readonly NbdServer? _tcp;
 
-    public NbdExports(string directory, string? tcpAddress, ILogger log)
+    /// <param name="tcpAddress">ADDRESS:PORT, as DaemonSettings checked it.</param>
+    public NbdExports(string directory, string? tcpAddress, NbdTlsOptions? tls, ILogger log)
     {
         _directory = directory;
         _log = log;
         if (tcpAddress is not null)
         {
-            if (!IPEndPoint.TryParse(tcpAddress, out var endPoint))
-                throw new BlkSnapException(Errno.EINVAL, $"Nbd:TcpAddress: '{tcpAddress}' is not ADDRESS:PORT");
-            _tcp = new NbdServer(new NbdServerOptions { TcpEndPoint = endPoint, Log = m => log.LogDebug("nbd tcp: {Message}", m) });
+            _tcp = new NbdServer(new NbdServerOptions { TcpEndPoint = IPEndPoint.Parse(tcpAddress), Tls = tls, Log = m => log.LogDebug("nbd tcp: {Message}", m) });
             _tcp.Start();
         }
     }

@@ -1,0 +1,89 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+
+namespace BlkSnapFs.Nbd;
+
+/// <summary>
+/// A connection's byte stream: the socket itself, or after NBD_OPT_STARTTLS a TLS session over it.
+/// Plaintext transfers go straight to the socket, as before TLS existed, so they allocate nothing.
+/// One thread may receive while another sends (SslStream allows one read and one write at a time).
+/// </summary>
+internal sealed class NbdTransport(Socket socket) : IDisposable
+{
+    private SslStream? _tls;
+
+    public bool IsTls => _tls is not null;
+
+    /// <summary>The client's verified certificate, when the server asked for one.</summary>
+    public X509Certificate2? ClientCertificate { get; private set; }
+
+    /// <summary>Runs the TLS handshake; false (the reason logged) if it failed and the connection must close.</summary>
+    public bool TryStartTls(TlsAcceptor acceptor, Action<string>? log)
+    {
+        var (tls, certificate) = acceptor.Authenticate(socket, log);
+        _tls = tls;
+        ClientCertificate = certificate;
+        return tls is not null;
+    }
+
+    /// <summary>Fills <paramref name="buffer"/>; false if the peer closed before sending anything.</summary>
+    public bool TryReceiveExactly(Span<byte> buffer)
+    {
+        var first = Receive(buffer);
+        if (first == 0)
+        {
+            return false;
+        }
+
+        ReceiveExactly(buffer[first..]);
+        return true;
+    }
+
+    public void ReceiveExactly(Span<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var received = Receive(buffer);
+            if (received == 0)
+            {
+                throw new EndOfStreamException("The client closed the connection mid-message.");
+            }
+
+            buffer = buffer[received..];
+        }
+    }
+
+    public void SendAll(ReadOnlySpan<byte> data)
+    {
+        if (_tls is { } tls)
+        {
+            tls.Write(data);
+            return;
+        }
+
+        SocketTransfer.SendAll(socket, data);
+    }
+
+    /// <summary>Ends the TLS session with a close_notify where the peer still listens, then closes the socket.</summary>
+    public void Dispose()
+    {
+        if (_tls is { } tls)
+        {
+            try
+            {
+                tls.ShutdownAsync().GetAwaiter().GetResult();
+            }
+            catch (Exception exception) when (exception is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // The peer hung up or the socket was shut down first: nothing left to tell it.
+            }
+
+            tls.Dispose();
+        }
+
+        socket.Dispose();
+    }
+
+    private int Receive(Span<byte> buffer) => _tls is { } tls ? tls.Read(buffer) : socket.Receive(buffer);
+}
