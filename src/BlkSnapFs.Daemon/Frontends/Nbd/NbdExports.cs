@@ -6,21 +6,26 @@ using Microsoft.Extensions.Logging;
 namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>
-/// The daemon's NBD exports: each on its own Unix socket in Nbd:SocketDirectory (as the default
-/// export, so `nbd+unix:///?socket=PATH` reaches it), and on the shared TCP listener when
-/// Nbd:TcpAddress is set (there named DEVICE/live and DEVICE/image).
+/// The daemon's NBD exports: each on its own Unix socket (mode 0600) in this daemon's directory of
+/// Nbd:SocketDirectory (<see cref="DaemonSettings.NbdInstanceDirectory"/>; both directories 0700 and
+/// only root's, see <see cref="PrivateDirectory"/>) as the default export, so `nbd+unix:///?socket=PATH`
+/// reaches it; and on the shared TCP listener when Nbd:TcpAddress is set (there named DEVICE/live and DEVICE/image).
 /// </summary>
 public sealed class NbdExports : IAsyncDisposable
 {
+    public const string DirectoryName = "Nbd:SocketDirectory";
+
+    private readonly string _socketDirectory;
     private readonly string _directory;
     private readonly ILogger _log;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, NbdServer> _servers = [];
     private readonly NbdServer? _tcp;
 
-    public NbdExports(string directory, string? tcpAddress, ILogger log)
+    public NbdExports(string socketDirectory, string instanceDirectory, string? tcpAddress, ILogger log)
     {
-        _directory = directory;
+        _socketDirectory = socketDirectory;
+        _directory = instanceDirectory;
         _log = log;
         if (tcpAddress is not null)
         {
@@ -34,7 +39,8 @@ public sealed class NbdExports : IAsyncDisposable
     /// <summary>Serves <paramref name="backend"/> as export <paramref name="name"/>; returns its socket path.</summary>
     public string Start(string name, INbdExportBackend backend, string description)
     {
-        Directory.CreateDirectory(_directory);
+        PrivateDirectory.Ensure(_socketDirectory, PrivateDirectory.OwnerOnly, DirectoryName);
+        PrivateDirectory.Ensure(_directory, PrivateDirectory.OwnerOnly, DirectoryName);
         var socket = Path.Combine(_directory, name.Replace('/', '-') + ".sock");
         var server = new NbdServer(new NbdServerOptions { UnixSocketPath = socket, Log = m => _log.LogDebug("nbd {Name}: {Message}", name, m) });
         try
@@ -75,5 +81,20 @@ public sealed class NbdExports : IAsyncDisposable
             await StopAsync(name).ConfigureAwait(false);
         if (_tcp is not null)
             await _tcp.DisposeAsync().ConfigureAwait(false);
+        RemoveIfEmpty(_directory);
+    }
+
+    /// <summary>This daemon's directory goes with its last socket; Nbd:SocketDirectory, which others may share, stays.</summary>
+    private static void RemoveIfEmpty(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory) && !Directory.EnumerateFileSystemEntries(directory).Any())
+                Directory.Delete(directory);
+        }
+        catch (IOException)
+        {
+            // something was put there meanwhile: it stays
+        }
     }
 }
