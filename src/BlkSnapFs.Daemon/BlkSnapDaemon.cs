@@ -15,6 +15,8 @@ namespace BlkSnapFs.Daemon;
 /// </summary>
 public static class BlkSnapDaemon
 {
+    private const string StateDirectoryName = "StateDirectory";
+
     public static async Task<int> RunAsync(CommandLine commandLine, DaemonSettings settings)
     {
         Launcher.Detach();
@@ -29,17 +31,22 @@ public static class BlkSnapDaemon
         var adopted = worker?.Connection(mountPoint);
         if (adopted is null)
             ControlServer.RefuseIfServed(settings.ControlSocket);
+        var controlDirectory = Path.GetDirectoryName(Path.GetFullPath(settings.ControlSocket))!;
+        RefuseDirectories(settings, controlDirectory);
         if (adopted is null && RecoverDeadMount(mountPoint))
             log.LogWarning("{MountPoint} was left mounted by a blksnapfs that ended without unmounting (ENOTCONN); detached it lazily to mount again", mountPoint);
         // An adopted mount point is not looked at: this process serves it, and does not yet.
         if (adopted is null && !Directory.Exists(mountPoint))
             throw new BlkSnapException(File.Exists(mountPoint) ? Errno.ENOTDIR : Errno.ENOENT, $"mount point {commandLine.MountPoint} is not a directory");
 
+        // The control socket's first, so that its mode is the one made when the NBD socket directory is inside it.
+        PrivateDirectory.Ensure(controlDirectory, ControlServer.DirectoryMode(settings.ControlSocketMode), ControlServer.DirectoryName);
         if (settings.StateDirectory is { } stateDirectory)
-            CreateStateDirectory(stateDirectory);
+            PrivateDirectory.Ensure(stateDirectory, PrivateDirectory.OwnerOnly, StateDirectoryName);
         using var engine = new BlkSnapEngine(settings.Engine, settings.StateDirectory);
         var tree = new BlkSnapTree(mountPoint);
-        var manager = new DeviceManager(engine, tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdTcpAddress, NbdTlsCredentials.Load(settings), log), settings, log);
+        var exports = new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, settings.NbdTcpAddress, NbdTlsCredentials.Load(settings), log);
+        var manager = new DeviceManager(engine, tree, exports, settings, log);
         await using var _ = manager.ConfigureAwait(false);
         // What the serving process attached and held, beside the control socket; a clean stop removes both. Found
         // at a start of our own (not a takeover), they are what a daemon that died whole left behind: its nbd
@@ -129,17 +136,19 @@ public static class BlkSnapDaemon
         }
     }
 
-    private static void CreateStateDirectory(string path)
+    /// <summary>
+    /// Refuses, before anything is made, every directory the daemon keeps sockets or state in that someone else
+    /// could change (<see cref="PrivateDirectory"/>). Those missing are made later: the NBD ones with the first export.
+    /// </summary>
+    private static void RefuseDirectories(DaemonSettings settings, string controlDirectory)
     {
-        try
-        {
-            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw BlkSnapException.From(e, $"StateDirectory {path}");
-        }
+        PrivateDirectory.Check(controlDirectory, ControlServer.DirectoryName);
+        PrivateDirectory.Check(settings.NbdSocketDirectory, NbdExports.DirectoryName);
+        PrivateDirectory.Check(settings.NbdInstanceDirectory, NbdExports.DirectoryName);
+        if (settings.StateDirectory is { } stateDirectory)
+            PrivateDirectory.Check(stateDirectory, StateDirectoryName);
     }
+
 
     /// <summary>
     /// Serves the mount a dead predecessor served. A kernel that cannot resend (before 6.9) would leave the

@@ -35,11 +35,14 @@ public sealed class ControlServer : IAsyncDisposable
 
     public string Path => _path;
 
-    /// <summary>Binds the socket (replacing a stale one nobody listens on) with the given mode.</summary>
+    /// <summary>
+    /// Binds the socket (replacing a stale one nobody listens on) with the given mode, in a directory only this
+    /// user may change (<see cref="PrivateDirectory"/>), made if missing with <see cref="DirectoryMode"/>.
+    /// </summary>
     public static ControlServer Start(string path, UnixFileMode mode, ControlCommands commands, ILogger log)
     {
         var full = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        PrivateDirectory.Ensure(System.IO.Path.GetDirectoryName(full)!, DirectoryMode(mode), DirectoryName);
         if (File.Exists(full) || Directory.Exists(full))
         {
             RefuseIfServed(full);
@@ -49,6 +52,8 @@ public sealed class ControlServer : IAsyncDisposable
         try
         {
             listener.Bind(new UnixDomainSocketEndPoint(full));
+            // Until listen, connecting fails (ECONNREFUSED), so the umask's mode bind gave is never usable; and
+            // chmod, not fchmod, which on a socket changes the socket's own inode rather than the file bind made.
             File.SetUnixFileMode(full, mode);
             listener.Listen(64);
         }
@@ -58,6 +63,23 @@ public sealed class ControlServer : IAsyncDisposable
             throw BlkSnapException.From(e, $"control socket {full}");
         }
         return new ControlServer(listener, full, commands, log);
+    }
+
+    /// <summary>What the socket's directory is called in errors.</summary>
+    public const string DirectoryName = "the directory of ControlSocket";
+
+    /// <summary>
+    /// 0700, and search permission for group or others when the socket's mode grants them anything, so that
+    /// ControlSocketMode 0660 lets the group in even through a directory the daemon made.
+    /// </summary>
+    public static UnixFileMode DirectoryMode(UnixFileMode socketMode)
+    {
+        var mode = PrivateDirectory.OwnerOnly;
+        if ((socketMode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute)) != 0)
+            mode |= UnixFileMode.GroupExecute;
+        if ((socketMode & (UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0)
+            mode |= UnixFileMode.OtherExecute;
+        return mode;
     }
 
     /// <summary>EADDRINUSE when a daemon answers on <paramref name="path"/>: checked first at start, before anything is attached.</summary>

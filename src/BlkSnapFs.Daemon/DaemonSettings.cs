@@ -75,6 +75,16 @@ public sealed record DaemonSettings
     public string? StateDirectory { get; init; } = "/var/lib/blksnapfs";
     public int FuseThreads { get; init; } = 4;
     public string NbdSocketDirectory { get; init; } = "/run/blksnapfs/nbd";
+
+    /// <summary>
+    /// This daemon's own directory in Nbd:SocketDirectory, holding its exports' sockets, so two daemons on one
+    /// machine never share a socket path. Named by the first 16 hex digits of the SHA-256 of the control socket's
+    /// full path: the control socket is what tells daemons apart (a second one on it is refused), the name is the
+    /// same for every serving process of the daemon (a successor serves the same paths), and it is short, as a
+    /// socket path must fit 107 bytes, and needs no escaping in an nbd+unix URI.
+    /// </summary>
+    public string NbdInstanceDirectory => Path.Combine(NbdSocketDirectory,
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(ControlSocket))))[..16]);
     public string? NbdTcpAddress { get; init; }
     public int NbdTimeoutSeconds { get; init; } = 30;
 

@@ -51,6 +51,10 @@ public static unsafe partial class FileCalls
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
+    /// <summary>mkdir(2): unlike Directory.CreateDirectory it fails (EEXIST) on a name that exists, a symbolic link included.</summary>
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mkdir(string path, int mode);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint read(int fd, byte* buffer, nuint count);
 

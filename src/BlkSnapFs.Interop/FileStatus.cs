@@ -10,8 +10,14 @@ public static unsafe partial class FileStatus
     public const uint S_IFDIR = 0x4000;
     public const uint S_IFBLK = 0x6000;
     public const uint S_IFREG = 0x8000;
+    public const uint S_IFLNK = 0xA000;
 
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
     public const int AT_EMPTY_PATH = 0x1000;
+    public const uint STATX_TYPE = 0x1;
+    public const uint STATX_MODE = 0x2;
+    public const uint STATX_UID = 0x8;
     public const uint STATX_SIZE = 0x200;
 
     /// <summary>Bytes that hold any struct statfs (120 on x86-64).</summary>
@@ -40,6 +46,8 @@ public static unsafe partial class FileStatus
     [StructLayout(LayoutKind.Explicit, Size = 256)]
     public struct StatxBuffer
     {
+        [FieldOffset(20)] public uint Uid;
+        [FieldOffset(28)] public ushort Mode;
         [FieldOffset(40)] public ulong Size;
         [FieldOffset(136)] public uint DeviceMajor;
         [FieldOffset(140)] public uint DeviceMinor;
@@ -50,6 +58,10 @@ public static unsafe partial class FileStatus
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statx(SafeFileHandle fd, string path, int flags, uint mask, StatxBuffer* buffer);
+
+    /// <summary>statx(2) of a path relative to <paramref name="directoryFd"/> (<see cref="AT_FDCWD"/>: the working directory).</summary>
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int statx(int directoryFd, string path, int flags, uint mask, StatxBuffer* buffer);
 
     /// <summary>statfs(2) into a caller's buffer of at least <see cref="StatFsSize"/> bytes.</summary>
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

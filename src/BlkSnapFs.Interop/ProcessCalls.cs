@@ -19,6 +19,10 @@ public static partial class ProcessCalls
     [LibraryImport("libc")]
     public static partial uint geteuid();
 
+    /// <summary>umask(2): process-wide, so a multi-threaded program cannot set it around one call safely.</summary>
+    [LibraryImport("libc")]
+    public static partial uint umask(uint mask);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long first, long second, long third);
 

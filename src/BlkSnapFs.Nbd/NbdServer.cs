@@ -24,6 +24,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
     private readonly List<Task> _acceptLoops = [];
     private long _nextConnectionId;
     private bool _started;
+    private bool _bound;
     private bool _disposed;
 
     public NbdServer(NbdServerOptions options)
@@ -112,11 +113,20 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
             _started = true;
             if (_options.UnixSocketPath is { } path)
             {
-                // A socket file left by an earlier run would make bind fail.
+                // A socket file left by an earlier run would make bind fail; one still served is another server's.
+                if (File.Exists(path) && IsServed(path))
+                {
+                    throw new NbdException(Errno.EADDRINUSE, $"{path}: another server listens on it");
+                }
+
                 File.Delete(path);
                 var unix = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
                 _listeners.Add(unix);
                 unix.Bind(new UnixDomainSocketEndPoint(path));
+                _bound = true;
+                // Before listen no one can connect (ECONNREFUSED), so the umask's mode is never usable. chmod, as
+                // fchmod on a socket changes the socket's own inode, not the file bind made.
+                File.SetUnixFileMode(path, _options.UnixSocketMode);
                 unix.Listen(64);
                 _acceptLoops.Add(AcceptLoopAsync(unix, noDelay: false, tls: null));
             }
@@ -155,7 +165,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
         }
 
         await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
-        if (_started && _options.UnixSocketPath is { } path)
+        if (_bound && _options.UnixSocketPath is { } path)
         {
             File.Delete(path);
         }
@@ -169,6 +179,20 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
     }
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private static bool IsServed(string path)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
 
     private async Task AcceptLoopAsync(Socket listener, bool noDelay, TlsAcceptor? tls)
     {

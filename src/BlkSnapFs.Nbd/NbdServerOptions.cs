@@ -5,8 +5,11 @@ namespace BlkSnapFs.Nbd;
 /// <summary>Where an <see cref="NbdServer"/> listens and how much it lets clients use.</summary>
 public sealed class NbdServerOptions
 {
-    /// <summary>Unix socket to listen on; an existing file at this path is replaced.</summary>
+    /// <summary>Unix socket to listen on; a stale file at this path is replaced, one a server listens on is not (EADDRINUSE).</summary>
     public string? UnixSocketPath { get; init; }
+
+    /// <summary>The socket's permissions, whatever the umask: connecting needs write permission on it.</summary>
+    public UnixFileMode UnixSocketMode { get; init; } = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     /// <summary>Optional TCP endpoint; port 0 picks a free port (see <see cref="NbdServer.TcpEndPoint"/>).</summary>
     public IPEndPoint? TcpEndPoint { get; init; }

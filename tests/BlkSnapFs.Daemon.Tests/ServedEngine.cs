@@ -24,7 +24,7 @@ public sealed class ServedEngine : IAsyncDisposable
         });
         Engine = new BlkSnapEngine(settings.Engine, settings.StateDirectory);
         Tree = new BlkSnapTree(_directory.File("mnt"));
-        Devices = new DeviceManager(Engine, Tree, new NbdExports(settings.NbdSocketDirectory, null, null, NullLogger.Instance), settings, NullLogger.Instance);
+        Devices = new DeviceManager(Engine, Tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, null, null, NullLogger.Instance), settings, NullLogger.Instance);
         var info = new DaemonInfo(Environment.ProcessId, 0, 0, DateTimeOffset.Now, settings.StateDirectory);
         Server = ControlServer.Start(settings.ControlSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite,
             new ControlCommands(Devices, info), NullLogger.Instance);

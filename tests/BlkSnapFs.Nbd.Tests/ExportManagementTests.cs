@@ -63,6 +63,34 @@ public sealed class ExportManagementTests
     }
 
     [Fact]
+    public void TheSocketGetsItsMode_0600ByDefault()
+    {
+        using var directory = new TestDirectory("nbdt-");
+        using var owner = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("s.sock") });
+        owner.Start();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(directory.File("s.sock")));
+        var groupMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
+        using var group = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("g.sock"), UnixSocketMode = groupMode });
+        group.Start();
+        Assert.Equal(groupMode, File.GetUnixFileMode(directory.File("g.sock")));
+    }
+
+    [Fact]
+    public void ASocketAnotherServerListensOn_IsRefusedWithEaddrinuse_AndKeptForIt()
+    {
+        using var directory = new TestDirectory("nbdt-");
+        using var first = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("s.sock") });
+        first.AddExport(new NbdExport("", new MemoryBackend(65536)));
+        first.Start();
+        var second = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("s.sock") });
+        Assert.Equal(Errno.EADDRINUSE, Assert.Throws<NbdException>(second.Start).Errno);
+        second.Dispose();
+        using var client = RawNbdClient.Connect(directory.File("s.sock"));
+        client.Go();
+        Assert.Equal(512, client.Read(0, 512).Length);
+    }
+
+    [Fact]
     public void StalledHandshakeTimesOut()
     {
         using var directory = new TestDirectory("nbdt-");

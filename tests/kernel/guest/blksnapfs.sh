@@ -12,14 +12,15 @@ source "$(dirname "$0")/../lib.sh"
 BIN=$PWD/out/bin
 export PATH=$BIN:$PATH
 
-# start_daemon DIR [-o options]: a daemon with its socket, mount and exports under DIR.
+# start_daemon DIR [-o options]: a daemon with its socket, mount and exports under DIR. The sockets go
+# in DIR/run, which the daemon makes 0700: DIR is a tmpfs root, 1777, where it refuses to put sockets.
 start_daemon() {
   local d=$1
   shift
   # A mount point a killed daemon left dead fails even stat (ENOTCONN): the daemon recovers it.
   mkdir -p "$d/mnt" 2>/dev/null || true
-  blksnapfs "$d/mnt" -o "ControlSocket=$d/control.sock,Nbd:SocketDirectory=$d/nbd,Nbd:TimeoutSeconds=${NBD_TIMEOUT:-30},Nbd:ReconnectTimeoutSeconds=${NBD_RECONNECT:-60},Chunk:MinimumShift=16,DiffStorage:MinimumSectors=65536${1:+,$1}"
-  export BLKSNAPFS_SOCKET=$d/control.sock
+  blksnapfs "$d/mnt" -o "ControlSocket=$d/run/control.sock,Nbd:SocketDirectory=$d/run/nbd,Nbd:TimeoutSeconds=${NBD_TIMEOUT:-30},Nbd:ReconnectTimeoutSeconds=${NBD_RECONNECT:-60},Chunk:MinimumShift=16,DiffStorage:MinimumSectors=65536${1:+,$1}"
+  export BLKSNAPFS_SOCKET=$d/run/control.sock
   t_defer stop_daemon "$d"
 }
 

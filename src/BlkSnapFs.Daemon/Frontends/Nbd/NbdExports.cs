@@ -6,13 +6,17 @@ using Microsoft.Extensions.Logging;
 namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>
-/// The daemon's NBD exports: each on its own Unix socket in Nbd:SocketDirectory (as the default
-/// export, so `nbd+unix:///?socket=PATH` reaches it), and on the shared TCP listener when
-/// Nbd:TcpAddress is set (there named DEVICE-live and DEVICE-image), where <see cref="NbdTlsCredentials"/>
-/// decides whether TLS is required and who may use which export.
+/// The daemon's NBD exports: each on its own Unix socket (mode 0600) in this daemon's directory of
+/// Nbd:SocketDirectory (<see cref="DaemonSettings.NbdInstanceDirectory"/>; both directories 0700 and
+/// only root's, see <see cref="PrivateDirectory"/>) as the default export, so `nbd+unix:///?socket=PATH`
+/// reaches it; and on the shared TCP listener when Nbd:TcpAddress is set (there named DEVICE-live and
+/// DEVICE-image), where <see cref="NbdTlsCredentials"/> decides whether TLS is required and who may use which export.
 /// </summary>
 public sealed class NbdExports : IAsyncDisposable
 {
+    public const string DirectoryName = "Nbd:SocketDirectory";
+
+    private readonly string _socketDirectory;
     private readonly string _directory;
     private readonly ILogger _log;
     private readonly Lock _lock = new();
@@ -20,9 +24,10 @@ public sealed class NbdExports : IAsyncDisposable
     private readonly NbdServer? _tcp;
 
     /// <param name="tcpAddress">ADDRESS:PORT, as DaemonSettings checked it.</param>
-    public NbdExports(string directory, string? tcpAddress, NbdTlsOptions? tls, ILogger log)
+    public NbdExports(string socketDirectory, string instanceDirectory, string? tcpAddress, NbdTlsOptions? tls, ILogger log)
     {
-        _directory = directory;
+        _socketDirectory = socketDirectory;
+        _directory = instanceDirectory;
         _log = log;
         if (tcpAddress is not null)
         {
@@ -34,7 +39,8 @@ public sealed class NbdExports : IAsyncDisposable
     /// <summary>Serves <paramref name="backend"/> as export <paramref name="name"/>; returns its socket path.</summary>
     public string Start(string name, INbdExportBackend backend, string description)
     {
-        Directory.CreateDirectory(_directory);
+        PrivateDirectory.Ensure(_socketDirectory, PrivateDirectory.OwnerOnly, DirectoryName);
+        PrivateDirectory.Ensure(_directory, PrivateDirectory.OwnerOnly, DirectoryName);
         var socket = Path.Combine(_directory, name.Replace('/', '-') + ".sock");
         var server = new NbdServer(new NbdServerOptions { UnixSocketPath = socket, Log = m => _log.LogDebug("nbd {Name}: {Message}", name, m) });
         try
@@ -75,5 +81,20 @@ public sealed class NbdExports : IAsyncDisposable
             await StopAsync(name).ConfigureAwait(false);
         if (_tcp is not null)
             await _tcp.DisposeAsync().ConfigureAwait(false);
+        RemoveIfEmpty(_directory);
+    }
+
+    /// <summary>This daemon's directory goes with its last socket; Nbd:SocketDirectory, which others may share, stays.</summary>
+    private static void RemoveIfEmpty(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory) && !Directory.EnumerateFileSystemEntries(directory).Any())
+                Directory.Delete(directory);
+        }
+        catch (IOException)
+        {
+            // something was put there meanwhile: it stays
+        }
     }
 }
