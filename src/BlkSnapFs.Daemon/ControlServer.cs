@@ -86,23 +86,10 @@ public sealed class ControlServer : IAsyncDisposable
     public static void RefuseIfServed(string path)
     {
         var full = System.IO.Path.GetFullPath(path);
-        if (File.Exists(full) && IsServed(full))
+        if (File.Exists(full) && UnixSocketProbe.IsServed(full))
             throw new BlkSnapException(Errno.EADDRINUSE, $"control socket {full}: another blksnapfs is serving it");
     }
 
-    private static bool IsServed(string path)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 
     private async Task AcceptAsync()
     {

@@ -114,7 +114,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
             if (_options.UnixSocketPath is { } path)
             {
                 // A socket file left by an earlier run would make bind fail; one still served is another server's.
-                if (File.Exists(path) && IsServed(path))
+                if (File.Exists(path) && UnixSocketProbe.IsServed(path))
                 {
                     throw new NbdException(Errno.EADDRINUSE, $"{path}: another server listens on it");
                 }
@@ -180,19 +180,6 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    private static bool IsServed(string path)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 
     private async Task AcceptLoopAsync(Socket listener, bool noDelay, TlsAcceptor? tls)
     {

@@ -61,7 +61,7 @@ public sealed class SocketModeTests : IAsyncDisposable
         File.WriteAllBytes(image, new byte[1 << 20]);
         using var backend = new FileExportBackend(image);
         string socket;
-        await using (var exports = new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, null, NullLogger.Instance))
+        await using (var exports = new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, null, null, NullLogger.Instance))
         {
             using (Umask.Set(0))
                 socket = exports.Start("data-live", backend, "test");
@@ -86,7 +86,7 @@ public sealed class SocketModeTests : IAsyncDisposable
         var image = _directory.File("disk.img");
         File.WriteAllBytes(image, new byte[4096]);
         using var backend = new FileExportBackend(image, readOnly: true);
-        var exports = new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, null, NullLogger.Instance);
+        var exports = new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, null, null, NullLogger.Instance);
         var e = Assert.Throws<BlkSnapException>(() => exports.Start("data-live", backend, "test"));
         Assert.Equal(Errno.EPERM, e.Errno);
         Assert.StartsWith($"Nbd:SocketDirectory {settings.NbdSocketDirectory} has mode 0770", e.Message, StringComparison.Ordinal);
