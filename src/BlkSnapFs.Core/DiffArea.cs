@@ -54,7 +54,6 @@ internal sealed partial class DiffArea
     public int ChunkSize => 1 << _chunkShift;
     public ChunkMap Chunks => _chunks;
     public int BlockSize => 1 << _blockShift;
-    public BlockRecords Records => _records;
 
     /// <summary>0, or the negative errno that corrupted this device's image.</summary>
     public int ErrorCode => Volatile.Read(ref _errorCode);

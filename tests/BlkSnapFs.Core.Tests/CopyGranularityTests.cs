@@ -118,4 +118,36 @@ public class CopyGranularityTests
         device.Write(0, new byte[Chunk]); // the rest of the chunk, under the image's blocks
         Assert.Equal(expected, ImageReader.ReadAll(device.Image));
     }
+
+    /// <summary>
+    /// An image read of a not-copied block whose first write lands while the read is under way (the
+    /// block is copied, then the original overwritten, before the read's data is read) still returns
+    /// the pre-take data: the block is looked at again after the read, in a Partial chunk as in an
+    /// untouched one.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ImageReadRacingAFirstTouchReturnsThePreTakeData(bool partial)
+    {
+        using var dir = new TestDirectory();
+        var (engine, counted, device, _, preTake) = Setup(dir);
+        using var _engine = engine;
+        const long At = 4L * Chunk + 5 * Block;
+        if (partial)
+            device.Write(4L * Chunk, new byte[Block]); // block 0 of the chunk: it is Partial
+        var written = 0;
+        counted.BeforeNextRead(_ =>
+        {
+            device.Write(At, Enumerable.Repeat((byte)0xEE, Block).ToArray());
+            written++;
+        });
+
+        var image = new byte[Block];
+        device.Image!.Read(At, image);
+
+        Assert.Equal(1, written);
+        Assert.Equal(0xEE, ImageReader.ReadAll(device)[(int)At]);
+        Assert.Equal(preTake.AsSpan((int)At, Block).ToArray(), image);
+    }
 }
