@@ -59,14 +59,17 @@ public sealed class ChunkMap
     //               WriteChunk (a write to the image)                 StoreRun
     //   NotCopied ---------------------------------------> InBuffer ----------> Stored
     //       |  \                                              |
-    //       |   \ CopyBlocks (a write to the original          | storing failed, or
-    //       |    \ covering part of it; its blocks only)       | the area closed
-    //       |     +--------> Partial                          |
+    //       |   \  CopyBlocks (a write to the original        | storing failed, or
+    //       |    \   covering part of it: its blocks only)    | the area closed
+    //       |     +------------> Partial                      |
+    //       |                                                 |
     //       | reading the original failed                     |
     //       +-----------------------> Failed <----------------+
     //
-    // Partial is final as well: later writes copy more of its blocks, each block going through
-    // NotCopied -> InBuffer -> Stored (or Failed) as a chunk does, and the chunk stays Partial
+    // A block of a Partial chunk: NotCopied -> InBuffer (CopyBlocks, or WriteBlocks for an image
+    // write) -> Stored (StoreBlocks, its whole range as one storage piece), or Failed as above.
+    //
+    // Partial is final as well: later writes copy more of its blocks, and the chunk stays Partial
     // when all are copied (promoting it would buy nothing: its blocks lie apart in the storage).
     // No state leads back to NotCopied, and Stored and Failed are final: a reader that sees a
     // chunk (or a block) past NotCopied without the lock can trust that, and one that sees it
