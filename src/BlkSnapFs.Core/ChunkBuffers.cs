@@ -1,8 +1,8 @@
 namespace BlkSnapFs.Core;
 
 /// <summary>
-/// The run buffers of one device's snapshot: chunks read from the original on their way to the
-/// difference storage. At most Chunk:MaximumInQueue chunks' worth is held at once; a copier that
+/// The run buffers of one device's snapshot: chunks (or blocks of a chunk) read from the original
+/// on their way to the difference storage. At most Chunk:MaximumInQueue chunks' worth is held at once; a copier that
 /// would exceed it waits (on a monitor, not spinning) until a run has been stored, which is what
 /// bounds the store queue.
 /// </summary>
@@ -10,6 +10,7 @@ internal sealed class ChunkBuffers
 {
     private readonly object _lock = new();
     private readonly AlignedBuffer?[] _slots;
+    private readonly int[] _bytes; // what each slot was rented for, returned to the budget with it
     private readonly Stack<int> _free;
     private readonly long _budget;
     private long _inUse;
@@ -18,6 +19,7 @@ internal sealed class ChunkBuffers
     public ChunkBuffers(int maximumRuns, long budget)
     {
         _slots = new AlignedBuffer?[maximumRuns];
+        _bytes = new int[maximumRuns];
         _free = new Stack<int>(Enumerable.Range(0, maximumRuns).Reverse());
         _budget = budget;
     }
@@ -36,13 +38,18 @@ internal sealed class ChunkBuffers
             slot = _free.Pop();
         }
         _slots[slot] = AlignedBuffer.Rent(bytes);
+        _bytes[slot] = bytes;
         return slot;
     }
 
     public Span<byte> Span(int slot) => _slots[slot]!.Span;
 
-    public void Return(int slot, int bytes)
+    /// <summary>The bytes the slot was rented for.</summary>
+    public int Length(int slot) => _bytes[slot];
+
+    public void Return(int slot)
     {
+        var bytes = _bytes[slot];
         var buffer = _slots[slot]!;
         _slots[slot] = null;
         buffer.Return();

@@ -14,6 +14,12 @@ public enum ChunkState
 
     /// <summary>Lost: the copy could not be made or stored; the image fails with EIO here.</summary>
     Failed = 3,
+
+    /// <summary>
+    /// Copied block by block (a write covered only part of it): the payload is the index of its
+    /// record in <see cref="BlockRecords"/>, one word per block, each in one of the states above.
+    /// </summary>
+    Partial = 4,
 }
 
 /// <summary>
@@ -26,12 +32,14 @@ public sealed class ChunkMap
 {
     // The word of one chunk:
     //
-    //    63   62   61..58  57..56   55 ......... 40   39 ............................... 0
+    //    63   62   61..59  58..56   55 ......... 40   39 ............................... 0
     //  +----+----+-------+--------+---------------+-------------------------------------+
     //  | L  | W  |   0   |  kind  |     area      |  Stored:   offset in the area / 4 KiB |
     //  +----+----+-------+--------+---------------+-------------------------------------+
     //                                              |  InBuffer: slot (39..16)            |
     //                                              |            index in the run (15..0) |
+    //                                              +-------------------------------------+
+    //                                              |  Partial:  record index (39..0)     |
     //                                              +-------------------------------------+
     //  L     locked: a thread holds the chunk (taken with compare-and-swap)
     //  W     waiters: a thread sleeps on stripe (chunk % 256) until the lock is released
@@ -39,24 +47,38 @@ public sealed class ChunkMap
     //  area  the storage area (Stored only): at most 65535 areas, each up to 4 PiB
     //  NotCopied and Failed carry no payload; the unused bits are 0.
     //
+    // A Partial chunk's record (BlockRecords) holds one word per copy unit, its "block" (4 KiB, or
+    // the sector if larger), encoded like a chunk word without L and W: NotCopied, InBuffer (slot,
+    // index in the run counted in blocks), Stored (area, offset) or Failed. Block words change
+    // only with their chunk's lock held; there is no lock per block.
+    //
     // The life of a chunk. Every change is made with its lock held:
     //
-    //               CopyRun (a write to the original)
+    //               CopyRun (a write to the original
+    //                 covering the whole chunk)
     //               WriteChunk (a write to the image)                 StoreRun
     //   NotCopied ---------------------------------------> InBuffer ----------> Stored
+    //       |  \                                              |
+    //       |   \  CopyBlocks (a write to the original        | storing failed, or
+    //       |    \   covering part of it: its blocks only)    | the area closed
+    //       |     +------------> Partial                      |
     //       |                                                 |
-    //       | reading the original failed                     | storing failed, or
-    //       |                                                 | the area closed
+    //       | reading the original failed                     |
     //       +-----------------------> Failed <----------------+
     //
+    // A block of a Partial chunk: NotCopied -> InBuffer (CopyBlocks, or WriteBlocks for an image
+    // write) -> Stored (StoreBlocks, its whole range as one storage piece), or Failed as above.
+    //
+    // Partial is final as well: later writes copy more of its blocks, and the chunk stays Partial
+    // when all are copied (promoting it would buy nothing: its blocks lie apart in the storage).
     // No state leads back to NotCopied, and Stored and Failed are final: a reader that sees a
-    // chunk past NotCopied without the lock can trust that, and one that sees it Stored can read
-    // the storage without the lock (writes to the image change a stored chunk in place).
-    // A locked NotCopied chunk is being read from the original by a copier.
+    // chunk (or a block) past NotCopied without the lock can trust that, and one that sees it
+    // Stored can read the storage without the lock (writes to the image change a stored chunk in
+    // place). A locked NotCopied chunk is being read from the original by a copier.
     private const ulong LockedBit = 1UL << 63;
     private const ulong WaitersBit = 1UL << 62;
     private const int KindShift = 56;
-    private const ulong KindMask = 0x3UL << KindShift;
+    private const ulong KindMask = 0x7UL << KindShift;
     private const int AreaShift = 40;
     private const ulong AreaMask = 0xFFFFUL << AreaShift;
     private const ulong PayloadMask = (1UL << AreaShift) - 1;
@@ -95,6 +117,10 @@ public sealed class ChunkMap
 
     public static ulong Failed => (ulong)ChunkState.Failed << KindShift;
 
+    public static ulong Partial(int record) => ((ulong)ChunkState.Partial << KindShift) | (uint)record;
+
+    public static int RecordOf(ulong word) => (int)(word & PayloadMask);
+
     public static (int Area, long Offset) LocationOf(ulong word) =>
         ((int)((word & AreaMask) >> AreaShift), (long)(word & PayloadMask) << StoredUnitShift);
 
@@ -102,7 +128,7 @@ public sealed class ChunkMap
     /// The piece of the image from byte <paramref name="offset"/> up to <paramref name="limit"/> at
     /// most that one request can read: neighbouring not-copied chunks (Location is the offset on the
     /// original), stored chunks lying next to each other in one storage area (Area and Location in
-    /// the storage), or one chunk in any other state. Read without locking.
+    /// the storage), or one chunk in any other state (a Partial one is read block by block). Read without locking.
     /// </summary>
     public (ChunkState Kind, int Area, long Location, long Length) PieceAt(long offset, long limit, int chunkShift)
     {
@@ -171,9 +197,9 @@ public sealed class ChunkMap
     }
 
     /// <summary>How many chunks are in each state (a snapshot of a moving map).</summary>
-    public (long NotCopied, long InBuffer, long Stored, long Failed) Census()
+    public (long NotCopied, long InBuffer, long Stored, long Failed, long Partial) Census()
     {
-        long notCopied = 0, inBuffer = 0, stored = 0, failed = 0;
+        long notCopied = 0, inBuffer = 0, stored = 0, failed = 0, partial = 0;
         foreach (var w in _words)
         {
             switch (KindOf(w))
@@ -181,9 +207,10 @@ public sealed class ChunkMap
                 case ChunkState.NotCopied: notCopied++; break;
                 case ChunkState.InBuffer: inBuffer++; break;
                 case ChunkState.Stored: stored++; break;
+                case ChunkState.Partial: partial++; break;
                 default: failed++; break;
             }
         }
-        return (notCopied, inBuffer, stored, failed);
+        return (notCopied, inBuffer, stored, failed, partial);
     }
 }

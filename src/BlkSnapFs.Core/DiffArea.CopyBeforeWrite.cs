@@ -4,24 +4,32 @@ namespace BlkSnapFs.Core;
 // so no take or destroy runs meanwhile) and calls CopyBeforeWrite before it writes the original:
 //
 //   CopyBeforeWrite  looks at each chunk of the write without locking; copied ones are skipped
-//   └ CopyRun        locks a run of not-copied chunks in ascending order, reads them from the
-//                    original into one run buffer, and unlocks them InBuffer: from here on the
-//                    caller may overwrite the original
-//     └ Queue        counts the run as pending and hands it to a store worker (ChunkStoreQueue)
+//   ├ CopyRun        for the chunks the write covers whole: locks a run of not-copied chunks in
+//   │                ascending order, reads them from the original into one run buffer, and
+//   │                unlocks them InBuffer: from here on the caller may overwrite the original
+//   ├ CopyBlocks     for a chunk the write covers in part, or a Partial one: for each range of the
+//   │                write's blocks still not copied, rents a buffer, locks the chunk, reads the
+//   │                range from the original, marks its blocks InBuffer and unlocks the chunk Partial
+//   └ Queue…         counts the run as pending and hands it to a store worker (ChunkStoreQueue)
 //   StoreRun         on that worker's thread: locks the run's chunks again, writes the buffer to
-//                    the difference storage, unlocks them Stored (Failed on an error or once
-//                    the area closes), frees the buffer, and wakes a Flush waiting for it
+//   StoreBlocks      the difference storage (a block run: locks its chunk, one piece for the
+//                    range), unlocks them Stored (Failed on an error or once the area closes),
+//                    frees the buffer, and wakes a Flush waiting for it
 //
-// Locks: a chunk's lock (in its ChunkMap word) is held while its state or its buffer changes.
-// Runs take their locks in ascending chunk order and image reads and writes take one lock at a
-// time, so no two ever wait for each other. Two writers of one chunk: the second waits on the
-// lock, then finds it InBuffer and goes on; its write to the original follows the copy.
+// Locks: a chunk's lock (in its ChunkMap word) is held while its state, its blocks' words or its
+// buffer change. Runs take their locks in ascending chunk order and image reads and writes take
+// one lock at a time, so no two ever wait for each other. A run buffer may have to wait for a
+// store, and a store may need any Partial chunk's lock, so a buffer is rented with no Partial
+// chunk locked: CopyBlocks rents before it locks, then copies only what is still not copied
+// (CopyRun rents with not-copied chunks locked, which no queued run holds). Two writers of one
+// chunk: the second waits on the lock, then finds it (or its blocks) copied and goes on; its write
+// to the original follows the copy.
 //
 // Left out on purpose:
-// - No head or tail: a chunk is copied whole even when the write covers only part of it, as the
-//   image needs all of its pre-take data and the original is about to change.
-// - No lock for a chunk already copied: a chunk never returns to NotCopied.
-// - No wait for the storage: the write goes on once its chunks are in memory (Flush waits).
+// - No copy of the rest of a chunk: a write copies the blocks it overwrites (rounded out to the
+//   copy unit), as the rest of the chunk still holds its pre-take data on the original.
+// - No lock for a chunk or block already copied: neither ever returns to NotCopied.
+// - No wait for the storage: the write goes on once its blocks are in memory (Flush waits).
 // - No error to the writer: a copy that cannot be made corrupts this device's image, and once
 //   it is corrupted nothing more is copied.
 internal sealed partial class DiffArea
@@ -32,33 +40,43 @@ internal sealed partial class DiffArea
     private const int MaximumRunBytes = 256 << 10;
 
     /// <summary>
-    /// Makes sure every chunk that [offset, offset+length) overwrites has its pre-take data copied
+    /// Makes sure every block that [offset, offset+length) overwrites has its pre-take data copied
     /// (into a run buffer on its way to the storage) before the caller writes the original.
-    /// Neighbouring chunks not yet copied are copied together: one read of the original and one
-    /// write to the storage per run.
+    /// Neighbouring chunks the write covers whole are copied together: one read of the original
+    /// and one write to the storage per run; of a chunk covered in part, only the write's blocks.
     /// Never fails: a copy that cannot be made corrupts the snapshot, not the write.
     /// </summary>
     public void CopyBeforeWrite(long offset, long length)
     {
         if (length <= 0 || ErrorCode != 0)
             return;
+        var end = offset + length;
         var first = (int)(offset >> _chunkShift);
-        var last = (int)((offset + length - 1) >> _chunkShift);
-        for (var c = first; c <= last;)
+        var last = (int)((end - 1) >> _chunkShift);
+        var wholeFirst = ChunkStart(first) == offset ? first : first + 1;
+        var wholeLast = ChunkStart(last) + ChunkLength(last) == end ? last : last - 1;
+        for (var c = first; c <= last && ErrorCode == 0; c++)
         {
-            if (ChunkMap.KindOf(_chunks.Peek(c)) != ChunkState.NotCopied)
+            var kind = ChunkMap.KindOf(_chunks.Peek(c));
+            if (kind == ChunkState.NotCopied && c >= wholeFirst && c <= wholeLast)
             {
-                c++;
-                continue;
+                var settled = CopyRun(c, Math.Min(wholeLast, c + _maximumRun - 1));
+                if (settled > 0)
+                {
+                    c += settled - 1;
+                    continue;
+                }
+                kind = ChunkMap.KindOf(_chunks.Peek(c)); // copied in part meanwhile
             }
-            c += CopyRun(c, Math.Min(last, c + _maximumRun - 1));
+            if (kind is ChunkState.NotCopied or ChunkState.Partial)
+                CopyBlocks(c, Math.Max(offset, ChunkStart(c)), Math.Min(end, ChunkStart(c) + ChunkLength(c)));
         }
     }
 
     /// <summary>
     /// Locks the not-copied chunks from <paramref name="first"/> on (ascending, so runs never
     /// deadlock), reads them in one piece into a run buffer and queues the run for the storage.
-    /// Returns how many chunks it settled.
+    /// Returns how many chunks it settled: 0 when the first is no longer not copied.
     /// </summary>
     private int CopyRun(int first, int last)
     {
@@ -66,7 +84,7 @@ internal sealed partial class DiffArea
         if (ChunkMap.KindOf(state) != ChunkState.NotCopied || ErrorCode != 0)
         {
             _chunks.Unlock(first, state);
-            return 1;
+            return 0;
         }
         var end = first + 1;
         while (end <= last)
@@ -92,7 +110,7 @@ internal sealed partial class DiffArea
             for (var c = first; c < end; c++)
                 _chunks.Unlock(c, ChunkMap.Failed);
             if (slot >= 0)
-                _buffers.Return(slot, bytes);
+                _buffers.Return(slot);
             return end - first;
         }
         for (var c = first; c < end; c++)
@@ -101,10 +119,107 @@ internal sealed partial class DiffArea
         return end - first;
     }
 
+    /// <summary>
+    /// Copies the blocks of chunk <paramref name="chunk"/> that bytes [from, to) of it overwrite and
+    /// that are still not copied, a range of neighbouring blocks at a time, leaving the chunk Partial.
+    /// </summary>
+    private void CopyBlocks(int chunk, long from, long to)
+    {
+        var start = ChunkStart(chunk);
+        var endBlock = (int)((to - start - 1) >> _blockShift) + 1;
+        var slot = -1;
+        try
+        {
+            for (var b = (int)((from - start) >> _blockShift); b < endBlock;)
+            {
+                // Find the next range without the lock (blocks only ever leave NotCopied) and rent
+                // its buffer before taking the lock: renting may wait for a store of this chunk.
+                var word = _chunks.Peek(chunk);
+                var kind = ChunkMap.KindOf(word);
+                if (kind is not (ChunkState.NotCopied or ChunkState.Partial))
+                    return;
+                var (runStart, runEnd) = kind == ChunkState.Partial
+                    ? NotCopiedRange(ChunkMap.RecordOf(word), b, endBlock)
+                    : (b, endBlock);
+                if (runStart == runEnd)
+                    return;
+                var bytes = BlockRunBytes(chunk, runStart, runEnd);
+                if (slot >= 0 && _buffers.Length(slot) < bytes)
+                {
+                    _buffers.Return(slot);
+                    slot = -1;
+                }
+                if (slot < 0)
+                    slot = _buffers.Rent(bytes);
+
+                var state = _chunks.Lock(chunk);
+                kind = ChunkMap.KindOf(state);
+                if (kind is not (ChunkState.NotCopied or ChunkState.Partial) || ErrorCode != 0)
+                {
+                    _chunks.Unlock(chunk, state);
+                    return;
+                }
+                var record = kind == ChunkState.Partial ? ChunkMap.RecordOf(state) : _records.Allocate();
+                var (s, e) = NotCopiedRange(record, runStart, runEnd); // what is left of it now
+                if (s == e)
+                {
+                    _chunks.Unlock(chunk, state);
+                    b = runEnd;
+                    continue;
+                }
+                try
+                {
+                    _device.Read(start + ((long)s << _blockShift), _buffers.Span(slot)[..BlockRunBytes(chunk, s, e)]);
+                }
+                catch (Exception ex)
+                {
+                    SetCorrupted(Errno.Of(ex));
+                    for (var i = s; i < e; i++)
+                        Volatile.Write(ref _records.Word(record, i), ChunkMap.Failed);
+                    _chunks.Unlock(chunk, ChunkMap.Partial(record));
+                    return;
+                }
+                for (var i = s; i < e; i++)
+                    Volatile.Write(ref _records.Word(record, i), ChunkMap.InBuffer(slot, i - s));
+                _chunks.Unlock(chunk, ChunkMap.Partial(record));
+                QueueBlocks(chunk, s, e - s, slot);
+                slot = -1;
+                b = e;
+            }
+        }
+        catch (BlkSnapException ex)
+        {
+            SetCorrupted(ex.Errno); // no buffer: the snapshot is going away
+        }
+        finally
+        {
+            if (slot >= 0)
+                _buffers.Return(slot);
+        }
+    }
+
+    /// <summary>The first range of neighbouring not-copied blocks of a record within [from, end), empty if none.</summary>
+    private (int Start, int End) NotCopiedRange(int record, int from, int end)
+    {
+        var s = from;
+        while (s < end && ChunkMap.KindOf(_records.Peek(record, s)) != ChunkState.NotCopied)
+            s++;
+        var e = s;
+        while (e < end && ChunkMap.KindOf(_records.Peek(record, e)) == ChunkState.NotCopied)
+            e++;
+        return (s, e);
+    }
+
     private void Queue(int first, int count, int slot)
     {
         Interlocked.Increment(ref _pending);
         _queue.Add(this, first, count, slot);
+    }
+
+    private void QueueBlocks(int chunk, int first, int count, int slot)
+    {
+        Interlocked.Increment(ref _pending);
+        _queue.Add(this, chunk, count, slot, first);
     }
 
     /// <summary>
@@ -139,12 +254,55 @@ internal sealed partial class DiffArea
         {
             for (var c = settled; c < end; c++)
                 _chunks.Unlock(c, ChunkMap.Failed);
-            _buffers.Return(slot, bytes);
-            if (Interlocked.Decrement(ref _pending) == 0)
+            RunSettled(slot);
+        }
+    }
+
+    /// <summary>
+    /// Moves a buffered range of blocks [first, first+count) of a Partial chunk to the difference
+    /// storage in one piece, or block by block when no area has room for it whole (called by the
+    /// store queue's workers).
+    /// </summary>
+    public void StoreBlocks(int chunk, int first, int count, int slot)
+    {
+        var state = _chunks.Lock(chunk);
+        var record = ChunkMap.RecordOf(state);
+        var end = first + count;
+        var settled = first;
+        try
+        {
+            if (ErrorCode == 0 && !Volatile.Read(ref _closing))
             {
-                lock (_pendingLock)
-                    Monitor.PulseAll(_pendingLock);
+                var data = _buffers.Span(slot)[..BlockRunBytes(chunk, first, end)];
+                if (count == 1 || !TryStoreBlocks(record, first, end, data))
+                {
+                    for (; settled < end; settled++)
+                        StoreBlocksAt(record, settled, settled + 1, data.Slice((settled - first) << _blockShift, BlockLength(chunk, settled)));
+                }
+                settled = end;
             }
+        }
+        catch (Exception e)
+        {
+            SetCorrupted(Errno.Of(e));
+        }
+        finally
+        {
+            for (var b = settled; b < end; b++)
+                Volatile.Write(ref _records.Word(record, b), ChunkMap.Failed);
+            _chunks.Unlock(chunk, state);
+            RunSettled(slot);
+        }
+    }
+
+    /// <summary>Frees a stored (or dropped) run's buffer and wakes a Flush waiting for the last run.</summary>
+    private void RunSettled(int slot)
+    {
+        _buffers.Return(slot);
+        if (Interlocked.Decrement(ref _pending) == 0)
+        {
+            lock (_pendingLock)
+                Monitor.PulseAll(_pendingLock);
         }
     }
 
@@ -159,6 +317,28 @@ internal sealed partial class DiffArea
         {
             return false;
         }
+    }
+
+    private bool TryStoreBlocks(int record, int first, int end, ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            StoreBlocksAt(record, first, end, data);
+            return true;
+        }
+        catch (BlkSnapException e) when (e.Errno == Errno.ENOSPC)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Writes blocks [first, end) of a locked chunk to the storage in one piece and marks them stored.</summary>
+    private void StoreBlocksAt(int record, int first, int end, ReadOnlySpan<byte> data)
+    {
+        var (area, at) = _storage.Allocate(data.Length);
+        _storage.Write(area, at, data);
+        for (var b = first; b < end; b++)
+            Volatile.Write(ref _records.Word(record, b), ChunkMap.Stored(area, at + ((long)(b - first) << _blockShift)));
     }
 
     /// <summary>Writes locked chunks [first, end) to the storage in one piece and unlocks them as stored.</summary>

@@ -3,8 +3,17 @@ namespace BlkSnapFs.Core;
 // Reads and writes of the snapshot image, each admitted by Enter (refused once the area is closing
 // or corrupted). A read takes the image piece by piece: runs of not-copied chunks from the
 // original, runs of neighbouring stored chunks from the storage in one request, anything else one
-// chunk at a time. A write never reaches the original: it goes into the chunk's copy, loading a
-// not-copied chunk from the original first when the write covers only part of it.
+// chunk at a time; a Partial chunk the same way over its blocks (ReadBlocks). A write never
+// reaches the original: it goes into the chunk's copy, loading a not-copied chunk from the
+// original first when the write covers only part of it (whole chunks, as before blocks existed:
+// an image write is rare and its chunk is then copied once). Into a Partial chunk it writes only
+// the blocks it covers (WriteBlocks): copied ones in place, not-copied ones loaded from the
+// original when written in part, then buffered and queued as a block run.
+//
+// Not-copied blocks are read without the lock, with the re-check ReadUncopied does: a block's
+// original changes only after its word leaves NotCopied (the copier publishes it with the chunk's
+// unlock before the writer writes), so a block whose word still shows NotCopied after the read was
+// read intact. This keeps image reads from waiting on copiers and store workers.
 internal sealed partial class DiffArea
 {
     /// <summary>Reads the image: stored chunks from the storage, buffered ones from memory, the rest from the original.</summary>
@@ -77,6 +86,9 @@ internal sealed partial class DiffArea
                     var (area, at) = ChunkMap.LocationOf(word);
                     _storage.Read(area, at + inChunk, destination);
                     return;
+                case ChunkState.Partial:
+                    ReadBlocks(chunk, ChunkMap.RecordOf(word), offset, destination);
+                    return;
                 case ChunkState.InBuffer:
                     var state = _chunks.Lock(chunk);
                     try
@@ -94,6 +106,86 @@ internal sealed partial class DiffArea
                     throw Corrupted();
             }
         }
+    }
+
+    /// <summary>Reads part of a Partial chunk: its blocks piece by piece, as ReadImage reads chunks.</summary>
+    private void ReadBlocks(int chunk, int record, long offset, Span<byte> destination)
+    {
+        var start = ChunkStart(chunk);
+        while (!destination.IsEmpty)
+        {
+            var piece = BlockPieceAt(record, offset - start, offset - start + destination.Length);
+            var part = destination[..(int)piece.Length];
+            switch (piece.Kind)
+            {
+                case ChunkState.NotCopied:
+                    _device.Read(offset, part);
+                    // as ReadUncopied: a block copied meanwhile is read again from its copy
+                    var last = (int)((offset + part.Length - 1 - start) >> _blockShift);
+                    for (var b = (int)((offset - start) >> _blockShift); b <= last; b++)
+                    {
+                        if (ChunkMap.KindOf(_records.Peek(record, b)) == ChunkState.NotCopied)
+                            continue;
+                        var from = Math.Max(offset, start + ((long)b << _blockShift));
+                        var to = Math.Min(offset + part.Length, start + ((long)(b + 1) << _blockShift));
+                        ReadBlocks(chunk, record, from, part.Slice((int)(from - offset), (int)(to - from)));
+                    }
+                    break;
+                case ChunkState.Stored:
+                    _storage.Read(piece.Area, piece.Location, part);
+                    break;
+                case ChunkState.InBuffer:
+                    if (!ReadBufferedBlock(chunk, record, offset, part))
+                        continue; // stored meanwhile: look again
+                    break;
+                default:
+                    throw Corrupted();
+            }
+            offset += part.Length;
+            destination = destination[part.Length..];
+        }
+    }
+
+    /// <summary>Copies from a buffered block under the chunk's lock; false if it is no longer buffered.</summary>
+    private bool ReadBufferedBlock(int chunk, int record, long offset, Span<byte> destination)
+    {
+        var state = _chunks.Lock(chunk);
+        try
+        {
+            var inChunk = (int)(offset - ChunkStart(chunk));
+            var word = _records.Peek(record, inChunk >> _blockShift);
+            if (ChunkMap.KindOf(word) != ChunkState.InBuffer)
+                return false;
+            BufferedBlock(word, inChunk).Slice(0, destination.Length).CopyTo(destination);
+            return true;
+        }
+        finally
+        {
+            _chunks.Unlock(chunk, state);
+        }
+    }
+
+    /// <summary>
+    /// As ChunkMap.PieceAt over a record's blocks, for bytes [from, limit) of the chunk: neighbouring
+    /// not-copied blocks (Location on the original), stored blocks next to each other in one area,
+    /// or one block in any other state. Read without locking.
+    /// </summary>
+    private (ChunkState Kind, int Area, long Location, long Length) BlockPieceAt(int record, long from, long limit)
+    {
+        var block = (int)(from >> _blockShift);
+        var word = _records.Peek(record, block);
+        var kind = ChunkMap.KindOf(word);
+        var (area, location) = kind == ChunkState.Stored ? ChunkMap.LocationOf(word) : (0, 0L);
+        location += from - ((long)block << _blockShift);
+        var end = Math.Min((long)(block + 1) << _blockShift, limit);
+        while (end < limit && kind is ChunkState.NotCopied or ChunkState.Stored)
+        {
+            var next = _records.Peek(record, ++block);
+            if (ChunkMap.KindOf(next) != kind || (kind == ChunkState.Stored && ChunkMap.LocationOf(next) != (area, location + end - from)))
+                break;
+            end = Math.Min(end + (1L << _blockShift), limit);
+        }
+        return (kind, area, location, end - from);
     }
 
     /// <summary>Writes the image: into the chunk (loaded from the original first when only part is written), never to the original.</summary>
@@ -136,7 +228,7 @@ internal sealed partial class DiffArea
                     }
                     catch (Exception e)
                     {
-                        _buffers.Return(slot, length);
+                        _buffers.Return(slot);
                         next = ChunkMap.Failed;
                         SetCorrupted(Errno.Of(e));
                         throw Corrupted();
@@ -151,6 +243,8 @@ internal sealed partial class DiffArea
                     var (area, at) = ChunkMap.LocationOf(state);
                     _storage.Write(area, at + inChunk, data);
                     break;
+                case ChunkState.Partial:
+                    break; // below, with the lock released
                 default:
                     throw Corrupted();
             }
@@ -159,8 +253,126 @@ internal sealed partial class DiffArea
         {
             _chunks.Unlock(chunk, next);
         }
-        if (ChunkMap.KindOf(next) == ChunkState.InBuffer && ChunkMap.KindOf(state) == ChunkState.NotCopied)
+        if (ChunkMap.KindOf(state) == ChunkState.Partial)
+            WriteBlocks(chunk, ChunkMap.RecordOf(state), offset, data);
+        else if (ChunkMap.KindOf(next) == ChunkState.InBuffer && ChunkMap.KindOf(state) == ChunkState.NotCopied)
             Queue(chunk, 1, ChunkMap.BufferOf(next).Slot);
+    }
+
+    /// <summary>
+    /// Writes into a Partial chunk: copied blocks in place, and each range of not-copied ones into a
+    /// buffer (its partly written first and last blocks loaded from the original) queued as a block
+    /// run. The buffer is rented with the lock released (a rent may wait for a store of this chunk),
+    /// then the range is looked at again.
+    /// </summary>
+    private void WriteBlocks(int chunk, int record, long offset, ReadOnlySpan<byte> data)
+    {
+        var start = ChunkStart(chunk);
+        var end = offset + data.Length;
+        var endBlock = (int)((end - 1 - start) >> _blockShift) + 1;
+        var slot = -1;
+        try
+        {
+            for (var b = (int)((offset - start) >> _blockShift); b < endBlock;)
+            {
+                var state = _chunks.Lock(chunk);
+                int s, e, needed = 0;
+                var queued = false;
+                try
+                {
+                    for (; b < endBlock && ChunkMap.KindOf(_records.Peek(record, b)) != ChunkState.NotCopied; b++)
+                        WriteCopiedBlock(chunk, record, b, offset, data);
+                    (s, e) = NotCopiedRange(record, b, endBlock);
+                    if (s < e)
+                    {
+                        needed = BlockRunBytes(chunk, s, e);
+                        if (slot >= 0 && _buffers.Length(slot) >= needed)
+                        {
+                            FillBlocks(chunk, record, s, e, slot, offset, data);
+                            queued = true;
+                            b = e;
+                        }
+                    }
+                }
+                finally
+                {
+                    _chunks.Unlock(chunk, state);
+                }
+                if (queued)
+                {
+                    QueueBlocks(chunk, s, e - s, slot);
+                    slot = -1;
+                }
+                else if (needed > 0)
+                {
+                    if (slot >= 0)
+                        _buffers.Return(slot);
+                    slot = -1;
+                    slot = _buffers.Rent(needed); // EIO once destroyed
+                }
+            }
+        }
+        finally
+        {
+            if (slot >= 0)
+                _buffers.Return(slot);
+        }
+    }
+
+    /// <summary>Writes the part of the image write that falls in a copied block, in place (the chunk's lock held).</summary>
+    private void WriteCopiedBlock(int chunk, int record, int block, long offset, ReadOnlySpan<byte> data)
+    {
+        var blockStart = ChunkStart(chunk) + ((long)block << _blockShift);
+        var from = Math.Max(offset, blockStart);
+        var to = Math.Min(offset + data.Length, blockStart + BlockLength(chunk, block));
+        var part = data.Slice((int)(from - offset), (int)(to - from));
+        var word = _records.Peek(record, block);
+        switch (ChunkMap.KindOf(word))
+        {
+            case ChunkState.Stored:
+                var (area, at) = ChunkMap.LocationOf(word);
+                _storage.Write(area, at + (from - blockStart), part);
+                break;
+            case ChunkState.InBuffer:
+                part.CopyTo(BufferedBlock(word, (int)(from - ChunkStart(chunk))));
+                break;
+            default:
+                throw Corrupted();
+        }
+    }
+
+    /// <summary>
+    /// Fills a buffer with not-copied blocks [s, e) as the image write leaves them and marks them
+    /// InBuffer (the chunk's lock held): the first and last are loaded from the original when the
+    /// write covers only part of them.
+    /// </summary>
+    private void FillBlocks(int chunk, int record, int s, int e, int slot, long offset, ReadOnlySpan<byte> data)
+    {
+        var runStart = ChunkStart(chunk) + ((long)s << _blockShift);
+        var runEnd = runStart + BlockRunBytes(chunk, s, e);
+        var buffer = _buffers.Span(slot);
+        try
+        {
+            if (offset > runStart)
+                _device.Read(runStart, buffer[..BlockLength(chunk, s)]);
+            if (offset + data.Length < runEnd && (e - 1 > s || offset <= runStart))
+            {
+                var lastStart = (e - 1 - s) << _blockShift;
+                _device.Read(runStart + lastStart, buffer.Slice(lastStart, BlockLength(chunk, e - 1)));
+            }
+        }
+        catch (Exception ex)
+        {
+            SetCorrupted(Errno.Of(ex));
+            for (var i = s; i < e; i++)
+                Volatile.Write(ref _records.Word(record, i), ChunkMap.Failed);
+            throw Corrupted();
+        }
+        var from = Math.Max(offset, runStart);
+        var to = Math.Min(offset + data.Length, runEnd);
+        data.Slice((int)(from - offset), (int)(to - from)).CopyTo(buffer[(int)(from - runStart)..]);
+        for (var i = s; i < e; i++)
+            Volatile.Write(ref _records.Word(record, i), ChunkMap.InBuffer(slot, i - s));
     }
 
     /// <summary>Makes the image's writes and copied chunks durable (after the queued runs are stored); EIO once destroyed or corrupted.</summary>
@@ -187,6 +399,13 @@ internal sealed partial class DiffArea
     {
         var (slot, index) = ChunkMap.BufferOf(state);
         return _buffers.Span(slot).Slice(index << _chunkShift, ChunkLength(chunk));
+    }
+
+    /// <summary>A buffered block's bytes in its run buffer from byte <paramref name="inChunk"/> of the chunk on (the chunk's lock held).</summary>
+    private Span<byte> BufferedBlock(ulong word, int inChunk)
+    {
+        var (slot, index) = ChunkMap.BufferOf(word);
+        return _buffers.Span(slot)[((index << _blockShift) + (inChunk & (BlockSize - 1)))..];
     }
 
     private int SegmentLength(long offset, int remaining) =>

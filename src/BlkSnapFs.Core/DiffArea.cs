@@ -1,7 +1,8 @@
 namespace BlkSnapFs.Core;
 
 /// <summary>
-/// One device's part of a taken snapshot: its chunk map, its run buffers, and the three
+/// One device's part of a taken snapshot: its chunk map, the block records of its partly copied
+/// chunks, its run buffers, and the three
 /// operations that use them, each in a file of its own: copy-before-write for writes to the
 /// original (DiffArea.CopyBeforeWrite.cs), reads and writes of the snapshot image
 /// (DiffArea.Image.cs), and here its life: construction, corruption, admission and close.
@@ -13,12 +14,14 @@ internal sealed partial class DiffArea
     private readonly string _name;
     private readonly ChangeTracker _tracker;
     private readonly ChunkMap _chunks;
+    private readonly BlockRecords _records;
     private readonly ChunkBuffers _buffers;
     private readonly DiffStorage _storage;
     private readonly EventQueue _events;
     private readonly ChunkStoreQueue _queue;
     private readonly ImageReadAhead _readAhead;
     private readonly int _chunkShift;
+    private readonly int _blockShift; // the copy unit: 4 KiB, or the sector if larger
     private readonly int _maximumRun;
     private readonly object _pendingLock = new();
     private int _pending; // runs queued and not yet stored
@@ -41,6 +44,8 @@ internal sealed partial class DiffArea
         if (count > Array.MaxLength)
             throw new BlkSnapException(Errno.EFBIG, $"{name}: {count} chunks are too many; raise Chunk:MaximumShift");
         _chunks = new ChunkMap((int)count);
+        _blockShift = Math.Max(EngineParameters.PageShift, Log2(device.SectorSize));
+        _records = new BlockRecords((int)count, 1 << (_chunkShift - _blockShift));
         _buffers = new ChunkBuffers(parameters.MaximumInQueue, (long)parameters.MaximumInQueue << _chunkShift);
         _maximumRun = Math.Clamp(MaximumRunBytes >> _chunkShift, 1, parameters.MaximumInQueue);
         _readAhead = new ImageReadAhead(device, storage, _chunks, _chunkShift);
@@ -48,6 +53,7 @@ internal sealed partial class DiffArea
 
     public int ChunkSize => 1 << _chunkShift;
     public ChunkMap Chunks => _chunks;
+    public int BlockSize => 1 << _blockShift;
 
     /// <summary>0, or the negative errno that corrupted this device's image.</summary>
     public int ErrorCode => Volatile.Read(ref _errorCode);
@@ -89,7 +95,15 @@ internal sealed partial class DiffArea
             spin.SpinOnce(sleep1Threshold: 20);
     }
 
+    /// <summary>Frees the block records: called once the store queue has drained, after <see cref="Close"/>.</summary>
+    public void Release() => _records.Dispose();
+
     private long ChunkStart(int chunk) => (long)chunk << _chunkShift;
+
+    /// <summary>The bytes of blocks [first, end) of a chunk (the device's last block may be short).</summary>
+    private int BlockRunBytes(int chunk, int first, int end) => Math.Min(ChunkLength(chunk), end << _blockShift) - (first << _blockShift);
+
+    private int BlockLength(int chunk, int block) => BlockRunBytes(chunk, block, block + 1);
 
     private int ChunkLength(int chunk) => (int)Math.Min(ChunkSize, _device.Capacity - ChunkStart(chunk));
 

@@ -141,6 +141,8 @@ public sealed class Snapshot
             foreach (var area in areas)
                 area.Close();
             _queue?.Dispose();
+            foreach (var area in areas)
+                area.Release();
             Storage.Dispose();
             Events.Close();
         }

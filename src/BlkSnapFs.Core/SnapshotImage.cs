@@ -50,7 +50,8 @@ public sealed class SnapshotImage
     /// <summary>
     /// From <paramref name="offset"/> up to <paramref name="limit"/> at most, the run of chunks that all
     /// read from the difference storage (copied before a write, or written through the image), or all
-    /// from the original device. EIO once the image has failed.
+    /// from the original device; a chunk copied in part (Partial) counts as from the storage, so a
+    /// reader of the layers takes it through the image. EIO once the image has failed.
     /// </summary>
     public long SourceRun(long offset, long limit, out bool fromStorage)
     {
@@ -71,8 +72,8 @@ public sealed class SnapshotImage
             throw new BlkSnapException(Errno.EIO, $"the snapshot image of {Device.Name} has failed");
     }
 
-    /// <summary>How many chunks are in each state.</summary>
-    public (long NotCopied, long InBuffer, long Stored, long Failed) ChunkCensus() => _area.Chunks.Census();
+    /// <summary>How many chunks are in each state (Partial: copied block by block, in part or all).</summary>
+    public (long NotCopied, long InBuffer, long Stored, long Failed, long Partial) ChunkCensus() => _area.Chunks.Census();
 
     /// <summary>Each chunk's state and place in the storage (for tests that check how chunks were stored).</summary>
     internal ChunkMap Chunks => _area.Chunks;

@@ -14,8 +14,9 @@ public class ConcurrencyTests(ITestOutputHelper output)
     /// Writers on the original and on the image (rewriting pre-take bytes, so the image's expected
     /// content stays the pre-take content) while readers read the image and compare it with the
     /// copy read before the take. Runs in short rounds (take, race, check, destroy) so that first
-    /// writes to chunks, where reads could tear, happen all the time. BLKSNAPFS_CONCURRENCY_SECONDS
-    /// sets the length (default 20).
+    /// writes to chunks, where reads could tear, happen all the time. Small writes (a byte to two
+    /// blocks) crowd the first 1 MiB, where readers read too, so that chunks are copied block by
+    /// block while they are read. BLKSNAPFS_CONCURRENCY_SECONDS sets the length (default 20).
     /// </summary>
     [Fact]
     public void ReadersSeeThePreTakeImageWhileWritersRun()
@@ -24,7 +25,8 @@ public class ConcurrencyTests(ITestOutputHelper output)
         const long DeviceSize = 16L << 20;
         var seed = Random.Shared.Next();
         using var dir = new TestDirectory();
-        using var engine = new BlkSnapEngine(SmallParameters.Create(chunkShift: 14, blockShift: 16, storageSectors: 1 << 14));
+        const long Hot = 1 << 20;
+        using var engine = new BlkSnapEngine(SmallParameters.Create(chunkShift: 16, blockShift: 16, storageSectors: 1 << 14));
         var device = engine.Attach(dir.Device("disk", DeviceSize, new Random(seed))).Device;
         long mismatches = 0, fullReads = 0, writes = 0, imageWrites = 0, rangeReads = 0, rounds = 0;
         var failures = new List<string>();
@@ -57,15 +59,15 @@ public class ConcurrencyTests(ITestOutputHelper output)
                     stop.Cancel();
                 }
             }
-            var data = new byte[2][];
             var threads = new List<Thread>();
-            for (var w = 0; w < 2; w++)
+            for (var w = 0; w < 3; w++)
             {
-                var buffer = data[w] = new byte[64 << 10];
+                var buffer = new byte[64 << 10];
+                var small = w > 0;
                 threads.Add(new Thread(() => Run(random =>
                 {
-                    var length = random.Next(1, buffer.Length);
-                    var offset = random.NextInt64(0, DeviceSize - length);
+                    var length = small ? random.Next(1, 8192) : random.Next(1, buffer.Length);
+                    var offset = random.NextInt64(0, (small ? Hot : DeviceSize) - length);
                     random.NextBytes(buffer.AsSpan(0, length));
                     device.Write(offset, buffer.AsSpan(0, length));
                     Interlocked.Increment(ref writes);
@@ -73,11 +75,12 @@ public class ConcurrencyTests(ITestOutputHelper output)
             }
             threads.Add(new Thread(() => Run(random =>
             {
-                var length = random.Next(1, 100_000);
-                var offset = random.NextInt64(0, DeviceSize - length);
+                var small = random.Next(2) == 0;
+                var length = small ? random.Next(1, 8192) : random.Next(1, 100_000);
+                var offset = random.NextInt64(0, (small ? Hot : DeviceSize) - length);
                 image.Write(offset, preTake.AsSpan((int)offset, length));
                 Interlocked.Increment(ref imageWrites);
-            }, seed + (int)rounds * 8 + 2)));
+            }, seed + (int)rounds * 8 + 5)));
             threads.Add(new Thread(() => Run(_ =>
             {
                 if (!ImageReader.ReadAll(image, 256 << 10).AsSpan().SequenceEqual(preTake))
@@ -88,12 +91,12 @@ public class ConcurrencyTests(ITestOutputHelper output)
             threads.Add(new Thread(() => Run(random =>
             {
                 var length = random.Next(1, readBuffer.Length);
-                var offset = random.NextInt64(0, DeviceSize - length);
+                var offset = random.NextInt64(0, (random.Next(2) == 0 ? Hot : DeviceSize) - length);
                 image.Read(offset, readBuffer.AsSpan(0, length));
                 if (!readBuffer.AsSpan(0, length).SequenceEqual(preTake.AsSpan((int)offset, length)))
                     Interlocked.Increment(ref mismatches);
                 Interlocked.Increment(ref rangeReads);
-            }, seed + (int)rounds * 8 + 3)));
+            }, seed + (int)rounds * 8 + 6)));
             threads.ForEach(t => t.Start());
             threads.ForEach(t => t.Join());
             if (!ImageReader.ReadAll(image).AsSpan().SequenceEqual(preTake))

@@ -4,15 +4,20 @@ namespace BlkSnapFs.Core.Tests;
 
 /// <summary>
 /// A device whose reads or writes can be made to fail, to test what a dying disk does to a
-/// snapshot; it counts reads, records read-ahead hints, and may claim a larger sector than its file has.
+/// snapshot; it counts reads, records read-ahead hints, may claim a larger sector than its file has,
+/// and can run an action in the middle of a read (before its data is read), to stage races.
 /// </summary>
 public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : IBlockDevice
 {
     public volatile int FailReadsWith;
     public volatile int FailWritesWith;
     private int _reads;
+    private Action<long>? _beforeNextRead;
 
     public int Reads => Volatile.Read(ref _reads);
+
+    /// <summary>Runs once, given the offset, at the start of the next read (reads it makes do not run it).</summary>
+    public void BeforeNextRead(Action<long> action) => Volatile.Write(ref _beforeNextRead, action);
 
     public string Path => inner.Path;
     public long Capacity => inner.Capacity;
@@ -22,6 +27,7 @@ public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : I
     public void Read(long offset, Span<byte> buffer)
     {
         Interlocked.Increment(ref _reads);
+        Interlocked.Exchange(ref _beforeNextRead, null)?.Invoke(offset);
         if (FailReadsWith != 0)
             throw new BlkSnapException(FailReadsWith, $"injected read failure at {offset}");
         inner.Read(offset, buffer);

@@ -9,8 +9,10 @@ public sealed class AllocationCounting;
 
 /// <summary>
 /// Once warm, the engine allocates nothing per request: writes to the original (a first touch
-/// copies its chunk and the store workers write it to the storage; a rewrite passes through),
-/// image reads and image writes. Counted over every thread, the store workers included.
+/// copies its block, making its chunk Partial, and the store workers write it to the storage; a
+/// rewrite passes through), image reads and image writes, into untouched and into partly copied
+/// chunks. Counted over every thread, the store workers included; the block records are native
+/// segments of 1 MiB, allocated once here (4 KiB blocks of 16 KiB chunks: 32 bytes a chunk).
 /// </summary>
 [Collection(nameof(AllocationCounting))]
 public class HotPathAllocationTests(ITestOutputHelper output)
@@ -58,8 +60,10 @@ public class HotPathAllocationTests(ITestOutputHelper output)
         }
 
         var copied = 2 * Warm;
-        Check("first-touch writes, one chunk copied each", i => device.Write(ChunkAt(copied + i), block), image.Flush);
-        Check("rewrites", i => device.Write(ChunkAt(i % copied) + 2 * Block, block));
+        Check("first-touch writes, one block copied each", i => device.Write(ChunkAt(copied + i), block), image.Flush);
+        Check("first-touch writes into partly copied chunks", i => device.Write(ChunkAt(i) + 2 * Block, block), image.Flush);
+        Check("rewrites", i => device.Write(ChunkAt(i % copied) + Block, block));
+        Check("image writes into partly copied chunks", i => image.Write(ChunkAt(i) + 3 * Block + 100, block.AsSpan(0, 1000)), image.Flush);
         Check("image reads, 64 KiB", i => image.Read((long)(i * 7919 % Chunks) << ChunkShift, piece));
         Check("image writes", i => image.Write(ChunkAt(Chunks - 1 - i) + Block, block), image.Flush);
         Assert.Equal(0, device.ErrorCode);
