@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# First-touch writes through `live` with a taken snapshot, beside the raw file, in one run: fio
+# random 4 KiB and sequential 1 MiB at qd16 (O_DIRECT, libaio, fsync at the end) on a device
+# written whole, and how much of the difference storage each pass used. Give several builds as
+# LABEL=BINDIR to compare them side by side (an older build: `git worktree add` and `make`).
+# usage: bench/first-touch.sh [--size-mib N] [--runs N] [--dir DIR] [LABEL=BINDIR ...]
+set -euo pipefail
+size=1024 runs=2 dir=/var/tmp builds=()
+while (($#)); do
+  case $1 in
+    --size-mib) size=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    *=*) builds+=("$1"); shift ;;
+    *) echo "first-touch.sh: unknown option $1 (EINVAL)" >&2; exit 2 ;;
+  esac
+done
+((${#builds[@]})) || builds=("blksnapfs=$(cd "$(dirname "$0")/.." && pwd)/out/bin")
+command -v fio >/dev/null || { echo "first-touch.sh: fio is missing (ENOENT): apt-get install fio" >&2; exit 1; }
+work=$(mktemp -d "$dir/blksnapfs-first-touch.XXXXXX")
+cleanup() {
+  mountpoint -q "$work/mnt" && umount "$work/mnt"
+  for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/mnt" "$work/storage" && mkdir -m 0700 "$work/run"
+
+fill() { rm -f "$work/disk.img"; fio --name=fill --filename="$work/disk.img" --rw=write --bs=1M --size="${size}M" --output=/dev/null; }
+
+# fio_mibs FILE RW BS IO_MIB: MiB/s of one pass from a clean page cache
+fio_mibs() {
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  fio --name=touch --filename="$1" --rw="$2" --bs="$3" --iodepth=16 --ioengine=libaio --direct=1 --size="${size}M" \
+      --io_size="$4M" --randrepeat=1 --end_fsync=1 --output-format=terse --terse-version=3 2>/dev/null \
+    | awk -F';' '{ printf "%.1f", $48 / 1024 }'
+}
+
+# through_live BINDIR RW BS IO_MIB: "MiB/s used_MiB" with a fresh daemon and a taken snapshot
+through_live() {
+  fill
+  rm -rf "$work/storage"/*
+  printf '{"ControlSocket":"%s/run/control.sock","StateDirectory":"","Nbd":{"SocketDirectory":"%s/run/nbd"},"Devices":[{"Name":"d","Path":"%s/disk.img"}]}' \
+    "$work" "$work" "$work" > "$work/config.json"
+  "$1/blksnapfs" --config "$work/config.json" "$work/mnt"
+  local id
+  id=$("$1/blksnap" --socket "$work/run/control.sock" snapshot_create -d d -f "$work/storage" -l "$((size * 2))M")
+  "$1/blksnap" --socket "$work/run/control.sock" snapshot_take -i "$id" >/dev/null
+  local mibs used
+  mibs=$(fio_mibs "$work/mnt/d/live" "$2" "$3" "$4")
+  used=$(sed -n 's/^storage_used_bytes: //p' "$work/mnt/d/info")
+  umount "$work/mnt"
+  for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
+  echo "$mibs $((used / 1048576))"
+}
+
+printf '| %-24s | %-10s | %8s | %8s | %14s |\n' workload build "MiB/s" "/ raw" "storage MiB"
+printf '|---|---|---|---|---|\n'
+for w in "randwrite 4k $((size / 16))" "write 1M $((size / 2))"; do
+  set -- $w
+  for run in $(seq "$runs"); do
+    fill
+    raw=$(fio_mibs "$work/disk.img" "$1" "$2" "$3")
+    printf '| %-24s | %-10s | %8s | %8s | %14s |\n' "$1 $2 qd16, ${3} MiB" raw "$raw" 1.00 -
+    for build in "${builds[@]}"; do
+      read -r mibs used < <(through_live "${build#*=}" "$1" "$2" "$3")
+      printf '| %-24s | %-10s | %8s | %8s | %14s |\n' "$1 $2 qd16, ${3} MiB" "${build%%=*}" "$mibs" \
+        "$(awk -v a="$mibs" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')" "$used"
+    done
+  done
+done
