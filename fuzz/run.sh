@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # fuzz/run.sh TARGET|all SECONDS: builds the harness, instruments the BlkSnapFs assemblies with
 # SharpFuzz, runs afl-fuzz on each target for SECONDS from fuzz/corpus/TARGET, prints its figures,
-# and exits non-zero if afl-fuzz found a crash or a hang (findings in out/fuzz/findings/TARGET).
+# and exits non-zero if afl-fuzz found a crash or a hang (findings in out/fuzz/findings/TARGET/default).
 # Needs afl-fuzz (Debian afl++) and the sharpfuzz tool (dotnet tool SharpFuzz.CommandLine);
-# scripts/setup.sh installs both. Env: FUZZ_TIMEOUT_MS (per run, default 5000).
+# scripts/setup.sh installs both. Env: FUZZ_TIMEOUT_MS (per run, default 5000), FUZZ_OUT (instead
+# of out/fuzz, for runs side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=(nbd-handshake nbd-transmission fuse-requests control config)
@@ -26,7 +27,8 @@ command -v afl-fuzz >/dev/null || { echo "fuzz/run.sh: afl-fuzz not found (ENOEN
 command -v sharpfuzz >/dev/null || { echo "fuzz/run.sh: sharpfuzz not found (ENOENT); run scripts/setup.sh" >&2; exit 1; }
 
 # A fresh copy each time: sharpfuzz instruments in place and refuses an assembly it already did.
-bin=out/fuzz/bin
+out=${FUZZ_OUT:-out/fuzz}
+bin=$out/bin
 rm -rf "$bin"
 dotnet build fuzz/BlkSnapFs.Fuzz -c Release -nologo -v q -clp:ErrorsOnly -o "$bin" >/dev/null
 for dll in BlkSnapFs.Interop BlkSnapFs.Core BlkSnapFs.Nbd BlkSnapFs.Fuse blksnapfs; do
@@ -39,7 +41,7 @@ export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT
   AFL_NO_AFFINITY=1 AFL_FAST_CAL=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 status=0
 for target in "${selected[@]}"; do
-  findings=out/fuzz/findings/$target
+  findings=$out/findings/$target
   rm -rf "$findings"
   mkdir -p "$findings"
   echo "== fuzz $target for ${seconds}s (per-run timeout ${timeout_ms} ms)"
