@@ -37,7 +37,9 @@ public readonly struct ControlRequest(JsonElement root)
         var ranges = new List<(long, long)>();
         foreach (var pair in v.EnumerateArray())
         {
+            // TryGetInt64 throws on a string or null rather than failing: check the kinds first.
             if (pair.ValueKind != JsonValueKind.Array || pair.GetArrayLength() != 2 ||
+                pair[0].ValueKind != JsonValueKind.Number || pair[1].ValueKind != JsonValueKind.Number ||
                 !pair[0].TryGetInt64(out var sector) || !pair[1].TryGetInt64(out var count))
             {
                 throw Bad(name, "an array of [sector, count] pairs");

@@ -122,6 +122,20 @@ public sealed class ControlCommandsTests : IAsyncDisposable
             Fails(Errno.EINVAL, Op("markdirtyblock", ("device", "a.img"), ("ranges", new JsonArray(new JsonArray(1))))));
     }
 
+    /// <summary>Found by fuzzing (fuzz/corpus/control/ranges-not-numbers): a string or null where a sector belongs threw InvalidOperationException, logged as an error and answered EIO.</summary>
+    [Theory]
+    [InlineData("""[["x",1]]""")]
+    [InlineData("""[[1,null]]""")]
+    [InlineData("""[[true,false]]""")]
+    [InlineData("""[[1.5,1]]""")]
+    [InlineData("""[[1,{}]]""")]
+    public void MarkDirtyBlock_RangesThatAreNotWholeNumbersAreEinval(string ranges)
+    {
+        Ok(Op("attach", ("device", _daemon.Disk("a.img"))));
+        Assert.Contains("\"ranges\" must be an array of [sector, count] pairs",
+            Fails(Errno.EINVAL, Op("markdirtyblock", ("device", "a.img"), ("ranges", JsonNode.Parse(ranges)))));
+    }
+
     [Theory]
     [InlineData("""{"op":"cbtinfo"}""", "missing \"device\"")]
     [InlineData("""{"op":"cbtinfo","device":7}""", "\"device\" must be a string")]
