@@ -42,9 +42,17 @@ if (args.Length == 1)
     return 0;
 }
 
+// The paths before Start: a target may change the working directory. Instrumented assemblies write
+// coverage to SharpFuzz's map, which only afl-fuzz sets up: give them one to write to.
+var files = args[1..].Select(Path.GetFullPath).ToList();
+unsafe
+{
+    SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16);
+}
+
 target.Start();
 var crashed = 0;
-foreach (var file in args[1..])
+foreach (var file in files)
 {
     try
     {
