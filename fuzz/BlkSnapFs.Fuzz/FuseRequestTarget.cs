@@ -170,12 +170,19 @@ internal sealed unsafe class FuseRequestTarget : FuzzTarget
         var receiver = Task.Run(() =>
         {
             var buffer = new byte[256 << 10];
-            int length;
-            while ((length = kernel.Receive(buffer)) > 0)
+            try
             {
-                var reply = buffer[..length];
-                Check(reply, uniques);
-                replies.Add(reply);
+                int length;
+                while ((length = kernel.Receive(buffer)) > 0)
+                {
+                    var reply = buffer[..length];
+                    Check(reply, uniques);
+                    replies.Add(reply);
+                }
+            }
+            catch (SocketException exception) when (exception.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                // The session closed its end with requests of ours unread (after DESTROY or a bad INIT).
             }
         });
         try
