@@ -6,7 +6,7 @@ OUT := out
 BIN := $(OUT)/bin
 SOURCES := $(shell find src \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props config/blksnapfs.json
 
-.PHONY: all build setup test test-kernel demo install uninstall bench deb clean
+.PHONY: all build setup test test-kernel fuzz demo install uninstall bench deb clean
 
 all: build
 
@@ -30,6 +30,11 @@ test: build
 
 test-kernel: build
 	tests/kernel/run-tests.sh --self-check
+
+# Every fuzz target under afl-fuzz for FUZZ_SECONDS each; fails on any crash or hang (fuzz/README.md).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	fuzz/run.sh all $(FUZZ_SECONDS)
 
 demo: build
 	scripts/demo.sh $(CURDIR)/$(BIN)
@@ -56,4 +61,4 @@ deb: $(BIN)/blksnapfs $(BIN)/blksnap
 	packaging/build-deb.sh $(OUT)
 
 clean:
-	rm -rf $(OUT) src/*/bin src/*/obj tests/*/bin tests/*/obj bench/*/bin bench/*/obj
+	rm -rf $(OUT) src/*/bin src/*/obj tests/*/bin tests/*/obj bench/*/bin bench/*/obj fuzz/*/bin fuzz/*/obj

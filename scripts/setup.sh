@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 packages=(fuse3 rsync xfsprogs fio nbdkit libnbd-bin qemu-utils kmod cpio busybox-static
           nbd-client qemu-system-x86 qemu-system-common e2fsprogs util-linux dosfstools
-          python3-libnbd dmsetup squashfs-tools)
+          python3-libnbd dmsetup squashfs-tools afl++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,3 +16,8 @@ if ((${#missing[@]})); then
   apt_get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v dotnet >/dev/null || { echo "setup: dotnet SDK not found (ENOENT)" >&2; exit 1; }
+# The fuzzing lane (fuzz/run.sh): SharpFuzz's instrumenter, a .NET tool, beside afl-fuzz (afl++ above).
+if ! dotnet tool list --global | grep -q '^sharpfuzz.commandline '; then
+  echo "setup: installing the sharpfuzz tool"
+  dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0 >/dev/null
+fi

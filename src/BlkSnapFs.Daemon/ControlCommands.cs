@@ -48,7 +48,7 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Ac
                 // For dm, --name names /dev/mapper/NAME (and the device's directory).
                 return new JsonObject
                 {
-                    ["attached"] = devices.Attach(r.String("device"), name, frontend, nbdDevice: r.OptionalString("nbd_device"),
+                    ["attached"] = devices.Attach(r.String("device"), name, frontend, nbdDevice: r.OptionalPath("nbd_device"),
                         dmName: frontend == Frontend.Dm ? name : null).Attached,
                 };
             case "detach":
@@ -113,7 +113,7 @@ public sealed class ControlCommands(DeviceManager devices, DaemonInfo daemon, Ac
         var duplicate = names.GroupBy(n => n.Contains('/') ? Path.GetFullPath(n) : n).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
             throw new BlkSnapException(Errno.EALREADY, $"{duplicate.Key} is listed twice");
-        var storage = r.OptionalString("storage");
+        var storage = r.OptionalPath("storage");
         var limit = r.OptionalLong("limit");
         if (limit is not null && storage is null)
             throw new BlkSnapException(Errno.EINVAL, "a limit needs a storage file or directory");

@@ -9,6 +9,7 @@ public static unsafe partial class SocketCalls
     public const int AF_NETLINK = 16;
     public const int SOCK_STREAM = 1;
     public const int SOCK_RAW = 3;
+    public const int SOCK_SEQPACKET = 5;
     public const int SOCK_CLOEXEC = 0x80000;
     public const int SOL_SOCKET = 1;
     public const int SCM_RIGHTS = 1;

@@ -122,6 +122,36 @@ public sealed class ControlCommandsTests : IAsyncDisposable
             Fails(Errno.EINVAL, Op("markdirtyblock", ("device", "a.img"), ("ranges", new JsonArray(new JsonArray(1))))));
     }
 
+    /// <summary>
+    /// Found by fuzzing (fuzz/corpus/control/empty-device): an empty path, or one holding a NUL, made the
+    /// path APIs throw ArgumentException, which the server logged as an error and answered EIO.
+    /// </summary>
+    [Theory]
+    [InlineData("""{"op":"attach","device":""}""", "\"device\" is empty")]
+    [InlineData("""{"op":"attach","device":"a\u0000b"}""", "\"device\" holds a NUL character")]
+    [InlineData("""{"op":"detach","device":""}""", "\"device\" is empty")]
+    [InlineData("""{"op":"cbtinfo","device":"x/\u0000"}""", "\"device\" holds a NUL character")]
+    [InlineData("""{"op":"snapshot_create","devices":[""]}""", "\"devices\" is empty")]
+    [InlineData("""{"op":"snapshot_create","devices":["a.img"],"storage":""}""", "\"storage\" is empty")]
+    [InlineData("""{"op":"snapshot_create","devices":["a.img"],"storage":"d\u0000"}""", "\"storage\" holds a NUL character")]
+    [InlineData("""{"op":"attach","device":"a.img","name":"a\u0000"}""", "\"name\" holds a NUL character")]
+    public void EmptyPathsAndPathsWithANulAreEinval(string request, string message) =>
+        Assert.Contains(message, Fails(Errno.EINVAL, JsonNode.Parse(request)!.AsObject()));
+
+    /// <summary>Found by fuzzing (fuzz/corpus/control/ranges-not-numbers): a string or null where a sector belongs threw InvalidOperationException, logged as an error and answered EIO.</summary>
+    [Theory]
+    [InlineData("""[["x",1]]""")]
+    [InlineData("""[[1,null]]""")]
+    [InlineData("""[[true,false]]""")]
+    [InlineData("""[[1.5,1]]""")]
+    [InlineData("""[[1,{}]]""")]
+    public void MarkDirtyBlock_RangesThatAreNotWholeNumbersAreEinval(string ranges)
+    {
+        Ok(Op("attach", ("device", _daemon.Disk("a.img"))));
+        Assert.Contains("\"ranges\" must be an array of [sector, count] pairs",
+            Fails(Errno.EINVAL, Op("markdirtyblock", ("device", "a.img"), ("ranges", JsonNode.Parse(ranges)))));
+    }
+
     [Theory]
     [InlineData("""{"op":"cbtinfo"}""", "missing \"device\"")]
     [InlineData("""{"op":"cbtinfo","device":7}""", "\"device\" must be a string")]

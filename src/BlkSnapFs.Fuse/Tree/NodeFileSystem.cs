@@ -157,6 +157,11 @@ internal sealed class NodeFileSystem : IRawFileSystem
                 return -Errno.EISDIR;
             }
 
+            if (request.Size > long.MaxValue)
+            {
+                return -Errno.EINVAL;
+            }
+
             var result = file.SetSize((long)request.Size);
             if (result < 0)
             {
@@ -229,6 +234,12 @@ internal sealed class NodeFileSystem : IRawFileSystem
             return error;
         }
 
+        // File offsets are signed (loff_t): past long.MaxValue is what a negative offset is, EINVAL.
+        if (request.Offset > long.MaxValue)
+        {
+            return -Errno.EINVAL;
+        }
+
         var offset = (long)request.Offset;
         var result = handle.Node.Read(handle, offset, destination);
         if (result != -Errno.EAGAIN || FileHandle.IsNonBlocking(request.Flags))
@@ -241,7 +252,8 @@ internal sealed class NodeFileSystem : IRawFileSystem
     }
 
     public int Write(RequestContext context, in WriteIn request, ReadOnlySpan<byte> data) =>
-        HandleOf(context, request.Handle, out var error) is { } handle ? handle.Node.Write(handle, (long)request.Offset, data) : error;
+        request.Offset > long.MaxValue ? -Errno.EINVAL
+        : HandleOf(context, request.Handle, out var error) is { } handle ? handle.Node.Write(handle, (long)request.Offset, data) : error;
 
     public int Flush(RequestContext context, in FlushIn request) =>
         HandleOf(context, request.Handle, out var error) is { } handle ? handle.Node.Flush(handle) : error;
@@ -621,6 +633,16 @@ internal sealed class NodeFileSystem : IRawFileSystem
         return ((ulong)(ticks / TimeSpan.TicksPerSecond), (uint)(ticks % TimeSpan.TicksPerSecond * 100));
     }
 
-    private static DateTime FromUnixTime(ulong seconds, uint nanoseconds) =>
-        DateTime.UnixEpoch.AddTicks(((long)seconds * TimeSpan.TicksPerSecond) + (nanoseconds / 100));
+    /// <summary>
+    /// A kernel time: seconds since the epoch, signed though the struct says unsigned (before 1970 is
+    /// negative). Clamped to what DateTime holds, as a disk file system clamps to what its inodes hold.
+    /// </summary>
+    private static DateTime FromUnixTime(ulong seconds, uint nanoseconds)
+    {
+        var earliest = (DateTime.MinValue - DateTime.UnixEpoch).Ticks;
+        var latest = (DateTime.MaxValue - DateTime.UnixEpoch).Ticks;
+        var whole = Math.Clamp((long)seconds, earliest / TimeSpan.TicksPerSecond, latest / TimeSpan.TicksPerSecond);
+        var ticks = (whole * TimeSpan.TicksPerSecond) + (nanoseconds % 1_000_000_000 / 100);
+        return DateTime.UnixEpoch.AddTicks(Math.Clamp(ticks, earliest, latest));
+    }
 }
