@@ -39,7 +39,7 @@ internal sealed class DaemonSandbox
         Log = new FailureLogger(failures);
         Engine = new BlkSnapEngine(settings.Engine, settings.StateDirectory);
         Tree = new BlkSnapTree(Path.Combine(Directory, "mnt"));
-        Devices = new DeviceManager(Engine, Tree, new NbdExports(settings.NbdSocketDirectory, null, Log), settings, Log);
+        Devices = new DeviceManager(Engine, Tree, new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, null, null, Log), settings, Log);
         Commands = new ControlCommands(Devices, new DaemonInfo(Environment.ProcessId, 0, 0, DateTimeOffset.Now, settings.StateDirectory));
         ControlSocket = settings.ControlSocket;
         _keep = [.. DiskNames, "control.sock", "nbd"];
