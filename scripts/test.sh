@@ -13,6 +13,12 @@ for proj in tests/*/*.csproj; do
     | grep -E '^\s*(Failed|Passed|Skipped) |error|Error Message|Stack Trace|at BlkSnapFs|seed|^(Passed|Failed)!' || true
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
+# One test-naming convention: a sentence in PascalCase, no underscores (.editorconfig says so).
+if misnamed=$(grep -rnE --include='*.cs' -B3 '^\s+public (async Task|void|Task) \w*_\w*\(' tests | grep -A3 -E '\[(Fact|Theory)' | grep -E 'public (async Task|void|Task) \w*_'); then
+  echo "test names must be PascalCase sentences without underscores (EINVAL):" >&2
+  echo "$misnamed" >&2
+  status=1
+fi
 # The bench's report parser (python), whose tests guard the results file's columns.
 echo "== bench/peers report.py"
 python3 -m unittest discover -s bench/peers -q || status=1

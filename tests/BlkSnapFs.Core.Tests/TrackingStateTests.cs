@@ -63,7 +63,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void CleanRestart_ContinuesTheGeneration_BothMapsByteForByte()
+    public void CleanRestartContinuesTheGenerationBothMapsByteForByte()
     {
         var seed = Seed();
         var random = new Random(seed);
@@ -106,7 +106,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void Crash_LeavesEveryAcknowledgedWriteMarked_FromConcurrentWriters()
+    public void CrashLeavesEveryAcknowledgedWriteMarkedFromConcurrentWriters()
     {
         var seed = Seed();
         var path = Device();
@@ -151,7 +151,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>A take saves its switch once writes run again; a crash in between leaves marks the file's numbers cannot explain.</summary>
     [Fact]
-    public void CrashBetweenTheSwitchAndItsCheckpoint_IsRejectedNeverLoadedShort()
+    public void CrashBetweenTheSwitchAndItsCheckpointIsRejectedNeverLoadedShort()
     {
         var path = Device();
         var statePath = Path.Combine(StateDirectory, "window.cbt");
@@ -169,7 +169,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void Detach_RemovesTheState_SoTheNextAttachIsANewGeneration()
+    public void DetachRemovesTheStateSoTheNextAttachIsANewGeneration()
     {
         Guid generation;
         using (var engine = NewEngine())
@@ -192,7 +192,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
 
     [Theory]
     [MemberData(nameof(Damages))]
-    public void UntrustworthyState_StartsANewGeneration_AndIsKeptAside(string damage)
+    public void UntrustworthyStateStartsANewGenerationAndIsKeptAside(string damage)
     {
         var path = Device();
         Guid generation;
@@ -265,7 +265,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void GenerationWrap_IsSaved()
+    public void GenerationWrapIsSaved()
     {
         var path = Device();
         Guid wrapped;
@@ -289,7 +289,7 @@ public sealed class TrackingStateTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void StateFileThatCannotBeWritten_IsGivenUpAndRemoved_WritesGoOn()
+    public void StateFileThatCannotBeWrittenIsGivenUpAndRemovedWritesGoOn()
     {
         var path = Device();
         using var engine = NewEngine();

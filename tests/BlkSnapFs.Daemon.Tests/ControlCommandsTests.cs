@@ -28,7 +28,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
         Ok(Op("snapshot_create", ("devices", new JsonArray(device)), ("storage", _daemon.File("diff")), ("limit", 4 << 20)))["id"]!.GetValue<string>();
 
     [Fact]
-    public void VersionAndDaemonInfo_NameThisProcessWithoutASupervisor()
+    public void VersionAndDaemonInfoNameThisProcessWithoutASupervisor()
     {
         Assert.Equal(BlkSnapEngine.Version.ToString(4), Ok(Op("version"))["version"]!.GetValue<string>());
         var info = Ok(Op("daemon_info"));
@@ -38,7 +38,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
     }
 
     [Fact]
-    public void Attach_List_Cbtinfo_Detach()
+    public void AttachListCbtinfoDetach()
     {
         var disk = _daemon.Disk("a.img", Size);
         Assert.True(Ok(Op("attach", ("device", disk)))["attached"]!.GetValue<bool>());
@@ -58,7 +58,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
     }
 
     [Fact]
-    public void AttachUnderAName_ThatNameReachesIt_ASecondDeviceCannotTakeIt()
+    public void AttachUnderANameThatNameReachesItASecondDeviceCannotTakeIt()
     {
         Ok(Op("attach", ("device", _daemon.Disk("a.img")), ("name", "system")));
         Assert.Equal(Size, Ok(Op("cbtinfo", ("device", "system")))["device_capacity"]!.GetValue<long>());
@@ -67,7 +67,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
     }
 
     [Fact]
-    public void SnapshotLifecycle_CreateTakeInfoDestroy()
+    public void SnapshotLifecycleCreateTakeInfoDestroy()
     {
         var disk = _daemon.Disk("a.img");
         var id = CreateSnapshot(disk);
@@ -97,7 +97,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
     }
 
     [Fact]
-    public void SnapshotCreate_AttachesAPathNotYetTracked_RefusesADeviceListedTwiceOrALimitWithoutStorage()
+    public void SnapshotCreateAttachesAPathNotYetTrackedRefusesADeviceListedTwiceOrALimitWithoutStorage()
     {
         var disk = _daemon.Disk("a.img");
         Fails(Errno.EALREADY, Op("snapshot_create", ("devices", new JsonArray(disk, disk))));
@@ -110,7 +110,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
     }
 
     [Fact]
-    public void MarkDirtyBlock_ShowsInReadCbtMap()
+    public void MarkDirtyBlockShowsInReadCbtMap()
     {
         Ok(Op("attach", ("device", _daemon.Disk("a.img"))));
         var blockSize = Ok(Op("cbtinfo", ("device", "a.img")))["block_size"]!.GetValue<long>();
@@ -145,7 +145,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
     [InlineData("""[[true,false]]""")]
     [InlineData("""[[1.5,1]]""")]
     [InlineData("""[[1,{}]]""")]
-    public void MarkDirtyBlock_RangesThatAreNotWholeNumbersAreEinval(string ranges)
+    public void MarkDirtyBlockRangesThatAreNotWholeNumbersAreEinval(string ranges)
     {
         Ok(Op("attach", ("device", _daemon.Disk("a.img"))));
         Assert.Contains("\"ranges\" must be an array of [sector, count] pairs",
@@ -162,7 +162,7 @@ public sealed class ControlCommandsTests : IAsyncDisposable
         Assert.Contains(message, Fails(Errno.EINVAL, JsonNode.Parse(request)!.AsObject()));
 
     [Fact]
-    public void UnknownCommandsAreEopnotsupp_UnknownDevicesEnodev_UnknownSnapshotsEnoent()
+    public void UnknownCommandsAreEopnotsuppUnknownDevicesEnodevUnknownSnapshotsEnoent()
     {
         Assert.Contains("'format_disk'", Fails(Errno.EOPNOTSUPP, Op("format_disk")));
         Fails(Errno.ENODEV, Op("cbtinfo", ("device", "nothing")));

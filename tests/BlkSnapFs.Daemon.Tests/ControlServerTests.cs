@@ -37,7 +37,7 @@ public sealed class ControlServerTests : IAsyncDisposable
     }
 
     [Fact]
-    public void ARequestOfOneMebibyteIsServed_OneByteMoreIsEinval_TheConnectionGoesOn()
+    public void ARequestOfOneMebibyteIsServedOneByteMoreIsEinvalTheConnectionGoesOn()
     {
         using var client = _daemon.Connect();
         client.Send(VersionRequestOf(MaximumRequest));
@@ -56,7 +56,7 @@ public sealed class ControlServerTests : IAsyncDisposable
     [InlineData("""["version"]""", "a request is a JSON object with a string \"op\"")]
     [InlineData("""{"op":3}""", "a request is a JSON object with a string \"op\"")]
     [InlineData("""{"device":"a"}""", "a request is a JSON object with a string \"op\"")]
-    public void MalformedRequestsAreEinval_TheConnectionGoesOn(string line, string message)
+    public void MalformedRequestsAreEinvalTheConnectionGoesOn(string line, string message)
     {
         using var client = _daemon.Connect();
         client.Send(Line(line));
@@ -97,7 +97,7 @@ public sealed class ControlServerTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task AServedSocketIsRefusedWithEaddrinuse_AStaleOneIsReplaced()
+    public async Task AServedSocketIsRefusedWithEaddrinuseAStaleOneIsReplaced()
     {
         var commands = new ControlCommands(_daemon.Devices, new DaemonInfo(Environment.ProcessId, 0, 0, DateTimeOffset.Now, null));
         Assert.Equal(Errno.EADDRINUSE, Assert.Throws<BlkSnapException>(() =>

@@ -20,7 +20,7 @@ public class DaemonSettingsTests
     }
 
     [Fact]
-    public void StateDirectory_DefaultsToVarLib_EmptyKeepsTrackingInMemory_RelativeIsMadeAbsolute()
+    public void StateDirectoryDefaultsToVarLibEmptyKeepsTrackingInMemoryRelativeIsMadeAbsolute()
     {
         Assert.Equal("/var/lib/blksnapfs", DaemonSettings.From(new ConfigurationBuilder().Build()).StateDirectory);
         Assert.Null(Load(("StateDirectory", "")).StateDirectory);
@@ -28,7 +28,7 @@ public class DaemonSettingsTests
     }
 
     [Fact]
-    public void NbdTimeouts_DefaultToThirtyAndSixty_AreRead()
+    public void NbdTimeoutsDefaultToThirtyAndSixtyAreRead()
     {
         var defaults = DaemonSettings.From(new ConfigurationBuilder().Build());
         Assert.Equal((30, 60), (defaults.NbdTimeoutSeconds, defaults.NbdReconnectTimeoutSeconds));

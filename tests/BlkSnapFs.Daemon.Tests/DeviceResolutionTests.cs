@@ -25,7 +25,7 @@ public sealed class DeviceResolutionTests : IAsyncDisposable
     }
 
     [Fact]
-    public void UnknownDevices_AreEnodev_DetachingOneIsEnoent()
+    public void UnknownDevicesAreEnodevDetachingOneIsEnoent()
     {
         Attach("a.img");
         Assert.Equal(Errno.ENODEV, ErrnoOf("b.img"));
@@ -45,7 +45,7 @@ public sealed class DeviceResolutionTests : IAsyncDisposable
     }
 
     [Fact]
-    public void ASymbolicLinkLeadsToTheDeviceItsTargetIs_NeverToASecondAttachmentOfTheSameFile()
+    public void ASymbolicLinkLeadsToTheDeviceItsTargetIsNeverToASecondAttachmentOfTheSameFile()
     {
         var device = Attach("a.img");
         var link = _daemon.File("link.img");

@@ -14,7 +14,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     [InlineData(0u)]
     [InlineData(0b000_010_010u)]
     [InlineData(0b000_111_111u)]
-    public void Ensure_MakesEveryMissingDirectoryExactlyTheMode_WhateverTheUmask(uint mask)
+    public void EnsureMakesEveryMissingDirectoryExactlyTheModeWhateverTheUmask(uint mask)
     {
         var path = _directory.File("a/b/c");
         using (Umask.Set(mask))
@@ -34,7 +34,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     [InlineData("0720")]
     [InlineData("0702")]
     [InlineData("1777")]
-    public void AnExistingDirectoryWritableByGroupOrOthers_IsRefusedWithEperm_AndLeftAsItIs(string octal)
+    public void AnExistingDirectoryWritableByGroupOrOthersIsRefusedWithEpermAndLeftAsItIs(string octal)
     {
         var path = _directory.File("open");
         Directory.CreateDirectory(path);
@@ -52,7 +52,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     [InlineData("0700")]
     [InlineData("0755")]
     [InlineData("0750")]
-    public void AnExistingDirectoryOnlyItsOwnerMayChange_IsUsedAsItIs(string octal)
+    public void AnExistingDirectoryOnlyItsOwnerMayChangeIsUsedAsItIs(string octal)
     {
         var path = _directory.File("closed");
         Directory.CreateDirectory(path);
@@ -64,7 +64,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     }
 
     [Fact]
-    public void AnotherUsersDirectory_IsRefusedWithEperm_NamingBothUids()
+    public void AnotherUsersDirectoryIsRefusedWithEpermNamingBothUids()
     {
         var path = _directory.File("theirs");
         Directory.CreateDirectory(path);
@@ -77,7 +77,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     }
 
     [Fact]
-    public void ASymbolicLinkOrAFile_IsRefusedWithEnotdir_AndItsTargetIsNotTouched()
+    public void ASymbolicLinkOrAFileIsRefusedWithEnotdirAndItsTargetIsNotTouched()
     {
         var target = _directory.File("target");
         Directory.CreateDirectory(target);
@@ -95,7 +95,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     }
 
     [Fact]
-    public void AMissingDirectory_PassesTheCheck_AndIsNotMadeByIt()
+    public void AMissingDirectoryPassesTheCheckAndIsNotMadeByIt()
     {
         Assert.False(PrivateDirectory.Check(_directory.File("none"), "x"));
         Assert.False(Directory.Exists(_directory.File("none")));

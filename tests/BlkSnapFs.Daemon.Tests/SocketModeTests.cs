@@ -17,7 +17,7 @@ public sealed class SocketModeTests : IAsyncDisposable
     private readonly ServedEngine _daemon = ServedEngine.Start();
 
     [Fact]
-    public async Task TheControlSocketIs0600_InADirectoryMade0700_UnderUmask000()
+    public async Task TheControlSocketIs0600InADirectoryMade0700UnderUmask000()
     {
         var socket = _directory.File("run/control.sock");
         using (Umask.Set(0))
@@ -29,7 +29,7 @@ public sealed class SocketModeTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task AControlSocketModeForAGroup_IsKept_AndTheDirectoryMadeForItLetsTheGroupSearch()
+    public async Task AControlSocketModeForAGroupIsKeptAndTheDirectoryMadeForItLetsTheGroupSearch()
     {
         var socket = _directory.File("group/control.sock");
         var mode = Mode0600 | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
@@ -42,7 +42,7 @@ public sealed class SocketModeTests : IAsyncDisposable
     }
 
     [Fact]
-    public void AControlSocketDirectoryOthersMayWrite_IsRefused_AndNoSocketIsMade()
+    public void AControlSocketDirectoryOthersMayWriteIsRefusedAndNoSocketIsMade()
     {
         var directory = _directory.File("open");
         Directory.CreateDirectory(directory);
@@ -54,7 +54,7 @@ public sealed class SocketModeTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task NbdSocketsAre0600_InTheDaemonsOwnDirectory_BothDirectoriesMade0700_UnderUmask000()
+    public async Task NbdSocketsAre0600InTheDaemonsOwnDirectoryBothDirectoriesMade0700UnderUmask000()
     {
         var settings = Settings(_directory.File("control.sock"));
         var image = _directory.File("disk.img");
@@ -78,7 +78,7 @@ public sealed class SocketModeTests : IAsyncDisposable
     }
 
     [Fact]
-    public void AnNbdSocketDirectoryOthersMayWrite_IsRefused_AndNothingIsMadeInIt()
+    public void AnNbdSocketDirectoryOthersMayWriteIsRefusedAndNothingIsMadeInIt()
     {
         var settings = Settings(_directory.File("control.sock"));
         Directory.CreateDirectory(settings.NbdSocketDirectory);
@@ -94,7 +94,7 @@ public sealed class SocketModeTests : IAsyncDisposable
     }
 
     [Fact]
-    public void EachControlSocket_HasItsOwnNbdDirectory_TheSameForEveryProcessOfIt()
+    public void EachControlSocketHasItsOwnNbdDirectoryTheSameForEveryProcessOfIt()
     {
         var first = Settings("/run/blksnapfs/control.sock");
         var second = Settings("/run/blksnapfs/other.sock");

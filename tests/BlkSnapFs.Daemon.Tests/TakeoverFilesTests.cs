@@ -10,7 +10,7 @@ public sealed class TakeoverFilesTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public void AttachedDevices_RoundTrip_0600_MissingOrDamagedReadsAsNone()
+    public void AttachedDevicesRoundTrip0600MissingOrDamagedReadsAsNone()
     {
         var file = new AttachedDevicesFile(_dir.File("control.sock.devices"));
         Assert.Empty(file.Read());
@@ -29,7 +29,7 @@ public sealed class TakeoverFilesTests : IDisposable
     }
 
     [Fact]
-    public void HeldSnapshots_RoundTrip_WithTheFilesTheyCreated()
+    public void HeldSnapshotsRoundTripWithTheFilesTheyCreated()
     {
         var storage = _dir.File("diff.storage");
         using var engine = new BlkSnapEngine(new EngineParameters());

@@ -15,7 +15,7 @@ public sealed class BackupChainTests : EndToEndTest
     [Theory]
     [InlineData("qcow2")]
     [InlineData("raw")]
-    public async Task EachRoundsChainEqualsItsImage_AnIncrementalReadsOnlyTheChangedBlocks(string format)
+    public async Task EachRoundsChainEqualsItsImageAnIncrementalReadsOnlyTheChangedBlocks(string format)
     {
         var seed = Backups.Seed();
         var random = new Random(seed);

@@ -6,7 +6,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class BackupProgressTests : EndToEndTest
 {
     [Fact]
-    public async Task APseudoTerminalShowsTheBar_APipeOnlyTheResult()
+    public async Task APseudoTerminalShowsTheBarAPipeOnlyTheResult()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);

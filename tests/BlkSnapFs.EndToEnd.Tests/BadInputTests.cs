@@ -44,7 +44,7 @@ public sealed class BadInputTests : EndToEndTest
         (await M.RunAsync("losetup", "-a")).Stdout.Split('\n').Where(line => line.Contains(M.Work, StringComparison.Ordinal)));
 
     [Fact]
-    public async Task UnknownDevice_NoSuchDevice()
+    public async Task UnknownDeviceNoSuchDevice()
     {
         await StartAsync();
         await ExpectFailureAsync("No such device", "cbtinfo", "-d", "nope");
@@ -55,7 +55,7 @@ public sealed class BadInputTests : EndToEndTest
     }
 
     [Fact]
-    public async Task UnknownId_DestroyTwice_TakeTwice()
+    public async Task UnknownIdDestroyTwiceTakeTwice()
     {
         await StartAsync();
         var stranger = Guid.NewGuid().ToString();
@@ -72,7 +72,7 @@ public sealed class BadInputTests : EndToEndTest
     }
 
     [Fact]
-    public async Task SameDeviceInTwoSnapshots_Busy_SameDeviceTwiceInOne_AlreadyInProgress()
+    public async Task SameDeviceInTwoSnapshotsBusySameDeviceTwiceInOneAlreadyInProgress()
     {
         await StartAsync();
         var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a")).Trim();
@@ -88,7 +88,7 @@ public sealed class BadInputTests : EndToEndTest
     }
 
     [Fact]
-    public async Task StorageOnFullFileSystem_NoSpace_NothingLeft()
+    public async Task StorageOnFullFileSystemNoSpaceNothingLeft()
     {
         await StartAsync();
         var full = await M.MountAsync("tmpfs", "full", "size=4M", "tmpfs");
@@ -102,7 +102,7 @@ public sealed class BadInputTests : EndToEndTest
     }
 
     [Fact]
-    public async Task RawSocket_MalformedJsonAndUnknownOp_ErrorReplies_ConnectionAndDaemonServeOn()
+    public async Task RawSocketMalformedJsonAndUnknownOpErrorRepliesConnectionAndDaemonServeOn()
     {
         await StartAsync();
         var descriptors = M.OpenDescriptors(M.DaemonPid);

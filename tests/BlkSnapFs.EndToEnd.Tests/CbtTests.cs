@@ -10,7 +10,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class CbtTests : EndToEndTest
 {
     [Fact]
-    public async Task FourRounds_ChangesNumberCounts_MapMatchesWrites_FrozenWhileTaken_MarkDirtyMarksBlock()
+    public async Task FourRoundsChangesNumberCountsMapMatchesWritesFrozenWhileTakenMarkDirtyMarksBlock()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);

@@ -6,7 +6,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class CopyToolTests : EndToEndTest
 {
     [Fact]
-    public async Task RsyncFromMountedImage_EqualsCopyMadeBeforeTake()
+    public async Task RsyncFromMountedImageEqualsCopyMadeBeforeTake()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 192);
         await M.StartDaemonAsync([("a", a)]);
@@ -33,7 +33,7 @@ public sealed class CopyToolTests : EndToEndTest
     }
 
     [Fact]
-    public async Task DdOfWholeImage_EqualsPreTakeChecksum_AlsoAfter512MiBBurstThroughLive()
+    public async Task DdOfWholeImageEqualsPreTakeChecksumAlsoAfter512MiBBurstThroughLive()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 1024, fs: null);
         // Data before the take in several places, so that the burst overwrites something that is not zero.
@@ -60,7 +60,7 @@ public sealed class CopyToolTests : EndToEndTest
 public sealed class XfsTests : EndToEndTest
 {
     [Fact]
-    public async Task XfsImage_MountedWithNouuid_HoldsPreTakeFiles()
+    public async Task XfsImageMountedWithNouuidHoldsPreTakeFiles()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 320, fs: "xfs");
         await M.StartDaemonAsync([("a", a)]);

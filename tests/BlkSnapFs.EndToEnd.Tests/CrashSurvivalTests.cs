@@ -16,7 +16,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
     /// with O_DIRECT every 10 ms; the serving process is killed ten times (BLKSNAPFS_KILLS for more).
     /// </summary>
     [Fact]
-    public async Task KillNineUnderWrites_NoErrorForTheWriter_FsckClean_FilesIntact_EveryWriteMarked()
+    public async Task KillNineUnderWritesNoErrorForTheWriterFsckCleanFilesIntactEveryWriteMarked()
     {
         var kills = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_KILLS"), out var k) ? k : 10;
         var seed = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_SEED"), out var s) ? s : Random.Shared.Next(1, int.MaxValue);
@@ -103,7 +103,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
     /// tracking continues exactly (a clean save, not a crash's marks ahead), and a held snapshot is destroyed.
     /// </summary>
     [Fact]
-    public async Task DaemonRestart_UnderWrites_NoError_TrackingContinuesByteForByte()
+    public async Task DaemonRestartUnderWritesNoErrorTrackingContinuesByteForByte()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);
@@ -146,7 +146,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
     /// and through waitevent, lists nothing stale, removes the storage file, and the original keeps its data.
     /// </summary>
     [Fact]
-    public async Task KillNineWithASnapshotTaken_SnapshotReportedCorrupted_StorageRemoved_OriginalUnharmed()
+    public async Task KillNineWithASnapshotTakenSnapshotReportedCorruptedStorageRemovedOriginalUnharmed()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);

@@ -7,7 +7,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class DaemonLifecycleTests : EndToEndTest
 {
     [Fact]
-    public async Task Sigterm_WithSnapshotTaken_DestroysIt_RemovesStorageMountAndSocket()
+    public async Task SigtermWithSnapshotTakenDestroysItRemovesStorageMountAndSocket()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);
@@ -27,7 +27,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
     }
 
     [Fact]
-    public async Task ForegroundMode_StaysAttached_ServesUntilUmount_ExitsZero()
+    public async Task ForegroundModeStaysAttachedServesUntilUmountExitsZero()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         M.WriteConfig([("a", a)]);
@@ -59,7 +59,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
 
     [Theory]
     [MemberData(nameof(BadStarts))]
-    public async Task BadConfiguration_ExitsOne_OneLineNamingProblem_NoMountNoSocket(string kind, string named, string errno)
+    public async Task BadConfigurationExitsOneOneLineNamingProblemNoMountNoSocket(string kind, string named, string errno)
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         M.WriteConfig([("a", a)], kind == "unknown-key" ? new System.Text.Json.Nodes.JsonObject { ["Bogus"] = 1 } : null);
@@ -81,7 +81,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
     }
 
     [Fact]
-    public async Task Unsupervised_OneProcess_DaemonInfoSaysSo_DaemonRestartRefusedWithEopnotsupp()
+    public async Task UnsupervisedOneProcessDaemonInfoSaysSoDaemonRestartRefusedWithEopnotsupp()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)], "Supervise=false");
@@ -98,7 +98,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
     }
 
     [Fact]
-    public async Task SecondDaemonOnSameSocket_IsRefused_FirstServesOn()
+    public async Task SecondDaemonOnSameSocketIsRefusedFirstServesOn()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);
@@ -115,7 +115,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
     }
 
     [Fact]
-    public async Task SecondDaemonWithTheSameDevice_IsRefusedNamingTheFirst()
+    public async Task SecondDaemonWithTheSameDeviceIsRefusedNamingTheFirst()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);
@@ -131,7 +131,7 @@ public sealed class DaemonLifecycleTests : EndToEndTest
 
     /// <summary>A background daemon logs to LogFile once ready (it once stayed empty: .NET's console keeps its own copy of descriptor 2).</summary>
     [Fact]
-    public async Task LogFile_HoldsWhatTheBackgroundDaemonLogs_ABadPathStopsTheStart()
+    public async Task LogFileHoldsWhatTheBackgroundDaemonLogsABadPathStopsTheStart()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         var log = M.PathOf("daemon.log");

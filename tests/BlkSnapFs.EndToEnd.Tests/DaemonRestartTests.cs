@@ -42,7 +42,7 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
     }
 
     [Fact]
-    public async Task CleanRestart_ContinuesTheGeneration_ReadcbtmapByteForByte()
+    public async Task CleanRestartContinuesTheGenerationReadcbtmapByteForByte()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);
@@ -69,7 +69,7 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
     }
 
     [Fact]
-    public async Task KillNine_NextStartRecoversTheDeadMount_EveryWrittenBlockStaysMarked()
+    public async Task KillNineNextStartRecoversTheDeadMountEveryWrittenBlockStaysMarked()
     {
         var seed = Random.Shared.Next();
         output.WriteLine($"seed {seed}");
@@ -114,7 +114,7 @@ public sealed class DaemonRestartTests(ITestOutputHelper output) : EndToEndTest
     }
 
     [Fact]
-    public async Task DamagedState_StartsANewGeneration_WithAWarning()
+    public async Task DamagedStateStartsANewGenerationWithAWarning()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);

@@ -10,7 +10,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class DebianPackageTests : EndToEndTest
 {
     [Fact]
-    public async Task MakeDeb_InstallsWithDpkg_InstalledProgramsWork_RemoveRestoresMachine()
+    public async Task MakeDebInstallsWithDpkgInstalledProgramsWorkRemoveRestoresMachine()
     {
         var installed = await M.RunAsync("dpkg-query", "-W", "-f=${Status}", "blksnapfs");
         Assert.False(installed.Ok && installed.Stdout.Contains("installed", StringComparison.Ordinal),

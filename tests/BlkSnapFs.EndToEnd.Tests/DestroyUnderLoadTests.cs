@@ -9,7 +9,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class DestroyUnderLoadTests : EndToEndTest
 {
     [Fact]
-    public async Task DestroyDuringImageReadsAndWritesAndOriginalWrites_NothingHangs_DaemonLivesOn()
+    public async Task DestroyDuringImageReadsAndWritesAndOriginalWritesNothingHangsDaemonLivesOn()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 128, fs: null);
         await M.StartDaemonAsync([("a", a)]);

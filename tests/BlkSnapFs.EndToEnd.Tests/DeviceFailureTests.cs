@@ -12,7 +12,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class DeviceFailureTests : EndToEndTest
 {
     [Fact]
-    public async Task OriginalFailsWithEio_LiveWritesFailAtOnce_SnapshotPartCorruptedWithEvent_OtherDeviceUnharmed()
+    public async Task OriginalFailsWithEioLiveWritesFailAtOnceSnapshotPartCorruptedWithEventOtherDeviceUnharmed()
     {
         var backing = M.PathOf("failing-backing.img");
         await M.ShOkAsync($"truncate -s 64M \"{backing}\"");

@@ -15,7 +15,7 @@ public sealed class DiscardTests : EndToEndTest
     [Theory]
     [InlineData("--punch-hole")]
     [InlineData("--zero-range --keep-size")]
-    public async Task ARangeDiscardedThroughLiveReadsZero_IsMarked_AndTheImageKeepsWhatWasThere(string mode)
+    public async Task ARangeDiscardedThroughLiveReadsZeroIsMarkedAndTheImageKeepsWhatWasThere(string mode)
     {
         var a = await M.CreateDeviceFileAsync("a.img", 16, fs: null);
         await M.ShOkAsync($"head -c 16M /dev/urandom | dd of='{a}' conv=notrunc status=none");
@@ -65,7 +65,7 @@ public sealed class DiscardTests : EndToEndTest
     }
 
     [Fact]
-    public async Task FstrimOnExt4OverALoopOverLiveReachesTheOriginal_AndTheSnapshotKeepsTheDeletedFile()
+    public async Task FstrimOnExt4OverALoopOverLiveReachesTheOriginalAndTheSnapshotKeepsTheDeletedFile()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.StartDaemonAsync([("a", a)]);

@@ -15,7 +15,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
     }
 
     [Fact]
-    public async Task StatSizesAndModes_ImageComesAtTakeAndGoesAtDestroy()
+    public async Task StatSizesAndModesImageComesAtTakeAndGoesAtDestroy()
     {
         await StartAsync();
         var dir = $"{M.Mnt}/a";
@@ -53,7 +53,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
         [.. (await M.ShOkAsync($"ls '{dir}'")).Split('\n', StringSplitOptions.RemoveEmptyEntries)];
 
     [Fact]
-    public async Task ReadPastEnd_ZeroBytes_WritePastEnd_NoSpace_Truncate_NotPermitted_NoCreateNoRemove()
+    public async Task ReadPastEndZeroBytesWritePastEndNoSpaceTruncateNotPermittedNoCreateNoRemove()
     {
         await StartAsync();
         var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.PathOf("diff.storage"), "-l", "64M")).Trim();
@@ -89,7 +89,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
     }
 
     [Fact]
-    public async Task ImageOpenedBeforeDestroy_FailsWithIoErrorAfter_DoesNotHang()
+    public async Task ImageOpenedBeforeDestroyFailsWithIoErrorAfterDoesNotHang()
     {
         await StartAsync();
         await M.ShOkAsync("head -c 1M /dev/urandom | dd of=\"$M/a/live\" conv=notrunc,fsync status=none");
@@ -124,7 +124,7 @@ public sealed class FuseSemanticsTests : EndToEndTest
     }
 
     [Fact]
-    public async Task EventsRead_BlocksUntilEvent_SelectWakes()
+    public async Task EventsReadBlocksUntilEventSelectWakes()
     {
         await StartAsync();
         var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.PathOf("diff.storage"), "-l", "64M")).Trim();

@@ -60,7 +60,7 @@ public sealed class ImageWriteTests : EndToEndTest
     }
 
     [Fact]
-    public async Task UnalignedWritesAcrossChunkBorders_ReadBackExactly_OriginalUntouched()
+    public async Task UnalignedWritesAcrossChunkBordersReadBackExactlyOriginalUntouched()
     {
         var id = await SetUpAsync();
         var size = SizeMiB << 20;
@@ -80,7 +80,7 @@ public sealed class ImageWriteTests : EndToEndTest
     }
 
     [Fact]
-    public async Task SimultaneousWritesToImageAndLive_EachReadsBackItsOwn_OtherUntouched()
+    public async Task SimultaneousWritesToImageAndLiveEachReadsBackItsOwnOtherUntouched()
     {
         var id = await SetUpAsync();
         var size = SizeMiB << 20;

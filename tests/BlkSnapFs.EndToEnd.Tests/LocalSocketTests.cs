@@ -17,7 +17,7 @@ public sealed class LocalSocketTests : EndToEndTest
     [Theory]
     [InlineData("000")]
     [InlineData("077")]
-    public async Task UnderAnyUmask_SocketsAre0600_AndTheDirectoriesTheDaemonMakes0700(string umask)
+    public async Task UnderAnyUmaskSocketsAre0600AndTheDirectoriesTheDaemonMakes0700(string umask)
     {
         var a = await M.CreateDeviceFileAsync("a.img", 16, fs: null);
         var control = M.PathOf("run/control.sock");
@@ -55,7 +55,7 @@ public sealed class LocalSocketTests : EndToEndTest
     [InlineData("nbd", "0770")]
     [InlineData("control", "0777")]
     [InlineData("control", "0770")]
-    public async Task ASocketDirectoryOthersMayWrite_IsRefused_AndNothingIsLeft(string which, string mode)
+    public async Task ASocketDirectoryOthersMayWriteIsRefusedAndNothingIsLeft(string which, string mode)
     {
         var a = await M.CreateDeviceFileAsync("a.img", 16, fs: null);
         var open = M.PathOf("open");
@@ -81,7 +81,7 @@ public sealed class LocalSocketTests : EndToEndTest
     }
 
     [Fact]
-    public async Task TwoDaemonsServingDevicesOfOneName_EachServeTheirOwnNbdExports()
+    public async Task TwoDaemonsServingDevicesOfOneNameEachServeTheirOwnNbdExports()
     {
         var first = await M.CreateDeviceFileAsync("first.img", 16, fs: null);
         var second = await M.CreateDeviceFileAsync("second.img", 8, fs: null);

@@ -11,7 +11,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 public sealed class MountHelperTests : EndToEndTest
 {
     [Fact]
-    public async Task MountTypeFuseBlksnapfs_StartsDaemon_UmountStopsIt()
+    public async Task MountTypeFuseBlksnapfsStartsDaemonUmountStopsIt()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         M.WriteConfig([("a", a)]);
@@ -24,7 +24,7 @@ public sealed class MountHelperTests : EndToEndTest
     }
 
     [Fact]
-    public async Task FstabLine_MountByMountPoint_StartsDaemon_UmountStopsIt()
+    public async Task FstabLineMountByMountPointStartsDaemonUmountStopsIt()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         M.WriteConfig([("a", a)]);

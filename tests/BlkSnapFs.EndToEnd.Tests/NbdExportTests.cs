@@ -27,7 +27,7 @@ public sealed class NbdExportTests : EndToEndTest
         M.ShOkAsync("PATH=/usr/bin:$PATH nbdsh " + string.Join(' ', commands.Select(c => $"-c '{c}'")) + (uri.Length > 0 ? $" -u '{uri}'" : ""));
 
     [Fact]
-    public async Task LiveAndImageExports_ServeRealNbdClients()
+    public async Task LiveAndImageExportsServeRealNbdClients()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
         await M.ShOkAsync("head -c 64M /dev/urandom > a.img; cp a.img pre-take.raw");

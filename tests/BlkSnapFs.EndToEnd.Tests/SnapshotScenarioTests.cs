@@ -18,13 +18,13 @@ public sealed class SnapshotScenarioTests : EndToEndTest
     }
 
     [Fact]
-    public Task TwoDevices_GrowableStorageFile_ImagesHoldOldFiles_OriginalsHoldNew() => RunScenarioAsync(StorageKind.File);
+    public Task TwoDevicesGrowableStorageFileImagesHoldOldFilesOriginalsHoldNew() => RunScenarioAsync(StorageKind.File);
 
     [Fact]
-    public Task TwoDevices_StorageFileOnTmpfs_ImagesHoldOldFiles_OriginalsHoldNew() => RunScenarioAsync(StorageKind.FileOnTmpfs);
+    public Task TwoDevicesStorageFileOnTmpfsImagesHoldOldFilesOriginalsHoldNew() => RunScenarioAsync(StorageKind.FileOnTmpfs);
 
     [Fact]
-    public Task TwoDevices_StorageDirectory_UsesUnlinkedFile_NothingAppearsInDirectory() => RunScenarioAsync(StorageKind.Directory);
+    public Task TwoDevicesStorageDirectoryUsesUnlinkedFileNothingAppearsInDirectory() => RunScenarioAsync(StorageKind.Directory);
 
     private async Task RunScenarioAsync(StorageKind kind)
     {

@@ -14,7 +14,7 @@ public sealed class StretchTests : EndToEndTest
     private const long Limit = 8 << 20;
 
     [Fact]
-    public async Task StorageGrowsToLimit_ThenSnapshotCorrupted_OriginalStaysWritable()
+    public async Task StorageGrowsToLimitThenSnapshotCorruptedOriginalStaysWritable()
     {
         var a = await M.CreateDeviceFileAsync("a.img", 96, fs: null);
         // The growth step is raised to two of the largest chunks, so the chunks are kept small too.

@@ -4,7 +4,7 @@ namespace BlkSnapFs.Fuse.Tests;
 public sealed class AttributeTests
 {
     [Fact]
-    public void Stat_shows_sizes_modes_links_blocks_and_times()
+    public void StatShowsSizesModesLinksBlocksAndTimes()
     {
         using var tree = new MountedTree();
         var modified = new DateTime(2024, 5, 6, 7, 8, 9, DateTimeKind.Utc);
@@ -23,7 +23,7 @@ public sealed class AttributeTests
     }
 
     [Fact]
-    public void Ls_and_du_list_the_tree()
+    public void LsAndDuListTheTree()
     {
         using var tree = new MountedTree();
 
@@ -38,7 +38,7 @@ public sealed class AttributeTests
     }
 
     [Fact]
-    public void A_size_change_is_seen_at_once_after_invalidation()
+    public void ASizeChangeIsSeenAtOnceAfterInvalidation()
     {
         using var tree = new MountedTree(new FuseMountOptions { AttributeTimeout = TimeSpan.FromMinutes(5), EntryTimeout = TimeSpan.FromMinutes(5) });
         Assert.Equal(MountedTree.ReadmeText.Length, new FileInfo(tree.PathOf("readme")).Length);
@@ -50,7 +50,7 @@ public sealed class AttributeTests
     }
 
     [Fact]
-    public void Statfs_answers()
+    public void StatfsAnswers()
     {
         using var tree = new MountedTree();
 

@@ -6,7 +6,7 @@ namespace BlkSnapFs.Fuse.Tests;
 public sealed class BlockingReadTests
 {
     [Fact]
-    public void A_blocked_read_wakes_when_signalled_and_holds_no_worker_meanwhile()
+    public void ABlockedReadWakesWhenSignalledAndHoldsNoWorkerMeanwhile()
     {
         using var tree = new MountedTree(new FuseMountOptions { WorkerCount = 1 });
         using var reader = new ToolProcess("head", "-n", "1", tree.PathOf("events"));
@@ -26,7 +26,7 @@ public sealed class BlockingReadTests
     [Theory]
     [InlineData("poll")]
     [InlineData("select")]
-    public void Poll_and_select_wake_when_an_event_arrives(string call)
+    public void PollAndSelectWakeWhenAnEventArrives(string call)
     {
         using var tree = new MountedTree();
         const string Script = """
@@ -60,7 +60,7 @@ public sealed class BlockingReadTests
     }
 
     [Fact]
-    public void A_signal_interrupts_a_blocked_read_with_EINTR_and_the_daemon_lives_on()
+    public void ASignalInterruptsABlockedReadWithEINTRAndTheDaemonLivesOn()
     {
         using var tree = new MountedTree();
         const string Script = """
@@ -94,7 +94,7 @@ public sealed class BlockingReadTests
     }
 
     [Fact]
-    public void Timeout_with_SIGINT_ends_a_blocked_cat_promptly()
+    public void TimeoutWithSIGINTEndsABlockedCatPromptly()
     {
         using var tree = new MountedTree();
 

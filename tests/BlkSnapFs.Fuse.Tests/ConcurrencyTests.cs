@@ -4,7 +4,7 @@ namespace BlkSnapFs.Fuse.Tests;
 public sealed class ConcurrencyTests
 {
     [Fact]
-    public void Two_slow_reads_overlap()
+    public void TwoSlowReadsOverlap()
     {
         using var tree = new MountedTree();
         var slow = tree.PathOf("slow");
@@ -26,7 +26,7 @@ public sealed class ConcurrencyTests
     }
 
     [Fact]
-    public void Parallel_positional_reads_from_csharp_return_the_right_data()
+    public void ParallelPositionalReadsFromCsharpReturnTheRightData()
     {
         using var tree = new MountedTree();
         new Random(11).NextBytes(tree.Data.Contents);

@@ -13,7 +13,7 @@ public sealed class DirectoryChangeTests
     };
 
     [Fact]
-    public void Children_appear_and_disappear_immediately()
+    public void ChildrenAppearAndDisappearImmediately()
     {
         using var tree = new MountedTree(LongCaching);
         var devices = tree.PathOf("devices");
@@ -43,7 +43,7 @@ public sealed class DirectoryChangeTests
     }
 
     [Fact]
-    public void A_removed_file_stays_readable_through_a_handle_opened_before()
+    public void ARemovedFileStaysReadableThroughAHandleOpenedBefore()
     {
         using var tree = new MountedTree(LongCaching);
         tree.Devices.Add("image", new TextFileNode("snapshot data\n"));
@@ -57,7 +57,7 @@ public sealed class DirectoryChangeTests
     }
 
     [Fact]
-    public void A_node_may_change_the_tree_from_inside_a_request_without_deadlock()
+    public void ANodeMayChangeTheTreeFromInsideARequestWithoutDeadlock()
     {
         using var tree = new MountedTree(LongCaching);
         tree.Devices.Add("trigger", new TreeChangingFileNode(tree.Devices));
@@ -71,7 +71,7 @@ public sealed class DirectoryChangeTests
     }
 
     [Fact]
-    public void Listing_a_directory_larger_than_one_reply_returns_every_entry_once()
+    public void ListingADirectoryLargerThanOneReplyReturnsEveryEntryOnce()
     {
         using var tree = new MountedTree();
         string[] names = [.. Enumerable.Range(0, 300).Select(index => $"device-with-a-long-name-{index:D4}")];

@@ -13,7 +13,7 @@ public sealed class FuseDescriptorCounting
 public class FailedMountTests
 {
     [Fact]
-    public void Mounting_on_a_missing_directory_fails_and_leaves_nothing()
+    public void MountingOnAMissingDirectoryFailsAndLeavesNothing()
     {
         var missing = Path.Combine(Path.GetTempPath(), "blksnapfs-fuse-missing-" + Guid.NewGuid().ToString("N"));
 

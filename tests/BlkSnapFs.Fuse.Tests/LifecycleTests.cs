@@ -9,7 +9,7 @@ public sealed class LifecycleTests
     [Theory]
     [InlineData(FuseMountMethod.Direct)]
     [InlineData(FuseMountMethod.Fusermount)]
-    public void Unmount_while_a_read_is_blocked_returns_promptly_and_leaves_no_mount(FuseMountMethod method)
+    public void UnmountWhileAReadIsBlockedReturnsPromptlyAndLeavesNoMount(FuseMountMethod method)
     {
         using var tree = new MountedTree(new FuseMountOptions { Method = method });
         using var reader = new ToolProcess("cat", tree.PathOf("events"));
@@ -26,7 +26,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void External_umount_ends_the_loop_cleanly()
+    public void ExternalUmountEndsTheLoopCleanly()
     {
         using var tree = new MountedTree();
         Assert.Equal(MountedTree.ReadmeText, File.ReadAllText(tree.PathOf("readme")));
@@ -39,7 +39,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void Mount_through_fusermount3_works_and_unmounts()
+    public void MountThroughFusermount3WorksAndUnmounts()
     {
         Assert.True(File.Exists("/usr/bin/fusermount3") || File.Exists("/bin/fusermount3"), "install fuse3 for fusermount3");
         using var tree = new MountedTree(new FuseMountOptions { Method = FuseMountMethod.Fusermount, SourceName = "fusermount-test" });
@@ -54,7 +54,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void Unmount_with_a_file_held_open_detaches_and_the_loop_ends_when_it_closes()
+    public void UnmountWithAFileHeldOpenDetachesAndTheLoopEndsWhenItCloses()
     {
         using var tree = new MountedTree(new FuseMountOptions { UnmountBusyRetry = TimeSpan.FromMilliseconds(100) });
         var holder = new FileStream(tree.PathOf("data"), FileMode.Open, FileAccess.Read);
@@ -69,7 +69,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void A_tree_can_be_mounted_again_after_unmount()
+    public void ATreeCanBeMountedAgainAfterUnmount()
     {
         var directory = Directory.CreateTempSubdirectory("blksnapfs-fuse-").FullName;
         try

@@ -4,7 +4,7 @@ namespace BlkSnapFs.Fuse.Tests;
 public sealed class NamespaceTests
 {
     [Fact]
-    public void Changes_to_the_tree_and_truncation_are_refused_with_EPERM()
+    public void ChangesToTheTreeAndTruncationAreRefusedWithEPERM()
     {
         using var tree = new MountedTree();
 
@@ -36,7 +36,7 @@ public sealed class NamespaceTests
     }
 
     [Fact]
-    public void Read_only_files_refuse_writing_and_xattrs_are_absent()
+    public void ReadOnlyFilesRefuseWritingAndXattrsAreAbsent()
     {
         using var tree = new MountedTree();
 

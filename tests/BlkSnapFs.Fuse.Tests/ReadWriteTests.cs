@@ -4,7 +4,7 @@ namespace BlkSnapFs.Fuse.Tests;
 public sealed class ReadWriteTests
 {
     [Fact]
-    public void Megabyte_dd_reads_arrive_as_single_megabyte_requests()
+    public void MegabyteDdReadsArriveAsSingleMegabyteRequests()
     {
         using var tree = new MountedTree();
 
@@ -17,7 +17,7 @@ public sealed class ReadWriteTests
     }
 
     [Fact]
-    public void Megabyte_dd_writes_arrive_as_single_megabyte_requests_and_land_in_the_node()
+    public void MegabyteDdWritesArriveAsSingleMegabyteRequestsAndLandInTheNode()
     {
         using var tree = new MountedTree();
         var source = Path.Combine(tree.Directory + ".src");
@@ -40,7 +40,7 @@ public sealed class ReadWriteTests
     }
 
     [Fact]
-    public void O_DIRECT_dd_reads_and_writes_work()
+    public void ODIRECTDdReadsAndWritesWork()
     {
         using var tree = new MountedTree();
         tree.Data.Contents.AsSpan(0, 2 << 20).Fill(0x5A);
@@ -58,7 +58,7 @@ public sealed class ReadWriteTests
     }
 
     [Fact]
-    public void Csharp_positional_io_roundtrips()
+    public void CsharpPositionalIoRoundtrips()
     {
         using var tree = new MountedTree();
         byte[] pattern = [.. Enumerable.Range(0, 5000).Select(index => (byte)(index * 7))];
@@ -76,7 +76,7 @@ public sealed class ReadWriteTests
     }
 
     [Fact]
-    public void Reading_past_the_end_gives_nothing_and_writing_past_it_fails_with_ENOSPC()
+    public void ReadingPastTheEndGivesNothingAndWritingPastItFailsWithENOSPC()
     {
         using var tree = new MountedTree();
 
@@ -99,7 +99,7 @@ public sealed class ReadWriteTests
     }
 
     [Fact]
-    public void A_punched_hole_reaches_the_node_and_other_fallocate_modes_get_its_EOPNOTSUPP()
+    public void APunchedHoleReachesTheNodeAndOtherFallocateModesGetItsEOPNOTSUPP()
     {
         using var tree = new MountedTree();
         tree.Data.Contents.AsSpan().Fill(0x5A);
@@ -116,7 +116,7 @@ public sealed class ReadWriteTests
     }
 
     [Fact]
-    public void Fsync_reaches_the_node()
+    public void FsyncReachesTheNode()
     {
         using var tree = new MountedTree();
 

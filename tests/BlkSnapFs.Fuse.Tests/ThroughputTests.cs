@@ -9,7 +9,7 @@ namespace BlkSnapFs.Fuse.Tests;
 public sealed partial class ThroughputTests(ITestOutputHelper output)
 {
     [Fact]
-    public void Megabyte_dd_throughput()
+    public void MegabyteDdThroughput()
     {
         using var tree = new MountedTree();
         tree.Root.Add("zeros", new ZeroFileNode(1L << 30));

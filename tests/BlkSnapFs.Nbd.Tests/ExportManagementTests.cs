@@ -63,7 +63,7 @@ public sealed class ExportManagementTests
     }
 
     [Fact]
-    public void TheSocketGetsItsMode_0600ByDefault()
+    public void TheSocketGetsItsMode0600ByDefault()
     {
         using var directory = new TestDirectory("nbdt-");
         using var owner = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("s.sock") });
@@ -76,7 +76,7 @@ public sealed class ExportManagementTests
     }
 
     [Fact]
-    public void ASocketAnotherServerListensOn_IsRefusedWithEaddrinuse_AndKeptForIt()
+    public void ASocketAnotherServerListensOnIsRefusedWithEaddrinuseAndKeptForIt()
     {
         using var directory = new TestDirectory("nbdt-");
         using var first = new NbdServer(new NbdServerOptions { UnixSocketPath = directory.File("s.sock") });

@@ -64,7 +64,7 @@ public sealed class NbdClientTests : IDisposable
     }
 
     [Fact]
-    public void WritesAQcow2ThroughQemuNbd_HolesReadBackAsZeroes()
+    public void WritesAQcow2ThroughQemuNbdHolesReadBackAsZeroes()
     {
         var qcow2 = _directory.File("t.qcow2");
         var socket = _directory.File("qemu.sock");

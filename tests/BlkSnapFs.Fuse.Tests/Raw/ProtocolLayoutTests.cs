@@ -43,6 +43,6 @@ public sealed unsafe class ProtocolLayoutTests
 
     [Theory]
     [MemberData(nameof(Sizes))]
-    public void Each_struct_is_as_long_as_the_kernels(string kernelName, int size, int kernelSize) =>
+    public void EachStructIsAsLongAsTheKernels(string kernelName, int size, int kernelSize) =>
         Assert.True(size == kernelSize, $"{kernelName}: {size} bytes here, {kernelSize} in linux/fuse.h");
 }

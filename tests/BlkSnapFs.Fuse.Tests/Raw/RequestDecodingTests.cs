@@ -59,7 +59,7 @@ public sealed class RequestDecodingTests
 
     [Theory]
     [MemberData(nameof(HandledOpcodes))]
-    public void A_well_formed_body_reaches_the_file_system_decoded(FuseOpcode opcode)
+    public void AWellFormedBodyReachesTheFileSystemDecoded(FuseOpcode opcode)
     {
         var fileSystem = new RecordingFileSystem();
         using var raw = RawSession.Started(fileSystem);
@@ -72,7 +72,7 @@ public sealed class RequestDecodingTests
 
     [Theory]
     [MemberData(nameof(HandledOpcodes))]
-    public void A_longer_body_is_decoded_the_same_and_its_extra_bytes_ignored(FuseOpcode opcode)
+    public void ALongerBodyIsDecodedTheSameAndItsExtraBytesIgnored(FuseOpcode opcode)
     {
         var fileSystem = new RecordingFileSystem();
         using var raw = RawSession.Started(fileSystem);
@@ -84,7 +84,7 @@ public sealed class RequestDecodingTests
 
     [Theory]
     [MemberData(nameof(HandledOpcodes))]
-    public void Every_shorter_body_is_answered_EIO_and_never_reaches_the_file_system(FuseOpcode opcode)
+    public void EveryShorterBodyIsAnsweredEIOAndNeverReachesTheFileSystem(FuseOpcode opcode)
     {
         var fileSystem = new RecordingFileSystem();
         using var raw = RawSession.Started(fileSystem);
@@ -110,7 +110,7 @@ public sealed class RequestDecodingTests
     [InlineData(1)]
     [InlineData(20)]
     [InlineData(39)]
-    public void A_request_shorter_than_its_header_is_dropped_and_the_session_goes_on(int length)
+    public void ARequestShorterThanItsHeaderIsDroppedAndTheSessionGoesOn(int length)
     {
         var fileSystem = new RecordingFileSystem();
         using var raw = RawSession.Started(fileSystem);
@@ -124,7 +124,7 @@ public sealed class RequestDecodingTests
     [Theory]
     [InlineData(FuseOpcode.Init, Errno.EPROTO)]
     [InlineData(FuseOpcode.GetXAttr, Errno.ENOSYS)]
-    public void Opcodes_without_a_handler_after_INIT_are_refused(FuseOpcode opcode, int errno)
+    public void OpcodesWithoutAHandlerAfterINITAreRefused(FuseOpcode opcode, int errno)
     {
         var fileSystem = new RecordingFileSystem();
         using var raw = RawSession.Started(fileSystem);
@@ -137,7 +137,7 @@ public sealed class RequestDecodingTests
     }
 
     [Fact]
-    public void An_older_kernels_16_byte_INIT_is_accepted()
+    public void AnOlderKernels16ByteINITIsAccepted()
     {
         using var raw = new RawSession(new RecordingFileSystem());
         var init = Body.Of(new InitIn { Major = 7, Minor = 23 });
@@ -154,7 +154,7 @@ public sealed class RequestDecodingTests
     [InlineData(0)]
     [InlineData(8)]
     [InlineData(InitIn.CompatibleSize - 1)]
-    public void A_short_INIT_is_answered_EIO_and_fails_the_start(int length)
+    public void AShortINITIsAnsweredEIOAndFailsTheStart(int length)
     {
         using var raw = new RawSession(new RecordingFileSystem());
         var init = Body.Of(new InitIn { Major = 7, Minor = FuseSession.ProtocolMinorVersion });
