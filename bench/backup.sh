@@ -22,13 +22,9 @@ done
 need=$(( size * 5 / 2 ))
 free=$(df -m --output=avail "$dir" | tail -1)
 ((free > need)) || { echo "backup.sh: $dir has $free MiB free, the run needs $need MiB (ENOSPC)" >&2; exit 1; }
-work=$(mktemp -d "$dir/blksnapfs-backup-bench.XXXXXX")
-cleanup() {
-  mountpoint -q "$work/mnt" && umount "$work/mnt"
-  for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=work-directory.sh
+source "$(dirname "$0")/work-directory.sh"
+work_directory backup-bench "$dir"
 mkdir -p "$work/mnt" "$work/storage"
 blksnap() { "$bin/blksnap" --socket "$work/control.sock" "$@"; }
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }

@@ -17,13 +17,9 @@ while (($#)); do
 done
 ((${#builds[@]})) || builds=("blksnapfs=$(cd "$(dirname "$0")/.." && pwd)/out/bin")
 command -v fio >/dev/null || { echo "first-touch.sh: fio is missing (ENOENT): apt-get install fio" >&2; exit 1; }
-work=$(mktemp -d "$dir/blksnapfs-first-touch.XXXXXX")
-cleanup() {
-  mountpoint -q "$work/mnt" && umount "$work/mnt"
-  for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=work-directory.sh
+source "$(dirname "$0")/work-directory.sh"
+work_directory first-touch "$dir"
 mkdir -p "$work/mnt" "$work/storage" && mkdir -m 0700 "$work/run"
 
 fill() { rm -f "$work/disk.img"; fio --name=fill --filename="$work/disk.img" --rw=write --bs=1M --size="${size}M" --output=/dev/null; }

@@ -17,13 +17,9 @@ while (($#)); do
   esac
 done
 command -v fio >/dev/null || { echo "state-cost.sh: fio is missing (ENOENT): apt-get install fio" >&2; exit 1; }
-work=$(mktemp -d "$dir/blksnapfs-state-cost.XXXXXX")
-cleanup() {
-  mountpoint -q "$work/mnt" && umount "$work/mnt"
-  for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=work-directory.sh
+source "$(dirname "$0")/work-directory.sh"
+work_directory state-cost "$dir"
 mkdir -p "$work/mnt" "$work/state"
 
 # fio_mibs TARGET RW BS: MiB/s of one fio pass, from a clean page cache to an fsync at the end
