@@ -36,10 +36,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     [InlineData("1777")]
     public void AnExistingDirectoryWritableByGroupOrOthersIsRefusedWithEpermAndLeftAsItIs(string octal)
     {
-        var path = _directory.File("open");
-        Directory.CreateDirectory(path);
-        var mode = (UnixFileMode)Convert.ToInt32(octal, 8);
-        File.SetUnixFileMode(path, mode);
+        var (path, mode) = DirectoryWithMode("open", octal);
 
         var e = Assert.Throws<BlkSnapException>(() => PrivateDirectory.Ensure(path, Mode0700, "Nbd:SocketDirectory"));
         Assert.Equal(Errno.EPERM, e.Errno);
@@ -54,10 +51,7 @@ public sealed class PrivateDirectoryTests : IDisposable
     [InlineData("0750")]
     public void AnExistingDirectoryOnlyItsOwnerMayChangeIsUsedAsItIs(string octal)
     {
-        var path = _directory.File("closed");
-        Directory.CreateDirectory(path);
-        var mode = (UnixFileMode)Convert.ToInt32(octal, 8);
-        File.SetUnixFileMode(path, mode);
+        var (path, mode) = DirectoryWithMode("closed", octal);
         Assert.True(PrivateDirectory.Check(path, "x"));
         PrivateDirectory.Ensure(path, Mode0700, "x");
         Assert.Equal(mode, File.GetUnixFileMode(path));
@@ -109,4 +103,13 @@ public sealed class PrivateDirectoryTests : IDisposable
     }
 
     public void Dispose() => _directory.Dispose();
+
+    private (string Path, UnixFileMode Mode) DirectoryWithMode(string name, string octal)
+    {
+        var path = _directory.File(name);
+        Directory.CreateDirectory(path);
+        var mode = (UnixFileMode)Convert.ToInt32(octal, 8);
+        File.SetUnixFileMode(path, mode);
+        return (path, mode);
+    }
 }

@@ -13,15 +13,7 @@ public sealed class BackupFailureTests : EndToEndTest
     [InlineData("raw")]
     public async Task SigintMidCopyLeavesNothing(string format)
     {
-        var a = await M.CreateDeviceFileAsync("a.img", 1024, fs: null);
-        await M.ShOkAsync($"head -c 1G /dev/urandom | dd of='{a}' conv=notrunc status=none", TimeSpan.FromMinutes(3));
-        await M.StartDaemonAsync([("a", a)]);
-        await M.TakeAsync("a");
-        var file = M.PathOf($"big.{format}");
-        var backup = M.StartBackground(M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
-        var started = await Wait.UntilAsync(
-            () => Directory.GetFiles(M.Work, $".big.{format}.tmp-*").Any(f => new FileInfo(f).Length > (16 << 20)) || backup.HasExited, TimeSpan.FromSeconds(60));
-        Assert.True(started && !backup.HasExited, $"the copy did not get going: {backup.Stderr}");
+        var (backup, file) = await BackupUnderWayAsync("big", 1024, "64M", format);
         await M.RunAsync("kill", "-INT", backup.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var r = await backup.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.NotNull(r);
@@ -60,18 +52,9 @@ public sealed class BackupFailureTests : EndToEndTest
     [InlineData("raw")]
     public async Task ASnapshotCorruptedMidCopyFailsTheBackupAndLeavesNothing(string format)
     {
-        var a = await M.CreateDeviceFileAsync("a.img", 512, fs: null);
-        await M.ShOkAsync($"head -c 512M /dev/urandom | dd of='{a}' conv=notrunc status=none", TimeSpan.FromMinutes(3));
-        await M.StartDaemonAsync([("a", a)]);
-        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.Work, "-l", "8M")).Trim();
-        await M.BlksnapOkAsync("snapshot_take", "-i", id);
-        var file = M.PathOf($"half.{format}");
-        var backup = M.StartBackground(M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
-        var started = await Wait.UntilAsync(
-            () => Directory.GetFiles(M.Work, $".half.{format}.tmp-*").Any(f => new FileInfo(f).Length > (8 << 20)) || backup.HasExited, TimeSpan.FromSeconds(60));
+        var (backup, file) = await BackupUnderWayAsync("half", 512, "8M", format);
         var pid = backup.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
         await M.RunAsync("kill", "-STOP", pid);
-        Assert.True(started && !backup.HasExited, $"the copy did not get going: {backup.Stderr}");
 
         await M.ShOkAsync("head -c 64M /dev/urandom | dd of=$M/a/live bs=1M seek=448 conv=notrunc,fsync status=none");
         Assert.True(await Wait.UntilAsync(() => File.ReadAllText($"{M.Mnt}/a/info").Contains("state: corrupted", StringComparison.Ordinal), TimeSpan.FromSeconds(10)),
@@ -85,6 +68,26 @@ public sealed class BackupFailureTests : EndToEndTest
         Assert.True(line.Contains("the snapshot of a was corrupted during the backup; nothing was kept", StringComparison.Ordinal) && line.StartsWith("No space left on device", StringComparison.Ordinal), line);
         Backups.AssertNothingLeft(format, file);
         Assert.True(await Wait.UntilAsync(() => !QemuNbdServes(M.Work), TimeSpan.FromSeconds(10)), "qemu-nbd still runs");
+    }
+
+    /// <summary>
+    /// A device of <paramref name="mib"/> MiB of random data whose taken snapshot may use
+    /// <paramref name="limit"/> of storage, and its backup to NAME.FORMAT under way: the copy has
+    /// written more than 8 MiB and goes on.
+    /// </summary>
+    private async Task<(BackgroundProc Backup, string File)> BackupUnderWayAsync(string name, int mib, string limit, string format)
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", mib, fs: null);
+        await M.ShOkAsync($"head -c {mib}M /dev/urandom | dd of='{a}' conv=notrunc status=none", TimeSpan.FromMinutes(3));
+        await M.StartDaemonAsync([("a", a)]);
+        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.Work, "-l", limit)).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", id);
+        var file = M.PathOf($"{name}.{format}");
+        var backup = M.StartBackground(M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
+        var started = await Wait.UntilAsync(
+            () => Directory.GetFiles(M.Work, $".{name}.{format}.tmp-*").Any(f => new FileInfo(f).Length > (8 << 20)) || backup.HasExited, TimeSpan.FromSeconds(60));
+        Assert.True(started && !backup.HasExited, $"the copy did not get going: {backup.Stderr}");
+        return (backup, file);
     }
 
     private static bool QemuNbdServes(string directory) => Directory.EnumerateDirectories("/proc").Any(process =>
