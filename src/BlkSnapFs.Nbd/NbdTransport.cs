@@ -30,28 +30,30 @@ internal sealed class NbdTransport(Socket socket) : IDisposable
     /// <summary>Fills <paramref name="buffer"/>; false if the peer closed before sending anything.</summary>
     public bool TryReceiveExactly(Span<byte> buffer)
     {
-        var first = Receive(buffer);
+        if (_tls is not { } tls)
+        {
+            return SocketTransfer.TryReceiveExactly(socket, buffer);
+        }
+
+        var first = tls.Read(buffer);
         if (first == 0)
         {
             return false;
         }
 
-        ReceiveExactly(buffer[first..]);
+        tls.ReadExactly(buffer[first..]);
         return true;
     }
 
     public void ReceiveExactly(Span<byte> buffer)
     {
-        while (!buffer.IsEmpty)
+        if (_tls is { } tls)
         {
-            var received = Receive(buffer);
-            if (received == 0)
-            {
-                throw new EndOfStreamException("The client closed the connection mid-message.");
-            }
-
-            buffer = buffer[received..];
+            tls.ReadExactly(buffer);
+            return;
         }
+
+        SocketTransfer.ReceiveExactly(socket, buffer);
     }
 
     public void SendAll(ReadOnlySpan<byte> data)
@@ -84,6 +86,4 @@ internal sealed class NbdTransport(Socket socket) : IDisposable
 
         socket.Dispose();
     }
-
-    private int Receive(Span<byte> buffer) => _tls is { } tls ? tls.Read(buffer) : socket.Receive(buffer);
 }
