@@ -159,13 +159,23 @@ internal sealed partial class DiffArea
                     _chunks.Unlock(chunk, state);
                     return;
                 }
-                var record = kind == ChunkState.Partial ? ChunkMap.RecordOf(state) : _records.Allocate();
-                var (s, e) = NotCopiedRange(record, runStart, runEnd); // what is left of it now
-                if (s == e)
+                int record, s, e;
+                if (kind == ChunkState.Partial)
                 {
-                    _chunks.Unlock(chunk, state);
-                    b = runEnd;
-                    continue;
+                    record = ChunkMap.RecordOf(state);
+                    (s, e) = NotCopiedRange(record, runStart, runEnd); // what is left of it now
+                    if (s == e)
+                    {
+                        _chunks.Unlock(chunk, state);
+                        b = runEnd;
+                        continue;
+                    }
+                }
+                else
+                {
+                    // Still not copied under the lock: the whole range is left, and the chunk gets its record now.
+                    record = _records.Allocate();
+                    (s, e) = (runStart, runEnd);
                 }
                 try
                 {
