@@ -47,17 +47,24 @@ internal sealed class LiveFile(TrackedDevice device) : FileNode(OwnerOnly)
             return -Errno.EBADF;
         }
 
-        Action<long, long>? apply = mode switch
+        try
         {
-            FileCalls.FALLOC_FL_PUNCH_HOLE | FileCalls.FALLOC_FL_KEEP_SIZE => device.Discard,
-            FileCalls.FALLOC_FL_ZERO_RANGE or (FileCalls.FALLOC_FL_ZERO_RANGE | FileCalls.FALLOC_FL_KEEP_SIZE) => device.WriteZeroes,
-            _ => null,
-        };
-        return apply is null ? -Errno.EOPNOTSUPP : NodeErrors.Run(() =>
+            switch (mode)
+            {
+                case FileCalls.FALLOC_FL_PUNCH_HOLE | FileCalls.FALLOC_FL_KEEP_SIZE:
+                    device.Discard(offset, length);
+                    return 0;
+                case FileCalls.FALLOC_FL_ZERO_RANGE or (FileCalls.FALLOC_FL_ZERO_RANGE | FileCalls.FALLOC_FL_KEEP_SIZE):
+                    device.WriteZeroes(offset, length);
+                    return 0;
+                default:
+                    return -Errno.EOPNOTSUPP;
+            }
+        }
+        catch (Exception e)
         {
-            apply(offset, length);
-            return 0;
-        });
+            return NodeErrors.Of(e);
+        }
     }
 
     public override int Fsync(FileHandle handle, bool dataOnly) => NodeErrors.Run(() =>
