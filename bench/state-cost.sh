@@ -4,13 +4,14 @@
 # in one run. Random 4 KiB at qd16 and sequential 1 MiB, O_DIRECT, tracking on, no snapshot.
 # Each BlkSnapFs pass starts a fresh daemon on a fresh file, so every write is a first touch for
 # the marks (the costly case: after a take the marks start over the same way).
-# usage: bench/state-cost.sh [--size-mib N] [--runtime SEC] [--dir DIR] [--bin DIR]
+# usage: bench/state-cost.sh [--size-mib N] [--runtime SEC] [--passes N] [--dir DIR] [--bin DIR]
 set -euo pipefail
-size=1024 runtime=20 dir=/var/tmp bin=$(cd "$(dirname "$0")/.." && pwd)/out/bin
+size=1024 runtime=20 passes=2 dir=/var/tmp bin=$(cd "$(dirname "$0")/.." && pwd)/out/bin
 while (($#)); do
   case $1 in
     --size-mib) size=$2; shift 2 ;;
     --runtime) runtime=$2; shift 2 ;;
+    --passes) passes=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     *) echo "state-cost.sh: unknown option $1 (EINVAL)" >&2; exit 2 ;;
@@ -46,18 +47,23 @@ through_live() {
   for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
 }
 
-printf '%-22s %10s %12s %12s %8s\n' workload "raw MiB/s" "memory MiB/s" "state MiB/s" "state/memory"
+printf '%-18s %10s %-22s %-22s %s\n' workload "raw MiB/s" "memory MiB/s" "state MiB/s" "state/memory"
+# median of a list of numbers
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+best() { tr ' ' '\n' | sed '/^$/d' | sort -g | tail -n 1; }
 for w in "randwrite 4k" "write 1M"; do
   set -- $w
   fresh_file
   raw=$(fio_mibs "$work/disk.img" "$1" "$2")
-  # Alternating, twice each, the better of two: a pass's neighbour (writeback of the one before) moves single figures.
-  memory=0 state=0
-  for _ in 1 2; do
+  # Alternating, $passes each: a pass's neighbour (writeback of the one before) moves single figures,
+  # so the table gives the median and the best of each side.
+  memory="" state=""
+  for ((i = 1; i <= passes; i++)); do
     m=$(through_live "" "$1" "$2"); s=$(through_live "$work/state" "$1" "$2")
-    memory=$(awk -v a="$memory" -v b="$m" 'BEGIN { print (b > a ? b : a) }')
-    state=$(awk -v a="$state" -v b="$s" 'BEGIN { print (b > a ? b : a) }')
-    echo "  pass: $1 $2 memory $m state $s" >&2
+    memory+=" $m" state+=" $s"
+    echo "  pass $i: $1 $2 memory $m state $s" >&2
   done
-  printf '%-22s %10s %12s %12s %8s\n' "$1 $2 qd16" "$raw" "$memory" "$state" "$(awk -v a="$state" -v b="$memory" 'BEGIN { printf "%.2f", a / b }')"
+  mm=$(median <<<"$memory") sm=$(median <<<"$state") mb=$(best <<<"$memory") sb=$(best <<<"$state")
+  printf '%-18s %10s %-22s %-22s %s\n' "$1 $2 qd16" "$raw" "$mm (best $mb)" "$sm (best $sb)" \
+    "$(awk -v a="$sm" -v b="$mm" -v c="$sb" -v d="$mb" 'BEGIN { printf "%.2f (best %.2f)", a / b, c / d }')"
 done

@@ -4,6 +4,9 @@
 work_directory() {
   work=$(mktemp -d "$2/blksnapfs-$1.XXXXXX")
   trap remove_work_directory EXIT
+  # bash runs the EXIT trap on a signal only when the signal has a trap of its own
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
 }
 
 remove_work_directory() {
