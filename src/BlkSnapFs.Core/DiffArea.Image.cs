@@ -188,6 +188,43 @@ internal sealed partial class DiffArea
         return (kind, area, location, end - from);
     }
 
+    /// <summary>
+    /// How many bytes from <paramref name="offset"/> (up to <paramref name="limit"/>) the image reads from
+    /// one source: the difference storage (or memory on its way there) when <paramref name="fromStorage"/>,
+    /// else the original. Chunk by chunk, and block by block inside a Partial one. Read without locking:
+    /// a chunk or block copied meanwhile only moves the answer on.
+    /// </summary>
+    public long SourceRun(long offset, long limit, out bool fromStorage)
+    {
+        fromStorage = false;
+        var at = offset;
+        while (at < limit)
+        {
+            var chunk = (int)(at >> _chunkShift);
+            var word = _chunks.Peek(chunk);
+            var kind = ChunkMap.KindOf(word);
+            bool stored;
+            long next;
+            if (kind == ChunkState.Partial)
+            {
+                var block = (int)((at - ChunkStart(chunk)) >> _blockShift);
+                stored = ChunkMap.KindOf(_records.Peek(ChunkMap.RecordOf(word), block)) != ChunkState.NotCopied;
+                next = ChunkStart(chunk) + ((long)(block + 1) << _blockShift);
+            }
+            else
+            {
+                stored = kind != ChunkState.NotCopied;
+                next = ChunkStart(chunk) + ChunkLength(chunk);
+            }
+            if (at == offset)
+                fromStorage = stored;
+            else if (stored != fromStorage)
+                break;
+            at = next;
+        }
+        return Math.Min(at, limit) - offset;
+    }
+
     /// <summary>Writes the image: into the chunk (loaded from the original first when only part is written), never to the original.</summary>
     public void WriteImage(long offset, ReadOnlySpan<byte> data)
     {

@@ -48,22 +48,15 @@ public sealed class SnapshotImage
     }
 
     /// <summary>
-    /// From <paramref name="offset"/> up to <paramref name="limit"/> at most, the run of chunks that all
+    /// From <paramref name="offset"/> up to <paramref name="limit"/> at most, the run of bytes that all
     /// read from the difference storage (copied before a write, or written through the image), or all
-    /// from the original device; a chunk copied in part (Partial) counts as from the storage, so a
-    /// reader of the layers takes it through the image. EIO once the image has failed.
+    /// from the original device: by chunk, and by copy unit (<see cref="DiffArea.BlockSize"/>) inside a
+    /// chunk copied in part. EIO once the image has failed.
     /// </summary>
     public long SourceRun(long offset, long limit, out bool fromStorage)
     {
         ThrowIfFailed();
-        limit = Math.Min(limit, Capacity);
-        var shift = System.Numerics.BitOperations.Log2((uint)_area.ChunkSize);
-        var chunk = (int)(offset >> shift);
-        fromStorage = ChunkMap.KindOf(_area.Chunks.Peek(chunk)) != ChunkState.NotCopied;
-        var end = (long)(chunk + 1) << shift;
-        while (end < limit && ChunkMap.KindOf(_area.Chunks.Peek(++chunk)) != ChunkState.NotCopied == fromStorage)
-            end += 1L << shift;
-        return Math.Min(end, limit) - offset;
+        return _area.SourceRun(offset, Math.Min(limit, Capacity), out fromStorage);
     }
 
     private void ThrowIfFailed()

@@ -64,6 +64,31 @@ public class CopyGranularityTests
     }
 
     [Fact]
+    public void SourceRunsFollowTheCopiedBlocksInsideAPartialChunk()
+    {
+        using var dir = new TestDirectory();
+        var (engine, _, device, _, _) = Setup(dir);
+        using var _engine = engine;
+
+        device.Write(Chunk + 2 * Block, new byte[3 * Block]); // blocks 2..4 of chunk 1
+        device.Write(3L * Chunk, new byte[Chunk]); // chunk 3 whole
+        var image = device.Image!;
+
+        var runs = new List<(long Length, bool FromStorage)>();
+        for (long at = 0; at < Size;)
+        {
+            var length = image.SourceRun(at, Size, out var fromStorage);
+            runs.Add((length, fromStorage));
+            at += length;
+        }
+
+        Assert.Equal(
+            [(Chunk + 2L * Block, false), (3L * Block, true), (2L * Chunk - 5 * Block, false), (Chunk, true), (Size - 4L * Chunk, false)],
+            runs);
+        Assert.Equal((Block, false), (image.SourceRun(Chunk + Block, Chunk + 2 * Block, out var early), early)); // stops at the limit
+    }
+
+    [Fact]
     public void WritesCoveringWholeChunksCopyThemWhole()
     {
         using var dir = new TestDirectory();

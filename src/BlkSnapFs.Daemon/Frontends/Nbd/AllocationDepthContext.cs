@@ -5,9 +5,9 @@ namespace BlkSnapFs.Daemon.Frontends;
 
 /// <summary>
 /// qemu:allocation-depth on an image export, read as qemu reads a backing chain: depth 1, the top
-/// layer, for chunks that read from the difference storage (copied before a write reached the
-/// original, or written through the image); depth 2, the backing layer, for chunks that still read
-/// from the original device.
+/// layer, for what reads from the difference storage (copied before a write reached the original,
+/// or written through the image); depth 2, the backing layer, for what still reads from the original
+/// device. Chunk by chunk, and block by block inside a chunk copied in part.
 /// </summary>
 internal sealed class AllocationDepthContext(SnapshotImage image) : INbdMetaContext
 {
