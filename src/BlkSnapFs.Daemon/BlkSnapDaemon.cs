@@ -194,6 +194,7 @@ public static class BlkSnapDaemon
         {
             log.LogWarning("control clients still connected are cut off by the handover");
         }
+        manager.StopReconnecting();
         manager.Engine.HoldForHandover();
         manager.SnapshotsChanged();
         Environment.Exit(WorkerEnvironment.HandedOverExitCode);

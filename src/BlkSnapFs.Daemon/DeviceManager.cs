@@ -30,6 +30,7 @@ public sealed class DeviceManager : IAsyncDisposable
     private readonly ILogger _log;
     private readonly Lock _lock = new();
     private readonly Dictionary<TrackedDevice, Attachment> _attachments = [];
+    private bool _stopping;
 
     public DeviceManager(BlkSnapEngine engine, IDeviceView view, NbdExports exports, DaemonSettings settings, ILogger log)
     {
@@ -236,6 +237,47 @@ public sealed class DeviceManager : IAsyncDisposable
             attachment.Dm?.SwapTo(attachment.Nbd.DeviceNumber);
         }
         attachment.Settings = attachment.Settings with { NbdDevice = attachment.Nbd.Path };
+        var connected = attachment.Nbd;
+        connected.WatchConnection(() => ConnectionDropped(device, connected));
+    }
+
+    /// <summary>
+    /// The kernel shut down a device's connection to this process while the device stays connected (a
+    /// request outlasted Nbd:TimeoutSeconds): its I/O waits for a new socket, which it gets here, as a
+    /// successor would give it one. Without this it would fail once Nbd:ReconnectTimeoutSeconds passed.
+    /// </summary>
+    private void ConnectionDropped(TrackedDevice device, NbdKernelDevice dropped)
+    {
+        lock (_lock)
+        {
+            if (_stopping || !_attachments.TryGetValue(device, out var attachment) || attachment.Nbd != dropped || attachment.LiveSocket is null)
+                return;
+            try
+            {
+                if (NbdKernelDevice.Reconnect(attachment.LiveSocket, dropped.Path) is not { } again)
+                {
+                    _log.LogError("{Name}: {Nbd} was disconnected from outside the daemon; its frontend is gone until detach and attach", device.Name, dropped.Path);
+                    return;
+                }
+                dropped.Abandon();
+                attachment.Nbd = again;
+                again.WatchConnection(() => ConnectionDropped(device, again));
+                _log.LogWarning("{Name}: the kernel dropped {Nbd}'s connection (a request took longer than Nbd:TimeoutSeconds={Timeout}); gave it a new socket, its waiting I/O goes on",
+                    device.Name, again.Path, _settings.NbdTimeoutSeconds);
+            }
+            catch (BlkSnapException e)
+            {
+                _log.LogError("{Name}: the kernel dropped {Nbd}'s connection and it cannot be given a new one: {Message} ({Errno}); its I/O fails after Nbd:ReconnectTimeoutSeconds={Reconnect}",
+                    device.Name, dropped.Path, e.Message, Errno.Explain(e.Errno), _settings.NbdReconnectTimeoutSeconds);
+            }
+        }
+    }
+
+    /// <summary>From a handover or stop on, connections that end are meant to: nothing is given a new socket.</summary>
+    public void StopReconnecting()
+    {
+        lock (_lock)
+            _stopping = true;
     }
 
     /// <summary>Undoes the kernel path in reverse: dm back onto the original, nbd disconnected, export stopped.</summary>
@@ -468,6 +510,7 @@ public sealed class DeviceManager : IAsyncDisposable
         List<(TrackedDevice, Attachment)> all;
         lock (_lock)
         {
+            _stopping = true;
             all = [.. _attachments.Select(kv => (kv.Key, kv.Value))];
             _attachments.Clear();
         }

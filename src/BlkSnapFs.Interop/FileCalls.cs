@@ -5,7 +5,7 @@ namespace BlkSnapFs.Interop;
 
 /// <summary>
 /// The file calls .NET lacks or hides: opens with any flags, raw descriptors, hole punching, extent
-/// seeks, fdatasync, read-ahead hints and uncached writes. Values are those of the x86-64 and arm64 uapi.
+/// seeks, fdatasync, read-ahead hints, uncached writes and poll. Values are those of the x86-64 and arm64 uapi.
 /// </summary>
 public static unsafe partial class FileCalls
 {
@@ -36,6 +36,19 @@ public static unsafe partial class FileCalls
 
     /// <summary>Linux 6.14+; not yet in the installed uapi headers.</summary>
     public const int RWF_DONTCACHE = 0x80;
+
+    public const short POLLERR = 0x8;
+    public const short POLLHUP = 0x10;
+    public const short POLLNVAL = 0x20;
+
+    /// <summary>struct pollfd.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollDescriptor
+    {
+        public int Fd;
+        public short Events;
+        public short ReturnedEvents;
+    }
 
     /// <summary>struct iovec.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -85,4 +98,7 @@ public static unsafe partial class FileCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int dup2(int oldFd, int newFd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
 }

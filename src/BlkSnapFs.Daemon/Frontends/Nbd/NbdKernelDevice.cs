@@ -8,11 +8,18 @@ namespace BlkSnapFs.Daemon.Frontends;
 /// request timeout and a dead-connection timeout: when the serving process goes away, I/O waits that
 /// long for a successor to give the device a new socket (<see cref="Reconnect"/>), and fails only if
 /// none comes, so a vanished daemon never hangs I/O for ever. Requests that were in flight on the
-/// dead socket go to the new one when their request timeout expires (the kernel requeues them then).
+/// dead socket go to the new one when their request timeout expires (the kernel requeues them then),
+/// so Nbd:TimeoutSeconds bounds the stall of a takeover. The kernel also drops a live connection
+/// when one request outlasts that timeout (a stalled disk, a stopped process); <see cref="WatchConnection"/>
+/// sees it, and the daemon gives the device a new socket before the dead-connection timeout fails its I/O.
 /// </summary>
 internal sealed class NbdKernelDevice
 {
+    /// <summary>How long a new socket waits for the kernel to finish marking the old one dead (it answers ENOSPC until then).</summary>
+    private static readonly TimeSpan ReconfigureWait = TimeSpan.FromSeconds(2);
+
     private readonly Socket _socket;
+    private volatile bool _closing;
 
     private NbdKernelDevice(int index, Socket socket)
     {
@@ -56,8 +63,19 @@ internal sealed class NbdKernelDevice
         var socket = Handshaken(socketPath, out _, out _);
         try
         {
-            NbdNetlink.Reconfigure(index, (int)socket.Handle);
-            return new NbdKernelDevice(index, socket);
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (true)
+            {
+                try
+                {
+                    NbdNetlink.Reconfigure(index, (int)socket.Handle);
+                    return new NbdKernelDevice(index, socket);
+                }
+                catch (BlkSnapException e) when (e.Errno == Errno.ENOSPC && waited.Elapsed < ReconfigureWait)
+                {
+                    Thread.Sleep(20);
+                }
+            }
         }
         catch
         {
@@ -66,9 +84,46 @@ internal sealed class NbdKernelDevice
         }
     }
 
+    /// <summary>
+    /// Calls <paramref name="dropped"/> once, on a thread of its own, when the kernel shuts this connection
+    /// down while the device stays connected: a request outlasted Nbd:TimeoutSeconds, or the export's end
+    /// closed. A disconnect or <see cref="Abandon"/> of ours ends the watch without a call.
+    /// </summary>
+    public void WatchConnection(Action dropped)
+    {
+        var thread = new Thread(() =>
+        {
+            if (WaitForHangUp() && !_closing)
+                dropped();
+        })
+        { IsBackground = true, Name = $"nbd{Index} connection" };
+        thread.Start();
+    }
+
+    /// <summary>True on a hang-up; false once we close the connection ourselves. Polls a second at a time to notice that.</summary>
+    private unsafe bool WaitForHangUp()
+    {
+        var descriptor = new FileCalls.PollDescriptor { Fd = (int)_socket.Handle };
+        while (!_closing)
+        {
+            descriptor.ReturnedEvents = 0;
+            if (FileCalls.poll(&descriptor, 1, 1000) > 0 && (descriptor.ReturnedEvents & (FileCalls.POLLHUP | FileCalls.POLLERR | FileCalls.POLLNVAL)) != 0)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>Lets go of a connection the kernel has given up on (the device has a new one); the device stays.</summary>
+    public void Abandon()
+    {
+        _closing = true;
+        _socket.Dispose();
+    }
+
     /// <summary>The kernel keeps its own reference to the socket; ours goes once the device is disconnected.</summary>
     public void Disconnect()
     {
+        _closing = true;
         try
         {
             NbdNetlink.Disconnect(Index);
