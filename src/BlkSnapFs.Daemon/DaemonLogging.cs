@@ -10,14 +10,7 @@ internal static class DaemonLogging
     {
         if (Launcher.IsBackgroundChild && settings.LogFile is { } logPath)
         {
-            try
-            {
-                logFile.Open(logPath, settings.LogLevel);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw BlkSnapException.From(e, $"LogFile {logPath}");
-            }
+            logFile.Open(logPath, settings.LogLevel);
         }
         // A background worker started after ready has the log file as its stderr already (for what the runtime
         // itself prints when it crashes): the console logger would write every line twice.

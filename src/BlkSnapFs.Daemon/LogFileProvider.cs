@@ -1,4 +1,7 @@
+using System.Runtime.InteropServices;
+using BlkSnapFs.Core;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 
 namespace BlkSnapFs.Daemon;
 
@@ -15,16 +18,17 @@ internal sealed class LogFileProvider : ILoggerProvider
     private StreamWriter? _file;
     private LogLevel _minimum = LogLevel.Information;
 
-    /// <summary>Opens <paramref name="path"/> for appending (at start, so a bad path fails the start).</summary>
+    /// <summary>
+    /// Opens <paramref name="path"/> for appending (at start, so a bad path fails the start). O_APPEND
+    /// itself, not FileMode.Append (a seek to the end once): the supervisor and each worker write the
+    /// same file at once, and with their own offsets a later process's lines overwrote the earlier ones'.
+    /// </summary>
     public void Open(string path, LogLevel minimum)
     {
-        var stream = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.Append,
-            Access = FileAccess.Write,
-            Share = FileShare.ReadWrite,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
+        var fd = FileCalls.open(path, FileCalls.O_WRONLY | FileCalls.O_CREAT | FileCalls.O_APPEND | FileCalls.O_CLOEXEC, 0b110_000_000);
+        if (fd < 0)
+            throw new BlkSnapException(Marshal.GetLastPInvokeError(), $"LogFile {path}: cannot open it");
+        var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0);
         lock (_lock)
         {
             _file = new StreamWriter(stream) { AutoFlush = true };

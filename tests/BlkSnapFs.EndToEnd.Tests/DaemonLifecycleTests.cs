@@ -129,6 +129,32 @@ public sealed class DaemonLifecycleTests : EndToEndTest
         Assert.Single(M.FindDaemonPids());
     }
 
+    /// <summary>
+    /// The supervisor and each serving process write LogFile at once: with O_APPEND every line of each
+    /// is kept whole (with their own file offsets the supervisor's first line overwrote the first worker's).
+    /// </summary>
+    [Fact]
+    public async Task LogFileKeepsEveryProcessesLinesWholeAcrossAKill()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 16, fs: null);
+        var log = M.PathOf("daemon.log");
+        await M.StartDaemonAsync([("a", a)], $"LogFile={log}");
+        var first = (await M.BlksnapFieldsAsync("daemon_info"))["pid"];
+        await M.ShOkAsync($"kill -9 {first}");
+        Assert.True(Wait.Until(() =>
+        {
+            var r = M.BlksnapAsync("daemon_info").GetAwaiter().GetResult();
+            return r.Ok && !r.Stdout.Contains($"pid={first}\n", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(30)), "no successor answers");
+        await M.StopDaemonAsync();
+
+        var lines = await File.ReadAllLinesAsync(log);
+        var text = string.Join('\n', lines);
+        Assert.All(lines, l => Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3} (info|warn|fail|crit|dbug|trce): blksnapfs", l));
+        Assert.Equal(2, lines.Count(l => l.Contains($"attached {a} as a", StringComparison.Ordinal))); // the first worker's and its successor's
+        Assert.Contains($"the serving process {first} ended (signal 9)", text, StringComparison.Ordinal);
+    }
+
     /// <summary>A background daemon logs to LogFile once ready (it once stayed empty: .NET's console keeps its own copy of descriptor 2).</summary>
     [Fact]
     public async Task LogFileHoldsWhatTheBackgroundDaemonLogsABadPathStopsTheStart()
