@@ -223,6 +223,12 @@ worker_killed() {
     "$d/kills" "$d/probe" | sort -n >"$d/stalls"
   awk -v t="${NBD_TIMEOUT:-30}" '{ s[NR] = $1 } END { printf "dm I/O stall per kill (ms, %d kills, Nbd:TimeoutSeconds=%s): median %d, max %d; all:", NR, t, s[int((NR + 1) / 2)], s[NR]
        for (i = 1; i <= NR; i++) printf " %d", s[i]; print "" }' "$d/stalls"
+  # where the stall goes: from the supervisor seeing the kill to the successor's new socket for kt-crash
+  awk 'function ms(t, a) { split(t, a, ":"); return ((a[1] * 60 + a[2]) * 60 + a[3]) * 1000 }
+       /ended \(signal 9\); starting another/ { k = ms($1) } /kt-crash: gave \/dev\/nbd[0-9]+ a socket/ && k { printf "%.0f\n", ms($1) - k; k = 0 }' \
+    "$d/daemon.log" | sort -n >"$d/takeovers"
+  awk '{ s[NR] = $1 } END { printf "takeover (supervisor sees the kill -> kt-crash has a new socket, ms, %d): median %d, max %d\n", NR, s[int((NR + 1) / 2)], s[NR] }' "$d/takeovers"
+  echo "connections the kernel dropped on a slow request (a new socket each): $(grep -c "dropped /dev/nbd" "$d/daemon.log" || true)"
   [[ $(blksnap daemon_info | sed -n 's/^restarts=//p') == "$((kills + 1))" ]] || die "restarts is not $((kills + 1))"
   [[ $(info "$d" tracking_start victim) == restored_clean ]] || die "victim's tracking was not saved cleanly at the handover"
   umount_retry "$d/fs"
@@ -231,6 +237,36 @@ worker_killed() {
   fsck.ext4 -n -f /dev/mapper/kt-crash
   blksnap detach -d victim
   blksnap detach -d kt-crash
+}
+
+# The serving process stopped (SIGSTOP) for longer than Nbd:TimeoutSeconds, as a stalled disk or a
+# process paged out under memory pressure would hold it: the kernel gives up on the connection
+# (shuts its socket, requeues the request); once the process runs again it gives /dev/nbdN a new
+# socket, and the writer sees no error. Without that it would wait out Nbd:ReconnectTimeoutSeconds
+# and then fail.
+worker_stopped() {
+  local d nbd writer pid
+  d=$(scratch_dir 400M)
+  truncate -s 128M "$d/disk.img"
+  NBD_TIMEOUT=2 NBD_RECONNECT=60 start_daemon "$d" "LogFile=$d/daemon.log"
+  blksnap attach -d "$d/disk.img" --frontend nbd --name stalled
+  nbd=$(info "$d" nbd_device stalled)
+  (while dd if=/dev/urandom of="$nbd" bs=64k count=16 oflag=direct status=none; do :; done) &
+  writer=$!
+  t_defer kill "$writer"
+  sleep 1
+  pid=$(blksnap daemon_info | sed -n 's/^pid=//p')
+  kill -STOP "$pid"
+  sleep 5
+  kill -CONT "$pid"
+  for _ in $(seq 200); do grep -q "dropped $nbd's connection" "$d/daemon.log" && break; sleep 0.1; done
+  grep "dropped $nbd's connection" "$d/daemon.log" || die "no new socket 20 s after the process went on: $(tail -n 5 "$d/daemon.log")"
+  timeout 30 dd if=/dev/urandom of="$nbd" bs=1M count=4 oflag=direct status=none || die "$nbd does not take writes after the new socket"
+  kill -0 "$writer" 2>/dev/null || die "the writer failed across the stop"
+  [[ $(blksnap daemon_info | sed -n 's/^pid=//p') == "$pid" ]] || die "the serving process was replaced; it should have gone on"
+  kill "$writer"
+  blksnap detach -d stalled
+  [[ $(cat "/sys/block/${nbd#/dev/}/size") == 0 ]] || die "$nbd still connected after detach"
 }
 
 # On a kernel without FUSE_NOTIFY_RESEND (this lane's 6.1) a request the dead serving process had
@@ -327,7 +363,8 @@ KT_VERBOSE=1 t_case freeze-timeout freeze_timeout
 KT_VERBOSE=1 t_case dm-attach-detach-under-load dm_attach_under_load
 t_case nbd-overflow nbd_overflow
 KT_VERBOSE=1 t_case killed-daemon killed_daemon
-NBD_TIMEOUT=5 KT_VERBOSE=1 t_case worker-killed worker_killed
+NBD_TIMEOUT=3 KT_KILLS=20 KT_VERBOSE=1 t_case worker-killed worker_killed
+KT_VERBOSE=1 t_case worker-stopped worker_stopped
 KT_VERBOSE=1 t_case stuck-request-aborted stuck_request_aborted
 KT_VERBOSE=1 t_case fio-figures fio_figures
 t_done
