@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using BlkSnapFs.Core;
 using BlkSnapFs.Daemon.Frontends;
@@ -76,7 +75,7 @@ public static class BlkSnapDaemon
             // A clone dies with the process that holds it, failing the requests it had read: under a
             // supervisor every thread reads the one descriptor the supervisor holds too.
             CloneDevicePerWorker = worker is null,
-            HandleGeneration = (ushort)(worker?.Restarts ?? 0),
+            HandleGeneration = worker?.HandleGeneration ?? 0,
         };
         var served = adopted is null ? FuseMount.Mount(mountPoint, tree.Root, options) : Adopt(adopted, tree.Root, options, log);
         if (served is null)
@@ -105,7 +104,7 @@ public static class BlkSnapDaemon
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
         using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
         Launcher.ReportReady(settings.LogFile);
-        NotifySystemd("READY=1");
+        SystemdNotify.Send("READY=1");
 
         await Task.WhenAny(mount.Completion, Task.Delay(Timeout.Infinite, stopping.Token), handover.Task).ConfigureAwait(false);
         if (handover.Task.IsCompleted && !mount.Completion.IsCompleted && !stopping.IsCancellationRequested)
@@ -113,7 +112,7 @@ public static class BlkSnapDaemon
         log.LogInformation(stopping.IsCancellationRequested ? "stopping on signal" : "unmounted; stopping");
         attachedFile.Delete();
         heldFile.Delete();
-        NotifySystemd("STOPPING=1");
+        SystemdNotify.Send("STOPPING=1");
         await control.DisposeAsync().ConfigureAwait(false);
         mount.Unmount();
         foreach (var id in engine.Collect())
@@ -212,25 +211,6 @@ public static class BlkSnapDaemon
             {
                 log.LogError("{Path}, attached before the restart, cannot be attached again: {Message} ({Errno})", device.Path, e.Message, Errno.Explain(e.Errno));
             }
-        }
-    }
-
-    /// <summary>sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.</summary>
-    internal static void NotifySystemd(string state)
-    {
-        var path = Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
-        if (string.IsNullOrEmpty(path))
-            return;
-        if (path[0] == '@')
-            path = "\0" + path[1..];
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        try
-        {
-            socket.SendTo(System.Text.Encoding.UTF8.GetBytes(state), new UnixDomainSocketEndPoint(path));
-        }
-        catch (SocketException)
-        {
-            // systemd went away; nothing to tell
         }
     }
 }

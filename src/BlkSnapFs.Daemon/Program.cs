@@ -8,7 +8,7 @@ try
     if (!commandLine.Foreground && !Launcher.IsBackgroundChild)
         return Launcher.StartInBackground(args);
     if (settings.Supervise && !WorkerEnvironment.IsWorker)
-        return await Supervisor.RunAsync(args, settings).ConfigureAwait(false);
+        return await Supervisor.RunAsync(args, commandLine, settings).ConfigureAwait(false);
     return await BlkSnapDaemon.RunAsync(commandLine, settings).ConfigureAwait(false);
 }
 catch (BlkSnapException e) when (e.Errno == 0)

@@ -6,10 +6,11 @@ namespace BlkSnapFs.Daemon;
 
 /// <summary>
 /// What the supervisor tells each serving process (worker) it starts, through the environment: who
-/// supervises, how many workers came before, since when, and, after the first, the FUSE connection to
-/// adopt (a descriptor the worker inherits, and the protocol minor INIT agreed on).
+/// supervises, how many workers came before, since when, the generation of the file handles it gives out,
+/// and, unless it is to mount, the FUSE connection to adopt (a descriptor the worker inherits, and the
+/// protocol minor INIT agreed on).
 /// </summary>
-internal sealed record WorkerEnvironment(int SupervisorPid, int Restarts, DateTimeOffset Started, int FuseFd, uint FuseMinor)
+internal sealed record WorkerEnvironment(int SupervisorPid, int Restarts, DateTimeOffset Started, int FuseFd, uint FuseMinor, ushort HandleGeneration)
 {
     /// <summary>The first worker's report of its mount, on its standard output before the ready line.</summary>
     public const string FuseLinePrefix = "blksnapfs-fuse fd=";
@@ -25,13 +26,14 @@ internal sealed record WorkerEnvironment(int SupervisorPid, int Restarts, DateTi
     private const string StartedVariable = "BLKSNAPFSD_STARTED";
     private const string FuseFdVariable = "BLKSNAPFSD_FUSE_FD";
     private const string FuseMinorVariable = "BLKSNAPFSD_FUSE_MINOR";
+    private const string HandleGenerationVariable = "BLKSNAPFSD_HANDLE_GENERATION";
 
     /// <summary>This process's, when a supervisor started it.</summary>
     public static WorkerEnvironment? Current { get; } = Read();
 
     public static bool IsWorker => Current is not null;
 
-    /// <summary>The connection to adopt; null for the first worker, which mounts.</summary>
+    /// <summary>The connection to adopt; null for a worker that mounts.</summary>
     public FuseConnection? Connection(string mountPoint) => FuseFd < 0 ? null : new FuseConnection(FuseFd, mountPoint, FuseMinor);
 
     public void ApplyTo(ProcessStartInfo start)
@@ -41,8 +43,11 @@ internal sealed record WorkerEnvironment(int SupervisorPid, int Restarts, DateTi
         start.Environment[StartedVariable] = Started.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         start.Environment[FuseFdVariable] = FuseFd.ToString(CultureInfo.InvariantCulture);
         start.Environment[FuseMinorVariable] = FuseMinor.ToString(CultureInfo.InvariantCulture);
-        // The supervisor is the service's main process: it alone speaks to systemd.
-        start.Environment.Remove("NOTIFY_SOCKET");
+        start.Environment[HandleGenerationVariable] = HandleGeneration.ToString(CultureInfo.InvariantCulture);
+        // The supervisor is the service's main process: it alone speaks to systemd, and it took what systemd passed.
+        start.Environment.Remove(SystemdNotify.Variable);
+        foreach (var variable in FuseDescriptorStore.PassingVariables)
+            start.Environment.Remove(variable);
     }
 
     private static WorkerEnvironment? Read()
@@ -53,6 +58,7 @@ internal sealed record WorkerEnvironment(int SupervisorPid, int Restarts, DateTi
         _ = long.TryParse(Environment.GetEnvironmentVariable(StartedVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var started);
         var fd = int.TryParse(Environment.GetEnvironmentVariable(FuseFdVariable), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var f) ? f : -1;
         _ = uint.TryParse(Environment.GetEnvironmentVariable(FuseMinorVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var minor);
-        return new WorkerEnvironment(supervisor, restarts, DateTimeOffset.FromUnixTimeMilliseconds(started), fd, minor);
+        _ = ushort.TryParse(Environment.GetEnvironmentVariable(HandleGenerationVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var generation);
+        return new WorkerEnvironment(supervisor, restarts, DateTimeOffset.FromUnixTimeMilliseconds(started), fd, minor, generation);
     }
 }

@@ -7,6 +7,7 @@ namespace BlkSnapFs.Interop;
 public static unsafe partial class FileStatus
 {
     public const uint S_IFMT = 0xF000;
+    public const uint S_IFCHR = 0x2000;
     public const uint S_IFDIR = 0x4000;
     public const uint S_IFBLK = 0x6000;
     public const uint S_IFREG = 0x8000;
@@ -55,6 +56,9 @@ public static unsafe partial class FileStatus
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int stat(string path, out StatBuffer buffer);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fstat(int fd, out StatBuffer buffer);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statx(SafeFileHandle fd, string path, int flags, uint mask, StatxBuffer* buffer);

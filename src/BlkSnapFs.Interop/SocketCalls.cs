@@ -2,12 +2,13 @@ using System.Runtime.InteropServices;
 
 namespace BlkSnapFs.Interop;
 
-/// <summary>The socket calls for what System.Net.Sockets does not reach: netlink and descriptor passing.</summary>
+/// <summary>The socket calls for what System.Net.Sockets does not reach: netlink, and descriptor passing (SCM_RIGHTS).</summary>
 public static unsafe partial class SocketCalls
 {
     public const int AF_UNIX = 1;
     public const int AF_NETLINK = 16;
     public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
     public const int SOCK_RAW = 3;
     public const int SOCK_SEQPACKET = 5;
     public const int SOCK_CLOEXEC = 0x80000;
@@ -28,6 +29,23 @@ public static unsafe partial class SocketCalls
         public int Flags;
     }
 
+    /// <summary>struct cmsghdr, the header of one ancillary item (its data follows, aligned to 8 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ControlMessageHeader
+    {
+        public nuint Length;
+        public int Level;
+        public int Type;
+    }
+
+    /// <summary>struct sockaddr_un: sun_path's 108 bytes after the family.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct UnixAddress
+    {
+        public ushort Family;
+        public fixed byte Path[108];
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int socket(int domain, int type, int protocol);
 
@@ -39,6 +57,9 @@ public static unsafe partial class SocketCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint recv(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint sendmsg(int fd, MessageHeader* message, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint recvmsg(int fd, MessageHeader* message, int flags);

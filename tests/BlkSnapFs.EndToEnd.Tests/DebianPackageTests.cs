@@ -30,6 +30,13 @@ public sealed class DebianPackageTests : EndToEndTest
         {
             var install = await M.RunAsync(TimeSpan.FromMinutes(2), "dpkg", "-i", deb);
             Assert.True(install.Ok, install.ToString());
+            // The unit as installed: the mount outlives a crash of any blksnapfs process through systemd's store.
+            var unit = (await File.ReadAllLinesAsync("/lib/systemd/system/blksnapfs.service")).Where(l => !l.StartsWith('#')).ToList();
+            foreach (var line in (string[])["Type=notify", "FileDescriptorStoreMax=1", "FileDescriptorStorePreserve=restart", "Restart=on-failure", "KillMode=mixed",
+                "ExecStart=/usr/bin/blksnapfs --config /etc/blksnapfs/blksnapfs.json /run/blksnapfs/mnt -f"])
+            {
+                Assert.Contains(line, unit);
+            }
             // The installed daemon on this test's configuration, then the installed tool against it.
             var a = await M.CreateDeviceFileAsync("a.img", 64, fs: null);
             M.WriteConfig([("a", a)]);
