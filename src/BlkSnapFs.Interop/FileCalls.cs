@@ -26,8 +26,6 @@ public static unsafe partial class FileCalls
     public const int O_TMPFILE = 0x410000;
 
     public const int F_SETFD = 2;
-    public const short POLLERR = 0x8;
-    public const short POLLHUP = 0x10;
     public const int SEEK_DATA = 3;
     public const int SEEK_HOLE = 4;
     public const int POSIX_FADV_WILLNEED = 3;
@@ -97,18 +95,6 @@ public static unsafe partial class FileCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fcntl(int fd, int command, int argument);
-
-    /// <summary>struct pollfd.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct PollDescriptor
-    {
-        public int Fd;
-        public short Events;
-        public short ReturnedEvents;
-    }
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int dup2(int oldFd, int newFd);
