@@ -17,18 +17,30 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
     private readonly List<NbdExtent>[] _extents = CreateExtentLists(negotiated.MetaContexts.Count);
     private readonly byte[] _smallReply = new byte[NbdReplyEncoder.SmallReplyCapacity];
 
+    // Write payloads and read data sit in page-aligned memory, so a backend on a device opened with
+    // O_DIRECT reads and writes them in place: no bounce copy, no lock around one.
+    private AlignedBuffer? _payload;
+    private AlignedBuffer? _readReply;
+    private byte[]? _largeReply;
+
     private NbdCommand _command;
     private NbdCommandFlags _flags;
     private ulong _cookie;
     private ulong _offset;
     private uint _length;
-    private byte[]? _payload;
-    private byte[]? _largeReply;
     private int _replyStart;
     private int _replyLength;
 
+    /// <summary>
+    /// Where a read reply's header room starts in its buffer: just before the first page boundary,
+    /// so the data after it is page-aligned and the header and data are one contiguous reply.
+    /// </summary>
+    private const int ReadFrameStart = AlignedBuffer.Alignment - NbdReplyEncoder.ReadHeaderRoom;
+
     /// <summary>The encoded reply, valid once the request has been handed to the writer.</summary>
-    public ReadOnlySpan<byte> Reply => (_largeReply ?? _smallReply).AsSpan(_replyStart, _replyLength);
+    public ReadOnlySpan<byte> Reply => _readReply is not null
+        ? _readReply.Span.Slice(_replyStart, _replyLength)
+        : (_largeReply ?? _smallReply).AsSpan(_replyStart, _replyLength);
 
     public void Prepare(NbdCommand command, NbdCommandFlags flags, ulong cookie, ulong offset, uint length)
     {
@@ -42,25 +54,16 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
     /// <summary>Rents the buffer a write's payload is received into.</summary>
     public Span<byte> RentPayload()
     {
-        _payload = ArrayPool<byte>.Shared.Rent((int)_length);
-        return _payload.AsSpan(0, (int)_length);
+        _payload = AlignedBuffer.Rent((int)_length);
+        return _payload.Span[..(int)_length];
     }
 
     /// <summary>Returns the buffers and frees the request's slot; called once its reply is dealt with.</summary>
     public void Release()
     {
-        if (_payload is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_payload);
-            _payload = null;
-        }
-
-        if (_largeReply is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_largeReply);
-            _largeReply = null;
-        }
-
+        _payload?.Return();
+        _payload = null;
+        ReturnReplyBuffers();
         connection.Complete(this);
     }
 
@@ -83,7 +86,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
             }
             else
             {
-                error = InvokeBackend(null);
+                error = InvokeBackend(default);
                 if (error == NbdError.None)
                 {
                     SetSmallReply(NbdReplyEncoder.Simple(_smallReply, _cookie, NbdError.None));
@@ -186,27 +189,29 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
             return;
         }
 
-        _largeReply = ArrayPool<byte>.Shared.Rent(NbdReplyEncoder.ReadHeaderRoom + length);
-        var error = InvokeBackend(_largeReply);
+        _readReply = AlignedBuffer.Rent(AlignedBuffer.Alignment + length);
+        var frame = _readReply.Span.Slice(ReadFrameStart, NbdReplyEncoder.ReadHeaderRoom + length);
+        var error = InvokeBackend(frame[NbdReplyEncoder.ReadHeaderRoom..]);
         if (error != NbdError.None)
         {
             SetError(error, "read failed");
         }
         else if (negotiated.StructuredReplies)
         {
-            NbdReplyEncoder.OffsetData(_largeReply, _cookie, _offset, length);
-            _replyStart = 0;
-            _replyLength = NbdReplyEncoder.ReadHeaderRoom + length;
+            NbdReplyEncoder.OffsetData(frame, _cookie, _offset, length);
+            _replyStart = ReadFrameStart;
+            _replyLength = frame.Length;
         }
         else
         {
-            _replyStart = NbdReplyEncoder.SimpleRead(_largeReply, _cookie);
-            _replyLength = NbdReplyEncoder.ReadHeaderRoom + length - _replyStart;
+            var start = NbdReplyEncoder.SimpleRead(frame, _cookie);
+            _replyStart = ReadFrameStart + start;
+            _replyLength = frame.Length - start;
         }
     }
 
-    /// <summary>Runs the validated command against the backend; reads land after the reply header room.</summary>
-    private NbdError InvokeBackend(byte[]? readBuffer)
+    /// <summary>Runs the validated command against the backend; reads land in <paramref name="readTarget"/>, after the reply header room.</summary>
+    private NbdError InvokeBackend(Span<byte> readTarget)
     {
         var backend = negotiated.Backend;
         var offset = (long)_offset;
@@ -216,10 +221,10 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
             switch (_command)
             {
                 case NbdCommand.Read:
-                    backend.Read(offset, readBuffer.AsSpan(NbdReplyEncoder.ReadHeaderRoom, (int)_length));
+                    backend.Read(offset, readTarget);
                     break;
                 case NbdCommand.Write when _length > 0:
-                    backend.Write(offset, _payload.AsSpan(0, (int)_length), fua);
+                    backend.Write(offset, _payload!.Span[..(int)_length], fua);
                     break;
                 case NbdCommand.Flush:
                     backend.Flush();
@@ -258,7 +263,7 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
             extents.Clear();
         }
 
-        var error = InvokeBackend(null);
+        var error = InvokeBackend(default);
         var length = 0;
         var maximumCount = (_flags & NbdCommandFlags.RequestOne) != 0 ? 1 : NbdExtent.MaximumPerReply;
         foreach (var extents in _extents)
@@ -327,13 +332,19 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
 
     private void SetSmallReply(int length)
     {
+        ReturnReplyBuffers();
+        _replyStart = 0;
+        _replyLength = length;
+    }
+
+    private void ReturnReplyBuffers()
+    {
+        _readReply?.Return();
+        _readReply = null;
         if (_largeReply is not null)
         {
             ArrayPool<byte>.Shared.Return(_largeReply);
             _largeReply = null;
         }
-
-        _replyStart = 0;
-        _replyLength = length;
     }
 }

@@ -2,15 +2,17 @@ using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
-namespace BlkSnapFs.Core;
+namespace BlkSnapFs.Interop;
 
 /// <summary>
-/// Page-aligned native memory, pooled by power-of-two size so that direct I/O and chunk
-/// copies allocate nothing on the hot path. Each size class keeps a few idle buffers.
+/// Page-aligned native memory, pooled by power-of-two size so that direct I/O, chunk copies and
+/// NBD payloads allocate nothing on the hot path. Each size class keeps a few idle buffers. Here
+/// in the bottom layer because both the engine and the NBD server use it.
 /// </summary>
 public sealed unsafe class AlignedBuffer
 {
-    private const int Alignment = 4096;
+    /// <summary>The alignment of every buffer's start: a page, enough for any device's logical sector.</summary>
+    public const int Alignment = 4096;
     private const int IdleBytesPerClass = 64 << 20;
     private static readonly ConcurrentBag<AlignedBuffer>[] Idle = CreateClasses();
 
