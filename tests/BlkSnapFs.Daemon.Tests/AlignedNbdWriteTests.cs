@@ -53,6 +53,7 @@ public sealed class AlignedNbdWriteTests(ITestOutputHelper output)
             $"{Connections} connections, {Connections * RegionSize / Block} writes of {Block} B ({rate}): {counters.BouncedWrites} bounced, at most {counters.PeakWritesInFlight} at the file at once"));
         Assert.Equal(0, counters.BouncedWrites);
         Assert.Equal(0, counters.BouncedReads);
-        Assert.True(counters.PeakWritesInFlight > 1, $"at most {counters.PeakWritesInFlight} write at the file at once: the connections were served one at a time");
+        // Half the connections at once at least: with the thread pool's floor at one thread per core, 2 was the most seen.
+        Assert.True(counters.PeakWritesInFlight >= Connections / 2, $"at most {counters.PeakWritesInFlight} writes at the file at once from {Connections} connections");
     }
 }
