@@ -6,17 +6,9 @@
 # Each figure is the median of --passes passes, ours and nbdkit's alternating; ratio = ours / nbdkit.
 # usage: bench/nbd-exports.sh [--size-mib N] [--runtime SEC] [--passes N] [--dir DIR] [--bin DIR]
 set -euo pipefail
-size=1024 runtime=15 passes=3 dir=/var/tmp bin=$(cd "$(dirname "$0")/.." && pwd)/out/bin
-while (($#)); do
-  case $1 in
-    --size-mib) size=$2; shift 2 ;;
-    --runtime) runtime=$2; shift 2 ;;
-    --passes) passes=$2; shift 2 ;;
-    --dir) dir=$2; shift 2 ;;
-    --bin) bin=$2; shift 2 ;;
-    *) echo "nbd-exports.sh: unknown option $1 (EINVAL)" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=fio-bench-options.sh
+source "$(dirname "$0")/fio-bench-options.sh"
+fio_bench_options nbd-exports.sh 1024 15 3 "$@"
 for tool in fio nbdkit nbdcopy qemu-img; do
   command -v "$tool" >/dev/null || { echo "nbd-exports.sh: $tool is missing (ENOENT): scripts/setup.sh installs it" >&2; exit 1; }
 done

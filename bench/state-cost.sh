@@ -6,17 +6,9 @@
 # the marks (the costly case: after a take the marks start over the same way).
 # usage: bench/state-cost.sh [--size-mib N] [--runtime SEC] [--passes N] [--dir DIR] [--bin DIR]
 set -euo pipefail
-size=1024 runtime=20 passes=2 dir=/var/tmp bin=$(cd "$(dirname "$0")/.." && pwd)/out/bin
-while (($#)); do
-  case $1 in
-    --size-mib) size=$2; shift 2 ;;
-    --runtime) runtime=$2; shift 2 ;;
-    --passes) passes=$2; shift 2 ;;
-    --dir) dir=$2; shift 2 ;;
-    --bin) bin=$2; shift 2 ;;
-    *) echo "state-cost.sh: unknown option $1 (EINVAL)" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=fio-bench-options.sh
+source "$(dirname "$0")/fio-bench-options.sh"
+fio_bench_options state-cost.sh 1024 20 2 "$@"
 command -v fio >/dev/null || { echo "state-cost.sh: fio is missing (ENOENT): apt-get install fio" >&2; exit 1; }
 # shellcheck source=work-directory.sh
 source "$(dirname "$0")/work-directory.sh"
