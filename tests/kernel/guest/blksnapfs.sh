@@ -140,6 +140,33 @@ nbd_overflow() {
   blksnap detach -d small
 }
 
+# TRIM through /dev/nbdN (blkdiscard; fstrim on a mounted file system sends the same): NBD_CMD_TRIM
+# reaches the original as a hole, the range reads zeros, and the snapshot's image keeps what it held.
+nbd_discard() {
+  local d nbd id before after
+  d=$(scratch_dir 400M)
+  truncate -s 64M "$d/disk.img"
+  start_daemon "$d"
+  blksnap attach -d "$d/disk.img" --frontend nbd --name trimmed
+  nbd=$(info "$d" nbd_device trimmed)
+  [[ $(cat "/sys/block/${nbd#/dev/}/queue/discard_max_bytes") != 0 ]] || die "$nbd offers no discard"
+  head -c 64M /dev/urandom >"$d/src"
+  dd if="$d/src" of="$nbd" bs=1M oflag=direct status=none
+  id=$(blksnap snapshot_create -d trimmed -f "$d" -l 32M)
+  blksnap snapshot_take -i "$id"
+  before=$(stat -c %b "$d/disk.img")
+  blkdiscard -o 4M -l 4M "$nbd"
+  after=$(stat -c %b "$d/disk.img")
+  echo "the original's 512-byte blocks: $before before the discard, $after after"
+  ((before - after >= 8192)) || die "the discard of 4 MiB left the original's blocks at $after (from $before)"
+  cmp -n 4194304 <(dd if="$nbd" bs=1M skip=4 count=4 iflag=direct status=none) /dev/zero || die "the discarded range of $nbd does not read zeros"
+  cmp <(dd if="$d/mnt/trimmed/image" bs=1M skip=4 count=4 status=none) <(dd if="$d/src" bs=1M skip=4 count=4 status=none) \
+    || die "the image lost what the discarded range held"
+  cmp -n 4194304 "$nbd" "$d/src" && cmp -i 8388608 "$nbd" "$d/src" || die "the discard reached outside its range"
+  blksnap snapshot_destroy -i "$id"
+  blksnap detach -d trimmed
+}
+
 # kill -9 of the whole daemon (supervisor and serving process) while writes run: I/O on /dev/nbdN
 # fails after the nbd timeout; nothing hangs forever; the next start takes the device up again.
 killed_daemon() {
@@ -362,6 +389,7 @@ KT_VERBOSE=1 t_case nbd-snapshot nbd_snapshot
 KT_VERBOSE=1 t_case freeze-timeout freeze_timeout
 KT_VERBOSE=1 t_case dm-attach-detach-under-load dm_attach_under_load
 t_case nbd-overflow nbd_overflow
+KT_VERBOSE=1 t_case nbd-discard nbd_discard
 KT_VERBOSE=1 t_case killed-daemon killed_daemon
 NBD_TIMEOUT=3 KT_KILLS=20 KT_VERBOSE=1 t_case worker-killed worker_killed
 KT_VERBOSE=1 t_case worker-stopped worker_stopped
