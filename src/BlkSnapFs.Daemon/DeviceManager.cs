@@ -237,9 +237,10 @@ public sealed class DeviceManager : IAsyncDisposable
             attachment.Dm?.SwapTo(attachment.Nbd.DeviceNumber);
         }
         attachment.Settings = attachment.Settings with { NbdDevice = attachment.Nbd.Path };
-        var connected = attachment.Nbd;
-        connected.WatchConnection(() => ConnectionDropped(device, connected));
+        Watch(device, attachment.Nbd);
     }
+
+    private void Watch(TrackedDevice device, NbdKernelDevice nbd) => nbd.WatchConnection(() => ConnectionDropped(device, nbd));
 
     /// <summary>
     /// The kernel shut down a device's connection to this process while the device stays connected (a
@@ -261,7 +262,7 @@ public sealed class DeviceManager : IAsyncDisposable
                 }
                 dropped.Abandon();
                 attachment.Nbd = again;
-                again.WatchConnection(() => ConnectionDropped(device, again));
+                Watch(device, again);
                 _log.LogWarning("{Name}: the kernel dropped {Nbd}'s connection (a request took longer than Nbd:TimeoutSeconds={Timeout}); gave it a new socket, its waiting I/O goes on",
                     device.Name, again.Path, _settings.NbdTimeoutSeconds);
             }

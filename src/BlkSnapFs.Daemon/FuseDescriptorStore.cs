@@ -22,7 +22,7 @@ internal static class FuseDescriptorStore
     private const ulong FuseDevice = (10 << 8) | 229;
 
     /// <summary>What sd_listen_fds(3) reads: for this process, this many descriptors from fd 3, with these names.</summary>
-    public static readonly IReadOnlyList<string> PassingVariables = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
+    private static readonly string[] PassingVariables = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
 
     public static string Name(uint minor) => NamePrefix + minor.ToString(CultureInfo.InvariantCulture);
 

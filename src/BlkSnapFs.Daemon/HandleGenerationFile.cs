@@ -23,14 +23,8 @@ internal sealed class HandleGenerationFile(string path)
         }
     }
 
-    /// <summary>Written whole to a new file (0600) and renamed over the old, so a reader sees one value or the other.</summary>
-    public void Write(ushort generation)
-    {
-        var temporary = path + ".new";
-        File.WriteAllText(temporary, generation.ToString(CultureInfo.InvariantCulture));
-        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temporary, path, overwrite: true);
-    }
+    /// <summary>Replaced whole (<see cref="TakeoverFile"/>), so a reader sees one value or the other.</summary>
+    public void Write(ushort generation) => TakeoverFile.Replace(path, generation.ToString(CultureInfo.InvariantCulture));
 
     public void Delete() => File.Delete(path);
 }

@@ -4,15 +4,17 @@ using System.Text.Json.Nodes;
 namespace BlkSnapFs.Daemon;
 
 /// <summary>
-/// A JSON list a serving process keeps beside its control socket for a successor: written whole to a
-/// new file (0600) and renamed over the old, so a reader sees one version or the other, never a torn one.
+/// What a daemon keeps beside its control socket for a successor (a JSON list, or one value): written
+/// whole to a new file (0600) and renamed over the old, so a reader sees one version or the other, never a torn one.
 /// </summary>
 internal static class TakeoverFile
 {
-    public static void Replace(string path, JsonArray list)
+    public static void Replace(string path, JsonArray list) => Replace(path, list.ToJsonString());
+
+    public static void Replace(string path, string text)
     {
         var temporary = path + ".new";
-        File.WriteAllText(temporary, list.ToJsonString());
+        File.WriteAllText(temporary, text);
         File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temporary, path, overwrite: true);
     }

@@ -44,10 +44,9 @@ internal sealed record WorkerEnvironment(int SupervisorPid, int Restarts, DateTi
         start.Environment[FuseFdVariable] = FuseFd.ToString(CultureInfo.InvariantCulture);
         start.Environment[FuseMinorVariable] = FuseMinor.ToString(CultureInfo.InvariantCulture);
         start.Environment[HandleGenerationVariable] = HandleGeneration.ToString(CultureInfo.InvariantCulture);
-        // The supervisor is the service's main process: it alone speaks to systemd, and it took what systemd passed.
+        // The supervisor is the service's main process: it alone speaks to systemd (and FuseDescriptorStore.Take
+        // has unset what systemd passed it, so no worker inherits that).
         start.Environment.Remove(SystemdNotify.Variable);
-        foreach (var variable in FuseDescriptorStore.PassingVariables)
-            start.Environment.Remove(variable);
     }
 
     private static WorkerEnvironment? Read()
