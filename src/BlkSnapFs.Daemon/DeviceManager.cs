@@ -218,7 +218,7 @@ public sealed class DeviceManager : IAsyncDisposable
         var predecessors = TakingOver && nbdDevice.StartsWith("/dev/nbd", StringComparison.Ordinal) ? nbdDevice : null;
         if (attachment.Frontend == Frontend.Dm)
             attachment.Dm = DmLinearDevice.OpenOrCreate(dmName!, device, predecessors);
-        attachment.LiveSocket = _exports.Start($"{device.Name}-live", new DeviceExportBackend(device), $"{device.Path} (live)");
+        attachment.LiveSocket = _exports.Start(LiveExportName(device), new DeviceExportBackend(device), $"{device.Path} (live)");
         if (nbdDevice == "none")
         {
             if (attachment.Frontend == Frontend.Dm)
@@ -240,6 +240,8 @@ public sealed class DeviceManager : IAsyncDisposable
         Watch(device, attachment.Nbd);
     }
 
+    private static string LiveExportName(TrackedDevice device) => $"{device.Name}-live";
+
     private void Watch(TrackedDevice device, NbdKernelDevice nbd) => nbd.WatchConnection(() => ConnectionDropped(device, nbd));
 
     /// <summary>
@@ -249,6 +251,9 @@ public sealed class DeviceManager : IAsyncDisposable
     /// </summary>
     private void ConnectionDropped(TrackedDevice device, NbdKernelDevice dropped)
     {
+        // The kernel sends the requests it gave up on again, over the new socket; those the old connection had
+        // read must be done first, or a late original would land after its copy and after later writes there.
+        _exports.HungUpConnectionsFinished(LiveExportName(device)).Wait();
         lock (_lock)
         {
             if (_stopping || !_attachments.TryGetValue(device, out var attachment) || attachment.Nbd != dropped || attachment.LiveSocket is null)
@@ -300,7 +305,7 @@ public sealed class DeviceManager : IAsyncDisposable
         if (attachment.Nbd is { } nbd)
             Try($"disconnecting {nbd.Path}", nbd.Disconnect);
         if (attachment.LiveSocket is not null)
-            Try("stopping the live export", () => _exports.StopAsync($"{device.Name}-live").GetAwaiter().GetResult());
+            Try("stopping the live export", () => _exports.StopAsync(LiveExportName(device)).GetAwaiter().GetResult());
         if (attachment.ImageSocket is not null)
             Try("stopping the image export", () => _exports.StopAsync($"{device.Name}-image").GetAwaiter().GetResult());
         attachment.Nbd = null;

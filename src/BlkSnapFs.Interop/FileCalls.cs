@@ -40,6 +40,7 @@ public static unsafe partial class FileCalls
     public const short POLLERR = 0x8;
     public const short POLLHUP = 0x10;
     public const short POLLNVAL = 0x20;
+    public const short POLLRDHUP = 0x2000;
 
     /// <summary>struct pollfd.</summary>
     [StructLayout(LayoutKind.Sequential)]

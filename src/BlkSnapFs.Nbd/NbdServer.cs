@@ -99,7 +99,23 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
         return true;
     }
 
-    /// <summary>Binds the configured sockets and starts accepting clients.</summary>
+    /// <summary>
+    /// Completes once every connection whose client has hung up by now has finished the requests it read,
+    /// those still buffered when the client left included. A client that gave up on a slow request and sends
+    /// it again on a new connection must wait for this first: otherwise the late original could land after
+    /// the copy, and after later writes to the same blocks.
+    /// </summary>
+    public Task HungUpConnectionsFinished()
+    {
+        NbdConnection[] connections;
+        lock (_gate)
+        {
+            connections = [.. _connections];
+        }
+
+        return Task.WhenAll(connections.Where(connection => connection.ClientHungUp()).Select(connection => connection.Completion));
+    }
+
     /// <summary>
     /// Requests run on the thread pool and block in the backend's I/O. The pool starts with one thread per
     /// core and adds more only slowly, so on 2 cores about 2 requests ran at once whatever the clients sent
@@ -115,6 +131,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>Binds the configured sockets and starts accepting clients.</summary>
     public void Start()
     {
         lock (_gate)

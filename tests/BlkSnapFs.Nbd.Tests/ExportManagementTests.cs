@@ -62,6 +62,59 @@ public sealed class ExportManagementTests
         Assert.Equal(0, server.ConnectionCount);
     }
 
+    /// <summary>
+    /// The kernel's nbd client, giving up on a slow request, shuts its socket and sends the request again
+    /// on a new one; the daemon waits for this before giving it that socket.
+    /// </summary>
+    [Fact]
+    public async Task HungUpConnectionsFinishedWaitsForTheWritesOfClientsThatLeftAndForNoOthers()
+    {
+        using var directory = new TestDirectory("nbdt-");
+        var socketPath = directory.File("s.sock");
+        var backend = new MemoryBackend(65536);
+        await using var server = new NbdServer(new NbdServerOptions { UnixSocketPath = socketPath });
+        server.AddExport(new NbdExport("", backend));
+        server.Start();
+        using var staying = RawNbdClient.Connect(socketPath);
+        staying.Go();
+        using var leaving = RawNbdClient.Connect(socketPath);
+        leaving.Go();
+        backend.WritesMayRun.Reset();
+        try
+        {
+            staying.SendRequest(CmdWrite, 1, 0, 4096, new byte[4096]);
+            await WaitUntil(() => backend.WritesRunning == 1);
+            await server.HungUpConnectionsFinished().WaitAsync(TimeSpan.FromSeconds(10));
+
+            leaving.SendRequest(CmdWrite, 2, 8192, 4096, Enumerable.Repeat((byte)0xA5, 4096).ToArray());
+            await WaitUntil(() => backend.WritesRunning == 2);
+            leaving.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            var finished = server.HungUpConnectionsFinished();
+            await Task.Delay(300);
+            Assert.False(finished.IsCompleted, "done while the write of the client that left still waits");
+        }
+        finally
+        {
+            backend.WritesMayRun.Set();
+        }
+
+        await server.HungUpConnectionsFinished().WaitAsync(TimeSpan.FromSeconds(10));
+        var landed = new byte[4096];
+        backend.Read(8192, landed);
+        Assert.All(landed, b => Assert.Equal(0xA5, b));
+        Assert.Equal(0u, staying.ReceiveSimpleReply().Error);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.True(condition(), "timed out");
+    }
+
     [Fact]
     public void TheSocketGetsItsMode0600ByDefault()
     {

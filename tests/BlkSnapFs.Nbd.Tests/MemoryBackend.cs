@@ -16,7 +16,29 @@ public sealed class MemoryBackend(int size) : INbdExportBackend
 
     public void Read(long offset, Span<byte> buffer) => _data.AsSpan((int)offset, buffer.Length).CopyTo(buffer);
 
+    /// <summary>Reset, every write waits for it to be set again.</summary>
+    public ManualResetEventSlim WritesMayRun { get; } = new(true);
+
+    /// <summary>Writes begun and not yet finished.</summary>
+    public int WritesRunning => Volatile.Read(ref _writesRunning);
+
+    private int _writesRunning;
+
     public void Write(long offset, ReadOnlySpan<byte> data, bool forceUnitAccess)
+    {
+        Interlocked.Increment(ref _writesRunning);
+        try
+        {
+            WritesMayRun.Wait();
+            WriteNow(offset, data);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _writesRunning);
+        }
+    }
+
+    private void WriteNow(long offset, ReadOnlySpan<byte> data)
     {
         ThrowIfFailing();
         data.CopyTo(_data.AsSpan((int)offset));

@@ -59,6 +59,13 @@ public sealed class NbdExports : IAsyncDisposable
         return socket;
     }
 
+    /// <summary>See <see cref="NbdServer.HungUpConnectionsFinished"/>; done at once for an export that is not served.</summary>
+    public Task HungUpConnectionsFinished(string name)
+    {
+        lock (_lock)
+            return _servers.TryGetValue(name, out var server) ? server.HungUpConnectionsFinished() : Task.CompletedTask;
+    }
+
     public async Task StopAsync(string name)
     {
         NbdServer? server;
