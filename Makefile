@@ -41,6 +41,7 @@ demo: build
 
 # BlkSnapFs against the raw file, qemu-storage-daemon and nbdkit+nbdfuse: bench/RESULTS.md, bench/results.png.
 bench: build
+	scripts/setup.sh --bench
 	bench/peers/run.sh --bin $(CURDIR)/$(BIN)
 
 install: $(BIN)/blksnapfs $(BIN)/blksnap

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs what building and testing need; quick when everything is present.
+# Installs what building and testing need (with --bench, what `make bench` needs too); quick when everything is present.
 set -euo pipefail
 # shellcheck source=apt.sh
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 packages=(fuse3 rsync xfsprogs fio nbdkit libnbd-bin qemu-utils kmod cpio busybox-static
           nbd-client qemu-system-x86 qemu-system-common e2fsprogs util-linux dosfstools
           python3-libnbd dmsetup squashfs-tools afl++)
+# `make bench` also draws its chart (bench/peers/report.py).
+[[ ${1:-} == --bench ]] && packages+=(gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -143,8 +143,14 @@ for s in "${scripts[@]}"; do
   f=$(grep -c '^kernel-test: FAIL ' "$logs/$name.log" || true)
   passed=$((passed + p))
   failed=$((failed + f))
-  while read -r _ verdict rest; do summary+=("$verdict $name/$rest"); done \
-    < <(grep -E '^kernel-test: (PASS|FAIL) ' "$logs/$name.log")
+  while read -r _ verdict case rest; do
+    summary+=("$verdict $name/$case $rest")
+    # A failed case's first reason goes into the summary too: a CI page that shows only the
+    # tail of a long run still says why.
+    if [[ $verdict == FAIL ]]; then
+      summary+=("    $(grep -m1 -E "^  \[$case\] (FAILED: |kernel-test: .* command failed)" "$logs/$name.log" | sed "s/^  \[$case\] //" | cut -c1-300 || true)")
+    fi
+  done < <(grep -E '^kernel-test: (PASS|FAIL) ' "$logs/$name.log")
   if [[ $rc != 0 && $f == 0 ]] || [[ $rc == 124 || $rc == 125 ]] || [[ $((p + f)) == 0 ]]; then
     fail "$name (vm.sh exit $rc after $(secs_since "$t")s)"
   fi

@@ -256,8 +256,10 @@ worker_killed() {
     "$d/daemon.log" | sort -n >"$d/takeovers"
   awk '{ s[NR] = $1 } END { printf "takeover (supervisor sees the kill -> kt-crash has a new socket, ms, %d): median %d, max %d\n", NR, s[int((NR + 1) / 2)], s[NR] }' "$d/takeovers"
   echo "connections the kernel dropped on a slow request (a new socket each): $(grep -c "dropped /dev/nbd" "$d/daemon.log" || true)"
-  [[ $(blksnap daemon_info | sed -n 's/^restarts=//p') == "$((kills + 1))" ]] || die "restarts is not $((kills + 1))"
-  [[ $(info "$d" tracking_start victim) == restored_clean ]] || die "victim's tracking was not saved cleanly at the handover"
+  local restarts
+  restarts=$(blksnap daemon_info | sed -n 's/^restarts=//p')
+  [[ $restarts == "$((kills + 1))" ]] || die "restarts is $restarts, not $((kills + 1)); the log's errors: $(grep -E "fail|error|crit" "$d/daemon.log" | tail -n 10)"
+  [[ $(info "$d" tracking_start victim) == restored_clean ]] || die "victim's tracking start is $(info "$d" tracking_start victim), not restored_clean after the handover"
   umount_retry "$d/fs"
   fsck.ext4 -n -f "$nbd"
   umount_retry "$d/dmfs"
