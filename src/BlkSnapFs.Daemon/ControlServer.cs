@@ -21,6 +21,9 @@ public sealed class ControlServer : IAsyncDisposable
     private readonly ControlCommands _commands;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>Cancelled once the stop's grace for open connections is over: what they still write is dropped then.</summary>
+    private readonly CancellationTokenSource _abandon = new();
     private readonly Task _accepting;
     private readonly List<Task> _connections = [];
 
@@ -151,7 +154,9 @@ public sealed class ControlServer : IAsyncDisposable
                 discarding = false;
                 Buffer.BlockCopy(buffer, newline + 1, buffer, 0, filled - newline - 1);
                 filled -= newline + 1;
-                await stream.WriteAsync(Encoding.UTF8.GetBytes(reply.ToJsonString() + "\n"), _stop.Token).ConfigureAwait(false);
+                // The reply to a request carried out goes out even once the stop has begun: daemon_restart's
+                // handover stops this server while its own reply is on the way.
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(reply.ToJsonString() + "\n"), _abandon.Token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
@@ -212,8 +217,16 @@ public sealed class ControlServer : IAsyncDisposable
         Task[] open;
         lock (_connections)
             open = [.. _connections];
-        await Task.WhenAll(open).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        File.Delete(_path);
-        _stop.Dispose();
+        try
+        {
+            await Task.WhenAll(open).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        finally
+        {
+            _abandon.Cancel();
+            File.Delete(_path);
+            _stop.Dispose();
+            _abandon.Dispose();
+        }
     }
 }

@@ -26,6 +26,29 @@ public sealed class ControlServerTests : IAsyncDisposable
     private static void AssertServesVersion(ControlClient client) =>
         Assert.Equal(BlkSnapEngine.Version.ToString(4), ReplyAssert.Ok(client.Request(new JsonObject { ["op"] = "version" }))["version"]!.GetValue<string>());
 
+    /// <summary>
+    /// daemon_restart starts the handover, which stops the control server, before its reply is written:
+    /// the reply must still reach the client (it read "the daemon closed the connection without a reply"
+    /// when the stop won the race, in the kernel lane at Nbd:TimeoutSeconds=1).
+    /// </summary>
+    [Fact]
+    public async Task TheReplyOfARequestWhoseHandlingStopsTheServerStillArrives()
+    {
+        Task? stopped = null;
+        ControlServer? server = null;
+        var info = new DaemonInfo(Environment.ProcessId, SupervisorPid: 1, 0, DateTimeOffset.Now, null);
+        server = ControlServer.Start(_daemon.File("handover.sock"), UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            new ControlCommands(_daemon.Devices, info, () => stopped = server!.DisposeAsync().AsTask()), NullLogger.Instance);
+        using (var client = new ControlClient(server.Path))
+        {
+            var reply = ReplyAssert.Ok(client.Request(new JsonObject { ["op"] = "daemon_restart" }));
+            Assert.True(reply["restarting"]!.GetValue<bool>());
+        }
+        Assert.NotNull(stopped);
+        await stopped.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(File.Exists(server.Path));
+    }
+
     [Fact]
     public void RequestsSentTogetherAreAnsweredInTurn()
     {
