@@ -14,6 +14,8 @@ namespace BlkSnapFs.Core;
 // original changes only after its word leaves NotCopied (the copier publishes it with the chunk's
 // unlock before the writer writes), so a block whose word still shows NotCopied after the read was
 // read intact. This keeps image reads from waiting on copiers and store workers.
+//
+// What a backup's read brings into the page cache leaves it again behind the reader (ImageDropBehind).
 internal sealed partial class DiffArea
 {
     /// <summary>Reads the image: stored chunks from the storage, buffered ones from memory, the rest from the original.</summary>
@@ -34,7 +36,7 @@ internal sealed partial class DiffArea
                         break;
                     case ChunkState.Stored:
                         // Stored is a final state: the chunks cannot move while they are read, no lock needed.
-                        _storage.Read(piece.Area, piece.Location, part);
+                        ReadStored(piece.Area, piece.Location, part);
                         break;
                     default:
                         ReadChunk((int)(offset >> _chunkShift), offset, part);
@@ -43,6 +45,8 @@ internal sealed partial class DiffArea
                 offset += part.Length;
                 buffer = buffer[part.Length..];
             }
+            if (offset == _device.Capacity)
+                _dropBehind.ReadToTheEnd();
         }
         finally
         {
@@ -69,6 +73,12 @@ internal sealed partial class DiffArea
         }
     }
 
+    private void ReadStored(int area, long at, Span<byte> destination)
+    {
+        _storage.Read(area, at, destination);
+        _dropBehind.StoredPieceRead(area, at, destination.Length);
+    }
+
     private void ReadChunk(int chunk, long offset, Span<byte> destination)
     {
         var inChunk = (int)(offset - ChunkStart(chunk));
@@ -84,7 +94,7 @@ internal sealed partial class DiffArea
                     continue;
                 case ChunkState.Stored:
                     var (area, at) = ChunkMap.LocationOf(word);
-                    _storage.Read(area, at + inChunk, destination);
+                    ReadStored(area, at + inChunk, destination);
                     return;
                 case ChunkState.Partial:
                     ReadBlocks(chunk, ChunkMap.RecordOf(word), offset, destination);
@@ -132,7 +142,7 @@ internal sealed partial class DiffArea
                     }
                     break;
                 case ChunkState.Stored:
-                    _storage.Read(piece.Area, piece.Location, part);
+                    ReadStored(piece.Area, piece.Location, part);
                     break;
                 case ChunkState.InBuffer:
                     if (!ReadBufferedBlock(chunk, record, offset, part))

@@ -20,6 +20,7 @@ internal sealed partial class DiffArea
     private readonly EventQueue _events;
     private readonly ChunkStoreQueue _queue;
     private readonly ImageReadAhead _readAhead;
+    private readonly ImageDropBehind _dropBehind;
     private readonly int _chunkShift;
     private readonly int _blockShift; // the copy unit: 4 KiB, or the sector if larger
     private readonly int _maximumRun;
@@ -48,7 +49,8 @@ internal sealed partial class DiffArea
         _records = new BlockRecords((int)count, 1 << (_chunkShift - _blockShift));
         _buffers = new ChunkBuffers(parameters.MaximumInQueue, (long)parameters.MaximumInQueue << _chunkShift);
         _maximumRun = Math.Clamp(MaximumRunBytes >> _chunkShift, 1, parameters.MaximumInQueue);
-        _readAhead = new ImageReadAhead(device, storage, _chunks, _chunkShift);
+        _dropBehind = new ImageDropBehind(device, storage);
+        _readAhead = new ImageReadAhead(device, storage, _chunks, _chunkShift, _dropBehind);
     }
 
     public int ChunkSize => 1 << _chunkShift;

@@ -209,6 +209,8 @@ public sealed class DiffStorage : IDisposable
 
     public void ReadAhead(int area, long offset, long length) => AreaAt(area).ReadAhead(offset, length);
 
+    public void DropCache(int area, long offset, long length) => AreaAt(area).DropCache(offset, length);
+
     /// <summary>Makes every stored chunk durable (fdatasync of each area).</summary>
     public void Flush()
     {

@@ -110,6 +110,15 @@ public sealed class FileBlockDevice : IBlockDevice
             Native.ReadAhead(_handle, offset, length);
     }
 
+    // Direct I/O leaves nothing in the page cache to drop.
+    public bool NoPageCached(long offset, long length) => !_direct && Native.NoPageCached(_handle, offset, length);
+
+    public void DropCache(long offset, long length)
+    {
+        if (!_direct)
+            Native.DropCache(_handle, offset, length);
+    }
+
     public void Discard(long offset, long length)
     {
         if (length == 0)

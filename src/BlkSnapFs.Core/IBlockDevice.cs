@@ -24,4 +24,12 @@ public interface IBlockDevice : IDisposable
 
     /// <summary>A hint that the range will be read soon: start reading it, do not wait.</summary>
     void ReadAhead(long offset, long length);
+
+    /// <summary>True only when it is known that no page of the range is in the page cache.</summary>
+    bool NoPageCached(long offset, long length) => false;
+
+    /// <summary>A hint that the range will not be read again soon: its clean pages may leave the page cache.</summary>
+    void DropCache(long offset, long length)
+    {
+    }
 }

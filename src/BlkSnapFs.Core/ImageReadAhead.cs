@@ -10,7 +10,7 @@ namespace BlkSnapFs.Core;
 /// made untouched images slower. All fields are hints: readers racing on them at worst read a
 /// range ahead twice or not at all.
 /// </summary>
-internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, ChunkMap chunks, int chunkShift)
+internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, ChunkMap chunks, int chunkShift, ImageDropBehind dropBehind)
 {
     /// <summary>How far ahead of a sequential reader pieces are read.</summary>
     public const long WindowBytes = 8 << 20;
@@ -28,6 +28,7 @@ internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, C
         var windowEnd = Volatile.Read(ref _windowEnd);
         if (offset != last && (offset >= windowEnd || offset < windowEnd - WindowBytes))
             return;
+        dropBehind.ReaderAt(offset);
         var to = Math.Min(end + WindowBytes, device.Capacity);
         var from = windowEnd >= end && windowEnd <= to ? windowEnd : end;
         if (from >= to)
@@ -39,6 +40,7 @@ internal sealed class ImageReadAhead(IBlockDevice device, DiffStorage storage, C
             Volatile.Write(ref _storageNext, -1);
         }
         Volatile.Write(ref _windowEnd, to);
+        dropBehind.WindowGrew(from, to);
         Hint(from, to);
     }
 

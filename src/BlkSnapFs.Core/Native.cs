@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace BlkSnapFs.Core;
 
-/// <summary>The Linux calls of the engine that .NET lacks, failing with <see cref="BlkSnapException"/>: block device ioctls, fallocate, raw opens, fdatasync, fadvise, uncached writes.</summary>
+/// <summary>The Linux calls of the engine that .NET lacks, failing with <see cref="BlkSnapException"/>: block device ioctls, fallocate, raw opens, fdatasync, fadvise, page cache residency, uncached writes.</summary>
 internal static class Native
 {
     private const UnixFileMode OwnerReadWrite = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -32,6 +32,28 @@ internal static class Native
     /// <summary>Starts reading a range into the page cache and returns at once; only a hint, so failures are ignored.</summary>
     public static void ReadAhead(SafeFileHandle fd, long offset, long length) =>
         _ = FileCalls.posix_fadvise(fd, offset, length, FileCalls.POSIX_FADV_WILLNEED);
+
+    /// <summary>Drops the range's clean pages from the page cache; only a hint, so failures are ignored.</summary>
+    public static void DropCache(SafeFileHandle fd, long offset, long length) =>
+        _ = FileCalls.posix_fadvise(fd, offset, length, FileCalls.POSIX_FADV_DONTNEED);
+
+    /// <summary>True when no page of the range is in the page cache; false when some is, or the kernel cannot say (before 6.5).</summary>
+    public static unsafe bool NoPageCached(SafeFileHandle fd, long offset, long length)
+    {
+        var added = false;
+        try
+        {
+            fd.DangerousAddRef(ref added);
+            var range = new FileCalls.CacheStatRange { Offset = (ulong)offset, Length = (ulong)length };
+            FileCalls.CacheStat stat;
+            return FileCalls.cachestat((int)fd.DangerousGetHandle(), &range, &stat) == 0 && stat.Cached == 0;
+        }
+        finally
+        {
+            if (added)
+                fd.DangerousRelease();
+        }
+    }
 
     /// <summary>
     /// Writes all of <paramref name="data"/> with RWF_DONTCACHE: through the page cache, but written

@@ -139,6 +139,8 @@ internal sealed class StorageArea : IDisposable
 
     public void ReadAhead(long offset, long length) => Native.ReadAhead(Handle, Start + offset, length);
 
+    public void DropCache(long offset, long length) => Native.DropCache(Handle, Start + offset, length);
+
     public void Dispose()
     {
         Handle.Dispose();

@@ -5,7 +5,7 @@ namespace BlkSnapFs.Interop;
 
 /// <summary>
 /// The file calls .NET lacks or hides: opens with any flags, raw descriptors, hole punching, extent
-/// seeks, fdatasync, read-ahead hints, uncached writes and poll. Values are those of the x86-64 and arm64 uapi.
+/// seeks, fdatasync, read-ahead and drop hints, page cache residency, uncached writes and poll. Values are those of the x86-64 and arm64 uapi.
 /// </summary>
 public static unsafe partial class FileCalls
 {
@@ -29,6 +29,7 @@ public static unsafe partial class FileCalls
     public const int SEEK_DATA = 3;
     public const int SEEK_HOLE = 4;
     public const int POSIX_FADV_WILLNEED = 3;
+    public const int POSIX_FADV_DONTNEED = 4;
 
     public const int FALLOC_FL_KEEP_SIZE = 0x01;
     public const int FALLOC_FL_PUNCH_HOLE = 0x02;
@@ -86,6 +87,35 @@ public static unsafe partial class FileCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fallocate(SafeFileHandle fd, int mode, long offset, long length);
+
+    /// <summary>struct cachestat_range.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct CacheStatRange
+    {
+        public ulong Offset;
+        public ulong Length;
+    }
+
+    /// <summary>struct cachestat: page counts of a range.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct CacheStat
+    {
+        public ulong Cached;
+        public ulong Dirty;
+        public ulong Writeback;
+        public ulong Evicted;
+        public ulong RecentlyEvicted;
+    }
+
+    /// <summary>The same number on every architecture (a syscall added after the 5.x unification).</summary>
+    public const long SYS_cachestat = 451;
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long syscall4(long number, long first, long second, long third, long fourth);
+
+    /// <summary>cachestat(2) (Linux 6.5; ENOSYS before): how many pages of a range are cached. glibc 2.36 has no wrapper.</summary>
+    public static int cachestat(int fd, CacheStatRange* range, CacheStat* stat) =>
+        (int)syscall4(SYS_cachestat, fd, (long)range, (long)stat, 0);
 
     /// <summary>Returns the error number directly rather than through errno.</summary>
     [LibraryImport("libc")]

@@ -1,0 +1,70 @@
+using BlkSnapFs.EndToEnd.Tests.Infrastructure;
+
+namespace BlkSnapFs.EndToEnd.Tests;
+
+/// <summary>
+/// A backup reads the whole image once. Through the page cache, that read would leave the whole device
+/// there and push the server's working set out; instead what it brings in leaves again behind it, and
+/// what the server had cached stays.
+/// </summary>
+public sealed class ImagePageCacheTests : EndToEndTest
+{
+    private const int SizeMiB = 128;
+    private const int CopiedMiB = 48;
+
+    /// <summary>cached.py FILE [FROM_MIB COUNT_MIB]: the cached bytes of the file (or of that range), by cachestat(2).</summary>
+    private const string CachedScript = """
+        import ctypes, os, sys
+
+        class Range(ctypes.Structure):
+            _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
+
+        class Stat(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_uint64) for n in ("cache", "dirty", "writeback", "evicted", "recently_evicted")]
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(sys.argv[1], os.O_RDONLY)
+        mib = 1 << 20
+        r = Range(int(sys.argv[2]) * mib, int(sys.argv[3]) * mib) if len(sys.argv) > 3 else Range(0, 0)
+        s = Stat()
+        if libc.syscall(451, fd, ctypes.byref(r), ctypes.byref(s), 0) != 0:
+            sys.exit(f"cachestat: {os.strerror(ctypes.get_errno())}")
+        print(s.cache * os.sysconf("SC_PAGE_SIZE"))
+        """;
+
+    [Fact]
+    public async Task AWholeImageReadLeavesThePageCacheAsItFoundIt()
+    {
+        var disk = await M.CreateDeviceFileAsync("disk.img", SizeMiB, fs: null);
+        await M.ShOkAsync($"head -c {SizeMiB}M /dev/urandom > '{disk}'");
+        var before = (await M.ShOkAsync($"md5sum < '{disk}'")).Trim();
+        await M.StartDaemonAsync([("disk", disk)]);
+        var storage = M.PathOf("diff.storage");
+        var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "disk", "-f", storage, "-l", "200M")).Trim();
+        await M.BlksnapOkAsync("snapshot_take", "-i", id);
+        // The first CopiedMiB copied to the storage, so the image reads both files.
+        await M.ShOkAsync($"dd if=/dev/urandom of='{M.Mnt}/disk/live' bs=1M count={CopiedMiB} oflag=direct conv=notrunc status=none");
+        var script = M.PathOf("cached.py");
+        await File.WriteAllTextAsync(script, CachedScript);
+        async Task<long> CachedMiB(string path, string range = "") =>
+            long.Parse(await M.ShOkAsync($"python3 '{script}' '{path}' {range}"), System.Globalization.CultureInfo.InvariantCulture) >> 20;
+
+        // Nothing cached of either file; then the server's working set: 8 MiB of the original the image
+        // reads, with what the kernel read ahead of it.
+        await M.ShOkAsync($"sync; dd if='{disk}' iflag=nocache count=0 status=none; dd if='{storage}' iflag=nocache count=0 status=none");
+        Assert.Equal(0, await CachedMiB(disk));
+        Assert.Equal(0, await CachedMiB(storage));
+        await M.ShOkAsync($"dd if='{disk}' of=/dev/null bs=1M skip=96 count=8 status=none");
+        Assert.Equal(8, await CachedMiB(disk, "96 8"));
+        var cachedBefore = await CachedMiB(disk);
+
+        Assert.Equal(before, (await M.ShOkAsync($"dd if='{M.Mnt}/disk/image' bs=1M status=none | md5sum")).Trim());
+
+        // Through the page cache, all 80 MiB of the original the image reads and the 48 of the storage stayed cached.
+        Assert.Equal(8, await CachedMiB(disk, "96 8"));
+        var cachedAfter = await CachedMiB(disk);
+        Assert.True(cachedAfter <= cachedBefore + 2, $"{cachedAfter} MiB of the original are cached after the image read, {cachedBefore} MiB were before");
+        var stored = await CachedMiB(storage);
+        Assert.True(stored <= 2, $"{stored} MiB of the storage are cached after the image read, none were before");
+    }
+}
