@@ -25,19 +25,13 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
     public const long HorizonBytes = 2 * ImageReadAhead.WindowBytes;
     private const long StepBytes = 4 << 20;
 
-    /// <summary>Original ranges waiting to be dropped, oldest first; one more than this drops the oldest at once.</summary>
-    private const int MaximumRanges = 64;
+    private readonly Lock _lock = new();
+
+    /// <summary>Original ranges waiting to be dropped (Area unused); one more than it holds drops the oldest at once.</summary>
+    private readonly PendingRanges _ranges = new(64);
 
     /// <summary>Storage ranges waiting to be dropped (neighbouring pieces read in turn make one).</summary>
-    private const int MaximumPieces = 1024;
-
-    private readonly Lock _lock = new();
-    private readonly (long Start, long End)[] _ranges = new (long, long)[MaximumRanges];
-    private int _firstRange;
-    private int _rangeCount;
-    private readonly (int Area, long Start, long End)[] _pieces = new (int, long, long)[MaximumPieces];
-    private int _firstPiece;
-    private int _pieceCount;
+    private readonly PendingRanges _pieces = new(1024);
     private long _pieceBytes;
 
     /// <summary>A sequential reader's read-ahead window grew by [from, to): the original is checked <see cref="HorizonBytes"/> past it.</summary>
@@ -49,24 +43,11 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
             return;
         lock (_lock)
         {
-            if (_rangeCount > 0)
-            {
-                ref var last = ref _ranges[(_firstRange + _rangeCount - 1) % MaximumRanges];
-                if (last.End == from)
-                {
-                    last.End = to;
-                    return;
-                }
-            }
-            if (_rangeCount == MaximumRanges)
-            {
-                var (start, end) = _ranges[_firstRange];
-                device.DropCache(start, end - start);
-                _firstRange = (_firstRange + 1) % MaximumRanges;
-                _rangeCount--;
-            }
-            _ranges[(_firstRange + _rangeCount) % MaximumRanges] = (from, to);
-            _rangeCount++;
+            if (_ranges.TryExtend(0, from, to))
+                return;
+            if (_ranges.IsFull)
+                DropOldestRange();
+            _ranges.Add(0, from, to);
         }
     }
 
@@ -76,20 +57,21 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
         var behind = offset - LagBytes;
         lock (_lock)
         {
-            while (_rangeCount > 0)
+            while (_ranges.Count > 0)
             {
-                ref var head = ref _ranges[_firstRange];
-                var to = head.End <= behind ? head.End : behind & ~(StepBytes - 1);
-                if (to != head.End && to - head.Start < StepBytes)
-                    return;
-                device.DropCache(head.Start, to - head.Start);
-                if (to != head.End)
+                ref var head = ref _ranges.First;
+                if (head.End <= behind)
                 {
-                    head.Start = to;
-                    return;
+                    DropOldestRange();
+                    continue;
                 }
-                _firstRange = (_firstRange + 1) % MaximumRanges;
-                _rangeCount--;
+                var to = behind & ~(StepBytes - 1);
+                if (to - head.Start >= StepBytes)
+                {
+                    device.DropCache(head.Start, to - head.Start);
+                    head.Start = to;
+                }
+                return;
             }
         }
     }
@@ -102,11 +84,11 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
     {
         lock (_lock)
         {
-            for (; _rangeCount > 0; _rangeCount--, _firstRange = (_firstRange + 1) % MaximumRanges)
-                device.DropCache(_ranges[_firstRange].Start, _ranges[_firstRange].End - _ranges[_firstRange].Start);
-            for (; _pieceCount > 0; _pieceCount--, _firstPiece = (_firstPiece + 1) % MaximumPieces)
+            while (_ranges.Count > 0)
+                DropOldestRange();
+            while (_pieces.Count > 0)
             {
-                var (area, start, end) = _pieces[_firstPiece];
+                var (area, start, end) = _pieces.RemoveFirst();
                 storage.DropCache(area, start, end - start + LagBytes);
             }
             _pieceBytes = 0;
@@ -118,26 +100,20 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
     {
         lock (_lock)
         {
-            ref var last = ref _pieces[(_firstPiece + _pieceCount - 1 + MaximumPieces) % MaximumPieces];
-            if (_pieceCount > 0 && last.Area == area && last.End == offset)
+            if (!_pieces.TryExtend(area, offset, offset + length))
             {
-                last.End += length;
-            }
-            else
-            {
-                if (_pieceCount == MaximumPieces)
+                if (_pieces.IsFull)
                     DropOldestPiece();
-                _pieces[(_firstPiece + _pieceCount) % MaximumPieces] = (area, offset, offset + length);
-                _pieceCount++;
+                _pieces.Add(area, offset, offset + length);
             }
             _pieceBytes += length;
             // Older pieces go whole once LagBytes were read after them; the newest, which may go on
             // growing, in steps up to LagBytes short of its end.
-            while (_pieceCount > 1 && _pieceBytes - (_pieces[_firstPiece].End - _pieces[_firstPiece].Start) >= LagBytes)
+            while (_pieces.Count > 1 && _pieceBytes - (_pieces.First.End - _pieces.First.Start) >= LagBytes)
                 DropOldestPiece();
-            ref var head = ref _pieces[_firstPiece];
+            ref var head = ref _pieces.First;
             var to = (head.End - LagBytes) & ~(StepBytes - 1);
-            if (_pieceCount == 1 && to - head.Start >= StepBytes)
+            if (_pieces.Count == 1 && to - head.Start >= StepBytes)
             {
                 storage.DropCache(head.Area, head.Start, to - head.Start);
                 _pieceBytes -= to - head.Start;
@@ -146,12 +122,53 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
         }
     }
 
+    private void DropOldestRange()
+    {
+        var (_, start, end) = _ranges.RemoveFirst();
+        device.DropCache(start, end - start);
+    }
+
     private void DropOldestPiece()
     {
-        var (area, start, end) = _pieces[_firstPiece];
+        var (area, start, end) = _pieces.RemoveFirst();
         storage.DropCache(area, start, end - start);
-        _firstPiece = (_firstPiece + 1) % MaximumPieces;
-        _pieceCount--;
         _pieceBytes -= end - start;
+    }
+
+    /// <summary>A fixed ring of ranges of one file (or storage area) each, oldest first.</summary>
+    private sealed class PendingRanges(int capacity)
+    {
+        private readonly (int Area, long Start, long End)[] _items = new (int, long, long)[capacity];
+        private int _first;
+
+        public int Count { get; private set; }
+        public bool IsFull => Count == _items.Length;
+        public ref (int Area, long Start, long End) First => ref _items[_first];
+
+        /// <summary>Makes the newest range reach <paramref name="end"/> when [start, end) continues it.</summary>
+        public bool TryExtend(int area, long start, long end)
+        {
+            if (Count == 0)
+                return false;
+            ref var last = ref _items[(_first + Count - 1) % _items.Length];
+            if (last.Area != area || last.End != start)
+                return false;
+            last.End = end;
+            return true;
+        }
+
+        public void Add(int area, long start, long end)
+        {
+            _items[(_first + Count) % _items.Length] = (area, start, end);
+            Count++;
+        }
+
+        public (int Area, long Start, long End) RemoveFirst()
+        {
+            var first = _items[_first];
+            _first = (_first + 1) % _items.Length;
+            Count--;
+            return first;
+        }
     }
 }

@@ -40,19 +40,9 @@ internal static class Native
     /// <summary>True when no page of the range is in the page cache; false when some is, or the kernel cannot say (before 6.5).</summary>
     public static unsafe bool NoPageCached(SafeFileHandle fd, long offset, long length)
     {
-        var added = false;
-        try
-        {
-            fd.DangerousAddRef(ref added);
-            var range = new FileCalls.CacheStatRange { Offset = (ulong)offset, Length = (ulong)length };
-            FileCalls.CacheStat stat;
-            return FileCalls.cachestat((int)fd.DangerousGetHandle(), &range, &stat) == 0 && stat.Cached == 0;
-        }
-        finally
-        {
-            if (added)
-                fd.DangerousRelease();
-        }
+        var range = new FileCalls.CacheStatRange { Offset = (ulong)offset, Length = (ulong)length };
+        FileCalls.CacheStat stat;
+        return FileCalls.cachestat(fd, &range, &stat) == 0 && stat.Cached == 0;
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using BlkSnapFs.Daemon.Consistency;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 
 namespace BlkSnapFs.Daemon;
 
@@ -80,16 +81,18 @@ internal static class FuseDescriptorStore
     }
 
     /// <summary>Why <paramref name="fd"/> is not a live connection mounted at <paramref name="mountPoint"/>; null when it is.</summary>
-    private static unsafe string? Refusal(int fd, string mountPoint)
+    private static string? Refusal(int fd, string mountPoint)
     {
         if (FileStatus.fstat(fd, out var status) != 0)
             return $"it is not open ({Errno.Explain(Marshal.GetLastPInvokeError())})";
         if ((status.Mode & FileStatus.S_IFMT) != FileStatus.S_IFCHR || status.Rdev != FuseDevice)
             return "it is not /dev/fuse";
         // The kernel reports POLLERR on a /dev/fuse descriptor whose connection was aborted or unmounted.
-        var poll = new FileCalls.PollDescriptor { Fd = fd };
-        if (FileCalls.poll(&poll, 1, 0) > 0 && (poll.ReturnedEvents & (FileCalls.POLLERR | FileCalls.POLLHUP)) != 0)
-            return "its connection has ended";
+        using (var handle = new SafeFileHandle(fd, ownsHandle: false))
+        {
+            if (FileCalls.HungUp(handle, 0))
+                return "its connection has ended";
+        }
         // mountinfo only: a look at the mount point itself would wait for an answer nobody serves yet.
         if (!MountTable.Read().Any(m => m.MountPoint == mountPoint && (m.FileSystemType == "fuse" || m.FileSystemType.StartsWith("fuse.", StringComparison.Ordinal))))
             return $"{mountPoint} is not a FUSE mount";

@@ -111,11 +111,11 @@ public static unsafe partial class FileCalls
     public const long SYS_cachestat = 451;
 
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static partial long syscall4(long number, long first, long second, long third, long fourth);
+    private static partial long cachestat(long number, SafeFileHandle fd, CacheStatRange* range, CacheStat* stat, long flags);
 
     /// <summary>cachestat(2) (Linux 6.5; ENOSYS before): how many pages of a range are cached. glibc 2.36 has no wrapper.</summary>
-    public static int cachestat(int fd, CacheStatRange* range, CacheStat* stat) =>
-        (int)syscall4(SYS_cachestat, fd, (long)range, (long)stat, 0);
+    public static int cachestat(SafeFileHandle fd, CacheStatRange* range, CacheStat* stat) =>
+        (int)cachestat(SYS_cachestat, fd, range, stat, 0);
 
     /// <summary>Returns the error number directly rather than through errno.</summary>
     [LibraryImport("libc")]
@@ -132,4 +132,29 @@ public static unsafe partial class FileCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
+
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMilliseconds"/> (0: looks once) for the descriptor's other end to go:
+    /// true on a hang-up, a peer's shutdown, an error or a descriptor no longer open.
+    /// </summary>
+    public static bool HungUp(SafeHandle handle, int timeoutMilliseconds)
+    {
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var descriptor = new PollDescriptor { Fd = (int)handle.DangerousGetHandle(), Events = POLLRDHUP };
+            return poll(&descriptor, 1, timeoutMilliseconds) > 0
+                && (descriptor.ReturnedEvents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true;
+        }
+        finally
+        {
+            if (added)
+                handle.DangerousRelease();
+        }
+    }
 }

@@ -68,28 +68,7 @@ internal sealed class NbdConnection
     /// True once the client has shut its end of the socket: what it sent before is still read and served,
     /// but nothing more comes.
     /// </summary>
-    public unsafe bool ClientHungUp()
-    {
-        var added = false;
-        try
-        {
-            _socket.SafeHandle.DangerousAddRef(ref added);
-            var descriptor = new FileCalls.PollDescriptor { Fd = (int)_socket.SafeHandle.DangerousGetHandle(), Events = FileCalls.POLLRDHUP };
-            return FileCalls.poll(&descriptor, 1, 0) > 0
-                && (descriptor.ReturnedEvents & (FileCalls.POLLRDHUP | FileCalls.POLLHUP | FileCalls.POLLERR | FileCalls.POLLNVAL)) != 0;
-        }
-        catch (ObjectDisposedException)
-        {
-            return true;
-        }
-        finally
-        {
-            if (added)
-            {
-                _socket.SafeHandle.DangerousRelease();
-            }
-        }
-    }
+    public bool ClientHungUp() => FileCalls.HungUp(_socket.SafeHandle, 0);
 
     /// <summary>Called by a request once its reply is sent or dropped, freeing its slot.</summary>
     public void Complete(NbdRequest request)

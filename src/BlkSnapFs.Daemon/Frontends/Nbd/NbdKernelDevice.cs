@@ -101,13 +101,11 @@ internal sealed class NbdKernelDevice
     }
 
     /// <summary>True on a hang-up; false once we close the connection ourselves. Polls a second at a time to notice that.</summary>
-    private unsafe bool WaitForHangUp()
+    private bool WaitForHangUp()
     {
-        var descriptor = new FileCalls.PollDescriptor { Fd = (int)_socket.Handle };
         while (!_closing)
         {
-            descriptor.ReturnedEvents = 0;
-            if (FileCalls.poll(&descriptor, 1, 1000) > 0 && (descriptor.ReturnedEvents & (FileCalls.POLLHUP | FileCalls.POLLERR | FileCalls.POLLNVAL)) != 0)
+            if (FileCalls.HungUp(_socket.SafeHandle, 1000))
                 return true;
         }
         return false;
