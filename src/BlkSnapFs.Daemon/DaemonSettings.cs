@@ -73,7 +73,7 @@ public sealed record DaemonSettings
 
     /// <summary>Where change tracking is kept across restarts (created 0700); null (an empty setting) keeps it in memory only.</summary>
     public string? StateDirectory { get; init; } = "/var/lib/blksnapfs";
-    public int FuseThreads { get; init; } = 4;
+    public int FuseThreads { get; init; } = 16;
     public string NbdSocketDirectory { get; init; } = "/run/blksnapfs/nbd";
 
     /// <summary>

@@ -9,8 +9,13 @@ public sealed class FuseMountOptions
     /// <summary>The file system type becomes "fuse.&lt;Subtype&gt;".</summary>
     public string Subtype { get; init; } = "blksnapfs";
 
-    /// <summary>Threads reading requests from /dev/fuse; blocked reads do not occupy them.</summary>
-    public int WorkerCount { get; init; } = 4;
+    /// <summary>
+    /// Threads reading requests from /dev/fuse; blocked reads do not occupy them. Each worker serves
+    /// one request at a time, so this is how many of an O_DIRECT writer's requests in flight run
+    /// at once: 16 matches fio's and qemu's usual queue depth (random 4 KiB copy-before-write
+    /// writes at qd16 ran 1.4x faster with 16 than with 4; 32 was no faster than 16).
+    /// </summary>
+    public int WorkerCount { get; init; } = 16;
 
     /// <summary>Largest READ/WRITE request, a multiple of the page size; 1 MiB lets dd bs=1M arrive whole.</summary>
     public int MaxTransferSize { get; init; } = 1 << 20;
