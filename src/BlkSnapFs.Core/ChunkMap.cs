@@ -56,12 +56,15 @@ public sealed class ChunkMap
     //
     //               CopyRun (a write to the original
     //                 covering the whole chunk)
-    //               WriteChunk (a write to the image)                 StoreRun
+    //               WriteChunk (a write to the image
+    //                 covering the whole chunk)                       StoreRun
     //   NotCopied ---------------------------------------> InBuffer ----------> Stored
     //       |  \                                              |
     //       |   \  CopyBlocks (a write to the original        | storing failed, or
     //       |    \   covering part of it: its blocks only)    | the area closed
-    //       |     +------------> Partial                      |
+    //       |     \ WriteChunk (a write to the image         |
+    //       |      \  covering part of it: WriteBlocks)      |
+    //       |       +----------> Partial                      |
     //       |                                                 |
     //       | reading the original failed                     |
     //       +-----------------------> Failed <----------------+

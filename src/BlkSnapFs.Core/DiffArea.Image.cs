@@ -4,11 +4,11 @@ namespace BlkSnapFs.Core;
 // or corrupted). A read takes the image piece by piece: runs of not-copied chunks from the
 // original, runs of neighbouring stored chunks from the storage in one request, anything else one
 // chunk at a time; a Partial chunk the same way over its blocks (ReadBlocks). A write never
-// reaches the original: it goes into the chunk's copy, loading a not-copied chunk from the
-// original first when the write covers only part of it (whole chunks, as before blocks existed:
-// an image write is rare and its chunk is then copied once). Into a Partial chunk it writes only
-// the blocks it covers (WriteBlocks): copied ones in place, not-copied ones loaded from the
-// original when written in part, then buffered and queued as a block run.
+// reaches the original: it goes into the chunk's copy. A not-copied chunk written whole is
+// buffered whole with nothing loaded; written in part it becomes Partial, so that, as in any
+// Partial chunk, only the blocks the write covers are copied (WriteBlocks): copied ones written
+// in place, not-copied ones loaded from the original when written in part, then buffered and
+// queued as a block run.
 //
 // Not-copied blocks are read without the lock, with the re-check ReadUncopied does: a block's
 // original changes only after its word leaves NotCopied (the copier publishes it with the chunk's
@@ -235,7 +235,7 @@ internal sealed partial class DiffArea
         return Math.Min(at, limit) - offset;
     }
 
-    /// <summary>Writes the image: into the chunk (loaded from the original first when only part is written), never to the original.</summary>
+    /// <summary>Writes the image: into the copies of the chunks and blocks it covers (copied first where not yet), never to the original.</summary>
     public void WriteImage(long offset, ReadOnlySpan<byte> data)
     {
         Enter();
@@ -265,23 +265,14 @@ internal sealed partial class DiffArea
         {
             switch (ChunkMap.KindOf(state))
             {
-                case ChunkState.NotCopied:
-                    var length = ChunkLength(chunk);
-                    var slot = _buffers.Rent(length); // EIO once destroyed: the chunk stays as it was
-                    try
-                    {
-                        if (data.Length != length)
-                            _device.Read(ChunkStart(chunk), _buffers.Span(slot)[..length]);
-                    }
-                    catch (Exception e)
-                    {
-                        _buffers.Return(slot);
-                        next = ChunkMap.Failed;
-                        SetCorrupted(Errno.Of(e));
-                        throw Corrupted();
-                    }
-                    data.CopyTo(_buffers.Span(slot)[inChunk..]);
+                case ChunkState.NotCopied when data.Length == ChunkLength(chunk):
+                    var slot = _buffers.Rent(data.Length); // EIO once destroyed: the chunk stays as it was
+                    data.CopyTo(_buffers.Span(slot));
                     next = ChunkMap.InBuffer(slot, 0);
+                    break;
+                case ChunkState.NotCopied:
+                    // Its blocks all still not copied: WriteBlocks copies those the write covers.
+                    next = ChunkMap.Partial(_records.Allocate());
                     break;
                 case ChunkState.InBuffer:
                     data.CopyTo(BufferedChunk(state, chunk)[inChunk..]);
@@ -300,8 +291,8 @@ internal sealed partial class DiffArea
         {
             _chunks.Unlock(chunk, next);
         }
-        if (ChunkMap.KindOf(state) == ChunkState.Partial)
-            WriteBlocks(chunk, ChunkMap.RecordOf(state), offset, data);
+        if (ChunkMap.KindOf(next) == ChunkState.Partial)
+            WriteBlocks(chunk, ChunkMap.RecordOf(next), offset, data);
         else if (ChunkMap.KindOf(next) == ChunkState.InBuffer && ChunkMap.KindOf(state) == ChunkState.NotCopied)
             Queue(chunk, 1, ChunkMap.BufferOf(next).Slot);
     }

@@ -144,6 +144,34 @@ public class CopyGranularityTests
         Assert.Equal(expected, ImageReader.ReadAll(device.Image));
     }
 
+    [Fact]
+    public void ImageWritesIntoANotCopiedChunkCopyOnlyTheirBlocks()
+    {
+        using var dir = new TestDirectory();
+        var (engine, counted, device, snapshot, preTake) = Setup(dir);
+        using var _engine = engine;
+        var expected = (byte[])preTake.Clone();
+        var data = new byte[Block + 10];
+        new Random(9).NextBytes(data);
+        var reads = counted.Reads;
+
+        device.Image!.Write(Chunk + 5 * Block, data); // chunk 1: block 5 whole, 6 in part
+        device.Image.Write(3L * Chunk, new byte[Chunk]); // chunk 3 whole: nothing to load
+        data.CopyTo(expected, Chunk + 5 * Block);
+        Array.Clear(expected, 3 * Chunk, Chunk);
+        Assert.Equal(1, counted.Reads - reads); // block 6, for the rest of it
+        Assert.Equal(expected, ImageReader.ReadAll(device.Image));
+        device.Image.Flush();
+
+        Assert.Equal(2L * Block + Chunk, snapshot.Storage.Used);
+        Assert.Equal(1, device.Image.ChunkCensus().Partial);
+        Assert.Equal(expected, ImageReader.ReadAll(device.Image));
+        device.Write(Chunk, new byte[Chunk]); // the rest of chunk 1, under the image's blocks
+        device.Image.Flush();
+        Assert.Equal(expected, ImageReader.ReadAll(device.Image));
+        Assert.Equal(2L * Chunk, snapshot.Storage.Used);
+    }
+
     /// <summary>
     /// An image read of a not-copied block whose first write lands while the read is under way (the
     /// block is copied, then the original overwritten, before the read's data is read) still returns
