@@ -458,8 +458,12 @@ def report(a, results, targets):
 
 # ---------------------------------------------------------------- the chart
 def chart(results, targets, path):
-    tmp = tempfile.mkdtemp()
     others = [p for p in results.peers() if p != "blksnapfs"]
+    if not others:
+        # BlkSnapFs measured alone (--peers blksnapfs): no ratio to draw, and gnuplot refuses an empty plot.
+        print(f"report.py: no peer beside BlkSnapFs, so no chart ({path} not written)", file=sys.stderr)
+        return
+    tmp = tempfile.mkdtemp()
     # one panel per size: BlkSnapFs / peer for every throughput figure, then the targets
     blocks = []
     for size in results.sizes():

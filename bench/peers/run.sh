@@ -87,4 +87,4 @@ for f in "${also[@]}"; do append_results "$f"; done
   --started "$started_at" --elapsed "$elapsed" --data-dir "$base" --build "$build_info" \
   --settings "$(printf '%s ' "${settings[@]}" | sed 's/-o //g; s/ $//')"
 cp "$tsv" "$last_tsv"
-log "wrote $results, $chart and $last_tsv"
+if [ -e "$chart" ]; then log "wrote $results, $chart and $last_tsv"; else log "wrote $results and $last_tsv"; fi

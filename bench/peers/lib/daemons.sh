@@ -26,7 +26,12 @@ bsfs_start() {
   remember_pid $!; remember_mounts "$dir/mnt"
   state_set "$dir/state" daemon_pid $!
   wait_mounted "$dir/mnt"
-  state_set "$dir/state" serving_pid "$(bsfs "$dir" daemon_info | sed -n 's/^pid=//p')"
+  # The mount appears a moment before the control socket answers (the daemon mounts, starts its FUSE
+  # workers, then listens), so a daemon_info right after the mount can find no socket yet.
+  local info="" _
+  for _ in $(seq 200); do info=$(bsfs "$dir" daemon_info 2>/dev/null) && break; sleep 0.05; done
+  [ -n "$info" ] || { log "the daemon of $dir did not answer on $dir/control.sock"; return 1; }
+  state_set "$dir/state" serving_pid "$(sed -n 's/^pid=//p' <<<"$info")"
 }
 bsfs_stop() { umount_fuse "$1/mnt"; stop_pid "$(state_get "$1/state" daemon_pid)"; }
 bsfs() { local dir=$1; shift; "$bin/blksnap" "$@" --socket "$dir/control.sock"; }  # DIR COMMAND ARGS...: blksnap against DIR's daemon
