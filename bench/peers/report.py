@@ -206,10 +206,6 @@ def size_label(mib):
     return f"{mib // 1024} GiB" if mib >= 1024 else f"{mib} MiB"
 
 
-def chunk_label(size_bytes):
-    return f"{size_bytes / 1024:.0f} KiB" if size_bytes < 1 << 20 else f"{size_bytes / 2**20:.0f} MiB"
-
-
 def ratio_stats(results, size, metric, peer):
     """BlkSnapFs ÷ peer: the ratio of the medians and the per-run ratios."""
     a = results.runs("throughput", size, "blksnapfs", metric)
@@ -289,9 +285,9 @@ def throughput_targets(results, goals=RATIO_TARGETS):
             peer_values = results.values("throughput", size, peer, metric)
             raw = ratio_of_medians(results.values("throughput", size, "raw", metric), peer_values)
             note = f"raw file ÷ peer = {raw:.2f}×" if raw is not None and peer != "raw" else ""
-            chunk_io = ratio_of_medians(results.values("ceiling", size, NO_PEER, metric), peer_values)
-            if chunk_io is not None:
-                note = f"copy I/O alone ÷ peer = {chunk_io:.2f}× (see below)"
+            copy_io = ratio_of_medians(results.values("ceiling", size, NO_PEER, metric), peer_values)
+            if copy_io is not None:
+                note = f"copy I/O alone ÷ peer = {copy_io:.2f}× (see below)"
             rows.append(TargetRow(f"{SHORT[metric]} vs {PEER_NAMES[peer]}, {size_label(size)}", f"{r:.2f}× ({span(pairs, 2)})",
                                   f"≥ {goal}×", r >= goal, r / goal, note))
     return rows
@@ -373,15 +369,15 @@ def throughput_section(results, size):
     rand = med(results.values("throughput", size, NO_PEER, "rand_io_mib"))
     if rand:
         lines += [f"Random writes: {rand:.0f} MiB of 4 KiB writes per pass (the same offsets in both passes).", ""]
+    copy_io_lines = []
     for metric, what in (("write_rand_first", "random 4 KiB"), ("write_seq_first", "sequential 1 MiB")):
         alone = results.values("ceiling", size, NO_PEER, metric)
-        if not alone:
-            continue
-        raw = ratio_of_medians(alone, results.values("throughput", size, "raw", metric))
-        scale = f", {raw:.2f}× the raw file" if raw is not None else ""
-        lines += [f"Copy I/O alone, for the {what} first touch: {fmt(med(alone))} MiB/s ({span(alone)}){scale}.", ""]
-    if results.values("ceiling", size, NO_PEER, "write_seq_first"):
-        lines += ["That is fio doing at once, from a page cache just dropped and with no waiting between them, only the "
+        if alone:
+            raw = ratio_of_medians(alone, results.values("throughput", size, "raw", metric))
+            scale = f", {raw:.2f}× the raw file" if raw is not None else ""
+            copy_io_lines += [f"Copy I/O alone, for the {what} first touch: {fmt(med(alone))} MiB/s ({span(alone)}){scale}.", ""]
+    if copy_io_lines:
+        lines += copy_io_lines + ["That is fio doing at once, from a page cache just dropped and with no waiting between them, only the "
                   "I/O a copy-before-write first touch cannot avoid: reading what the writes overwrite (random: O_DIRECT "
                   "4 KiB reads of the blocks, 16 in flight; sequential: buffered 256 KiB reads, as the daemon reads the "
                   "original), storing it sequentially, and the writes themselves (O_DIRECT, as the raw file's). It is "
@@ -459,9 +455,11 @@ def report(a, results, targets):
 # ---------------------------------------------------------------- the chart
 def chart(results, targets, path):
     others = [p for p in results.peers() if p != "blksnapfs"]
-    if not others:
-        # BlkSnapFs measured alone (--peers blksnapfs): no ratio to draw, and gnuplot refuses an empty plot.
-        print(f"report.py: no peer beside BlkSnapFs, so no chart ({path} not written)", file=sys.stderr)
+    if not any(ratio_stats(results, size, metric, p)[0] for size in results.sizes() for metric, _ in THROUGHPUT for p in others):
+        # BlkSnapFs or its peers measured alone (--peers): gnuplot refuses a plot with nothing in it.
+        print(f"report.py: no ratio of BlkSnapFs to a peer, so no chart ({path} not written)", file=sys.stderr)
+        if os.path.exists(path):
+            os.remove(path)  # an earlier run's chart would not be this report's
         return
     tmp = tempfile.mkdtemp()
     # one panel per size: BlkSnapFs / peer for every throughput figure, then the targets

@@ -69,17 +69,18 @@ class ResultsTests(unittest.TestCase):
                                   report.Row("throughput", 1024, "raw", "correct_after_half_writes", 1, 1, "bool", "")])
         self.assertEqual(["differs"], [r.note for r in results.mismatches()])
 
-    def test_blksnapfs_measured_alone_gets_its_report_and_no_chart(self):
-        out = tempfile.mkdtemp()
-        path = os.path.join(out, "r.tsv")
-        with open(path, "w") as f:
-            f.write(HEADER + "\n" + "throughput\t1024\tblksnapfs\twrite_seq_first\t1\t63.7\tMiB/s\t\n")
-        done = subprocess.run([sys.executable, report.__file__, "--tsv", path, "--results", f"{out}/r.md", "--chart", f"{out}/r.png"],
-                              capture_output=True, text=True)
-        self.assertEqual(0, done.returncode, done.stderr)
-        self.assertIn("63.7", open(f"{out}/r.md").read())
-        self.assertFalse(os.path.exists(f"{out}/r.png"))
-        self.assertEqual([f"report.py: no peer beside BlkSnapFs, so no chart ({out}/r.png not written)"], done.stderr.splitlines())
+    def test_a_program_measured_alone_gets_its_report_and_no_chart(self):
+        for peer in ("blksnapfs", "raw"):
+            out = tempfile.mkdtemp()
+            path = os.path.join(out, "r.tsv")
+            with open(path, "w") as f:
+                f.write(HEADER + "\n" + f"throughput\t1024\t{peer}\twrite_seq_first\t1\t63.7\tMiB/s\t\n")
+            done = subprocess.run([sys.executable, report.__file__, "--tsv", path, "--results", f"{out}/r.md", "--chart", f"{out}/r.png"],
+                                  capture_output=True, text=True)
+            self.assertEqual(0, done.returncode, done.stderr)
+            self.assertIn("63.7", open(f"{out}/r.md").read())
+            self.assertFalse(os.path.exists(f"{out}/r.png"))
+            self.assertEqual([f"report.py: no ratio of BlkSnapFs to a peer, so no chart ({out}/r.png not written)"], done.stderr.splitlines())
 
 
 if __name__ == "__main__":

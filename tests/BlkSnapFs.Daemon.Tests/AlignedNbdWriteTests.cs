@@ -14,7 +14,6 @@ namespace BlkSnapFs.Daemon.Tests;
 /// </summary>
 public sealed class AlignedNbdWriteTests(ITestOutputHelper output)
 {
-    private const string Fio = "/usr/bin/fio";
     private const int Connections = 16;
     private const int Block = 64 << 10;
     private const int RegionSize = 8 << 20;
@@ -23,7 +22,7 @@ public sealed class AlignedNbdWriteTests(ITestOutputHelper output)
     [Fact]
     public void AlignedWritesFromSixteenConnectionsAreServedConcurrentlyWithoutBounces()
     {
-        Assert.True(File.Exists(Fio), $"{Fio} is not installed: apt-get install -y fio");
+        var fio = Fio.Path;
         using var dir = new TestDirectory("bsnbd-", TestDirectory.DiskParent);
         var path = dir.File("disk");
         using (var file = File.Create(path))
@@ -38,7 +37,7 @@ public sealed class AlignedNbdWriteTests(ITestOutputHelper output)
 
         // One job per connection, each writing its own region; crc32c verification reads every
         // block back through NBD and checks its checksum and the offset stamped in it.
-        var result = TestProcess.Run(Fio,
+        var result = TestProcess.Run(fio,
         [
             "--name=aligned", "--ioengine=nbd", $"--uri=nbd+unix:///?socket={socket}", "--rw=write",
             $"--bs={Block}", $"--numjobs={Connections}", $"--iodepth={Depth}", $"--size={RegionSize}",

@@ -30,12 +30,11 @@ public sealed class ConcurrencyTests
     {
         // fio submits 16 O_DIRECT reads at once (libaio, iodepth 16), as a backup or a database does;
         // the kernel passes them on together, and each holds a worker for 400 ms.
-        const string Fio = "/usr/bin/fio";
-        Assert.True(File.Exists(Fio), $"{Fio} is not installed: apt-get install -y fio");
+        var fio = Fio.Path;
         using var tree = new MountedTree();
 
         var result = Tools.Run(
-            Fio, "--name=qd16", $"--filename={tree.PathOf("slow")}", "--readonly", "--rw=randread", "--bs=4k",
+            fio, "--name=qd16", $"--filename={tree.PathOf("slow")}", "--readonly", "--rw=randread", "--bs=4k",
             "--ioengine=libaio", "--iodepth=16", "--iodepth_batch_submit=16", "--direct=1", "--size=1M",
             "--io_size=64k", "--norandommap", "--output=/dev/null");
 

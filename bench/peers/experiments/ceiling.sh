@@ -9,10 +9,10 @@
 #   daemon reads the original on the fuse frontend, with the kernel's read-ahead), its sequential
 #   store, and the writes themselves, O_DIRECT as the raw peer's.
 
-# ceiling_fio DIR SIZE_MIB IO_MIB JOBS...: runs the jobs (with a store file DIR/store) from a clean
-# page cache and prints the writes' MiB/s
+# ceiling_fio DIR IO_MIB JOBS...: runs the jobs (with a store file DIR/store) from a clean page cache
+# and prints the writes' MiB/s (IO_MIB written)
 ceiling_fio() {
-  local dir=$1 size=$2 io_mib=$3 report=$1/fio.json; shift 3
+  local dir=$1 io_mib=$2 report=$1/fio.json; shift 2
   rm -f "$dir/store"
   drop_caches
   fio --output-format=json --output="$report" "$@" 2>>"$tools_log" \
@@ -25,14 +25,14 @@ ceiling_fio() {
 run_ceiling() {
   local dir=$1/ceiling dev=$2 size=$3 rand_mib=$4 run=$5 v
   mkdir -p "$dir"
-  v=$(ceiling_fio "$dir" "$size" "$rand_mib" \
+  v=$(ceiling_fio "$dir" "$rand_mib" \
     --name=copy-read --filename="$dev" --rw=randread --bs=4k --size="$size"M --io_size="$rand_mib"M \
       --direct=1 --ioengine=libaio --iodepth=16 --randseed=42 --randrepeat=1 \
     --name=copy-store --filename="$dir/store" --rw=write --bs=4k --size="$rand_mib"M --ioengine=psync \
     --name=writes --filename="$dev" --rw=randwrite --bs=4k --size="$size"M --io_size="$rand_mib"M --direct=1 \
       --ioengine=libaio --iodepth=16 --randseed=42 --randrepeat=1 --end_fsync=1)
   record ceiling "$size" - write_rand_first "$run" "$v" MiB/s
-  v=$(ceiling_fio "$dir" "$size" "$size" \
+  v=$(ceiling_fio "$dir" "$size" \
     --name=copy-read --filename="$dev" --rw=read --bs=256k --size="$size"M --ioengine=psync \
     --name=copy-store --filename="$dir/store" --rw=write --bs=256k --size="$size"M --ioengine=psync --end_fsync=1 \
     --name=writes --filename="$dev" --rw=write --bs=1M --size="$size"M --direct=1 --ioengine=psync --end_fsync=1)
