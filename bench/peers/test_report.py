@@ -78,7 +78,8 @@ class ResultsTests(unittest.TestCase):
             done = subprocess.run([sys.executable, report.__file__, "--tsv", path, "--results", f"{out}/r.md", "--chart", f"{out}/r.png"],
                                   capture_output=True, text=True)
             self.assertEqual(0, done.returncode, done.stderr)
-            self.assertIn("63.7", open(f"{out}/r.md").read())
+            with open(f"{out}/r.md") as written:
+                self.assertIn("63.7", written.read())
             self.assertFalse(os.path.exists(f"{out}/r.png"))
             self.assertEqual([f"report.py: no ratio of BlkSnapFs to a peer, so no chart ({out}/r.png not written)"], done.stderr.splitlines())
 

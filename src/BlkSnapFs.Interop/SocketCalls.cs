@@ -15,6 +15,8 @@ public static unsafe partial class SocketCalls
     public const int SOL_SOCKET = 1;
     public const int SCM_RIGHTS = 1;
     public const int NETLINK_GENERIC = 16;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_NOSIGNAL = 0x4000;
 
     /// <summary>struct msghdr.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -54,6 +56,38 @@ public static unsafe partial class SocketCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint send(int fd, byte* buffer, nuint length, int flags);
+
+    /// <summary>
+    /// Sends what the socket takes now without waiting for room: the byte count, 0 when it has no
+    /// room (EAGAIN), or -1 with the errno set.
+    /// </summary>
+    public static nint SendWithoutWaiting(SafeHandle socket, ReadOnlySpan<byte> data)
+    {
+        var added = false;
+        try
+        {
+            socket.DangerousAddRef(ref added);
+            fixed (byte* start = data)
+            {
+                while (true)
+                {
+                    var sent = send((int)socket.DangerousGetHandle(), start, (nuint)data.Length, MSG_DONTWAIT | MSG_NOSIGNAL);
+                    if (sent >= 0)
+                        return sent;
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == Errno.EAGAIN)
+                        return 0;
+                    if (errno != Errno.EINTR)
+                        return -1;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+                socket.DangerousRelease();
+        }
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint recv(int fd, byte* buffer, nuint length, int flags);

@@ -7,10 +7,18 @@ namespace BlkSnapFs.Nbd;
 
 /// <summary>
 /// One client: a dedicated thread runs the handshake and then reads requests, handing each to
-/// the thread pool so several are served at once, up to a fixed number in flight. A second
-/// dedicated thread sends the replies in completion order, so a client that is slow to read
-/// blocks only that thread, never the thread pool.
+/// the thread pool so several are served at once, up to a fixed number in flight. Replies go in
+/// completion order. The thread that made a reply sends it when the socket takes it whole at once;
+/// the rest of a reply it does not, a reply made while another is being sent, and every reply of a
+/// TLS session go to a second dedicated thread, which waits for the socket. So a client that is
+/// slow to read blocks only that thread, never the thread pool.
 /// </summary>
+/// <remarks>
+/// Sending on the thread that made the reply saves a hand-over per request: 4 KiB random reads
+/// (fio's nbd engine, qd16, nine 8 s passes from the page cache, interleaved with the build before)
+/// ran 316-375 MiB/s, median 331, against 228-325, median 260, through the writer thread alone.
+/// </remarks>
+/// </remarks>
 internal sealed class NbdConnection
 {
     private readonly Socket _socket;
@@ -24,13 +32,22 @@ internal sealed class NbdConnection
     // A queue and a semaphore rather than a BlockingCollection: its Take links a CancellationTokenSource
     // whenever it has to wait (144 bytes each time the writer catches up, on every 4 KiB write of an idle machine).
     private readonly ConcurrentQueue<NbdRequest> _replies = new();
-    private readonly SemaphoreSlim _repliesQueued = new(0);
+    private readonly SemaphoreSlim _repliesQueued = new(0); // one per queued reply and hand-over, one at the end
+
+    // Only the holder of the turn puts bytes on the socket, so replies never interleave. Threads
+    // that made a reply take it only if it is free at once; the writer thread waits for it.
+    private readonly SemaphoreSlim _sendTurn = new(1, 1);
+    private NbdRequest? _sentInPart; // set and cleared with the turn held: the writer finishes it first
+    private volatile bool _sendFailed;
+    private readonly NbdReplyCounters _counters;
     private readonly string _name;
     private int _aborted;
 
     /// <param name="tls">Given for a TCP connection of a server with TLS: the client must start TLS first.</param>
-    public NbdConnection(Socket socket, ExportDirectory exports, NbdServerOptions options, TlsAcceptor? tls, long id, Action<NbdConnection> onClosed)
+    public NbdConnection(Socket socket, ExportDirectory exports, NbdServerOptions options, TlsAcceptor? tls, NbdReplyCounters counters,
+        long id, Action<NbdConnection> onClosed)
     {
+        _counters = counters;
         _socket = socket;
         _transport = new NbdTransport(socket);
         _tls = tls;
@@ -77,11 +94,82 @@ internal sealed class NbdConnection
         _freeSlots.Release();
     }
 
-    /// <summary>Queues a request whose reply is encoded for the writer thread.</summary>
+    /// <summary>
+    /// Sends a request's encoded reply now if the socket takes it without waiting, else leaves it
+    /// (or what is left of it) to the writer thread.
+    /// </summary>
     public void EnqueueReply(NbdRequest request)
     {
+        if (_sendFailed)
+        {
+            request.Release();
+            return;
+        }
+
+        if (!_transport.IsTls && _sendTurn.Wait(0))
+        {
+            if (_sentInPart is null && TrySendWithoutWaiting(request))
+            {
+                return;
+            }
+
+            _sendTurn.Release();
+        }
+
         _replies.Enqueue(request);
         _repliesQueued.Release();
+    }
+
+    /// <summary>
+    /// With the turn held: true when the reply is dealt with (sent whole, handed over in part, or
+    /// dropped after a failure), the turn released; false with nothing sent, the turn still held.
+    /// </summary>
+    private bool TrySendWithoutWaiting(NbdRequest request)
+    {
+        int sent;
+        try
+        {
+            sent = _transport.SendWithoutWaiting(request.Reply);
+        }
+        catch (Exception exception) when (exception is SocketException or IOException or ObjectDisposedException)
+        {
+            _sendTurn.Release();
+            SendFailed(exception);
+            request.Release();
+            return true;
+        }
+
+        if (sent == 0)
+        {
+            return false;
+        }
+
+        if (sent < request.Reply.Length)
+        {
+            request.ReplySent = sent;
+            _sentInPart = request;
+            _sendTurn.Release();
+            _repliesQueued.Release();
+            return true;
+        }
+
+        _sendTurn.Release();
+        _counters.CountSentByMaker();
+        request.Release();
+        return true;
+    }
+
+    private void SendFailed(Exception exception)
+    {
+        if (_sendFailed)
+        {
+            return;
+        }
+
+        // The client is gone: drop the remaining replies and let the reader wind down.
+        _sendFailed = true;
+        Log($"sending a reply failed: {exception.Message}");
+        Abort();
     }
 
     public void Log(string message) => _options.Log?.Invoke($"{_name}: {message}");
@@ -128,6 +216,7 @@ internal sealed class NbdConnection
             _transport.Dispose();
             _freeSlots.Dispose();
             _repliesQueued.Dispose();
+            _sendTurn.Dispose();
             _onClosed(this);
         }
     }
@@ -187,32 +276,41 @@ internal sealed class NbdConnection
 
     private void WriteReplies()
     {
-        var failed = false;
         while (true)
         {
-            // One permit per queued reply, released after it is queued, and one at the end: only
-            // that last one finds the queue empty.
+            // One permit per queued reply or reply sent in part, released after it is queued, and
+            // one at the end: only that last one finds nothing to send.
             _repliesQueued.Wait();
-            if (!_replies.TryDequeue(out var request))
+            _sendTurn.Wait();
+            var request = _sentInPart;
+            _sentInPart = null;
+            if (request is null && !_replies.TryDequeue(out request))
             {
+                _sendTurn.Release();
                 return;
             }
 
-            if (!failed)
+            if (!_sendFailed)
             {
                 try
                 {
-                    _transport.SendAll(request.Reply);
+                    _transport.SendAll(request.Reply[request.ReplySent..]);
+                    if (request.ReplySent > 0)
+                    {
+                        _counters.CountFinishedByWriter();
+                    }
+                    else
+                    {
+                        _counters.CountSentByWriter();
+                    }
                 }
                 catch (Exception exception) when (exception is SocketException or IOException or ObjectDisposedException)
                 {
-                    // The client is gone: drop the remaining replies and let the reader wind down.
-                    failed = true;
-                    Log($"sending a reply failed: {exception.Message}");
-                    Abort();
+                    SendFailed(exception);
                 }
             }
 
+            _sendTurn.Release();
             request.Release();
         }
     }

@@ -49,7 +49,11 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
         _cookie = cookie;
         _offset = offset;
         _length = length;
+        ReplySent = 0;
     }
+
+    /// <summary>How much of the reply the thread that made it sent before the socket filled up.</summary>
+    public int ReplySent { get; set; }
 
     /// <summary>Rents the buffer a write's payload is received into.</summary>
     public Span<byte> RentPayload()

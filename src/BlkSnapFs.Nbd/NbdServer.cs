@@ -54,6 +54,8 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
 
     public string? UnixSocketPath => _options.UnixSocketPath;
 
+    public NbdReplyCounters Replies { get; } = new();
+
 
     public int ConnectionCount
     {
@@ -243,7 +245,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
                 client.NoDelay = true;
             }
 
-            var connection = new NbdConnection(client, _exports, _options, tls, Interlocked.Increment(ref _nextConnectionId), OnConnectionClosed);
+            var connection = new NbdConnection(client, _exports, _options, tls, Replies, Interlocked.Increment(ref _nextConnectionId), OnConnectionClosed);
             lock (_gate)
             {
                 if (_disposed)

@@ -67,6 +67,13 @@ internal sealed class NbdTransport(Socket socket) : IDisposable
         SocketTransfer.SendAll(socket, data);
     }
 
+    /// <summary>
+    /// Sends what the socket takes without waiting for room (plaintext only: a TLS record cannot be
+    /// sent in part): the byte count, 0 when it has none.
+    /// </summary>
+    public int SendWithoutWaiting(ReadOnlySpan<byte> data) =>
+        _tls is null ? SocketTransfer.SendWithoutWaiting(socket, data) : throw new InvalidOperationException("a TLS session sends whole records");
+
     /// <summary>Ends the TLS session with a close_notify where the peer still listens, then closes the socket.</summary>
     public void Dispose()
     {

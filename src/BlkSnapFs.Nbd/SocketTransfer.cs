@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace BlkSnapFs.Nbd;
 
@@ -30,6 +31,19 @@ internal static class SocketTransfer
 
             buffer = buffer[received..];
         }
+    }
+
+    /// <summary>Sends what the socket takes without waiting for room: the byte count, 0 when it has none.</summary>
+    public static int SendWithoutWaiting(Socket socket, ReadOnlySpan<byte> data)
+    {
+        var sent = SocketCalls.SendWithoutWaiting(socket.SafeHandle, data);
+        if (sent < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"send: {Errno.Describe(errno)}", errno);
+        }
+
+        return (int)sent;
     }
 
     public static void SendAll(Socket socket, ReadOnlySpan<byte> data)
