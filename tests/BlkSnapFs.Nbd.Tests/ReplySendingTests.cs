@@ -38,8 +38,9 @@ public sealed class ReplySendingTests : IDisposable
         var byMaker = counters.SentByMaker - before.SentByMaker;
         var byWriter = counters.SentByWriter - before.SentByWriter + counters.FinishedByWriter - before.FinishedByWriter;
         Assert.Equal(Requests, byMaker + byWriter);
-        // Two replies made at once meet at the socket, and one of them goes to the writer; most do not meet.
-        Assert.True(byMaker > Requests / 2, $"{byMaker} of {Requests} 4 KiB replies were sent by the thread that made them, {byWriter} by the writer");
+        // Two replies made at once meet at the socket, and one of them goes to the writer. Most do not
+        // meet (more than half went by their maker in every run here); a quarter leaves room for a loaded machine.
+        Assert.True(byMaker > Requests / 4, $"{byMaker} of {Requests} 4 KiB replies were sent by the thread that made them, {byWriter} by the writer");
     }
 
     [Fact]
