@@ -21,8 +21,9 @@ stop_nbdkit() { [[ -z $nbdkit_pid ]] || { kill "$nbdkit_pid" 2>/dev/null || true
 trap 'stop_nbdkit; remove_work_directory' EXIT
 
 head -c "${size}M" /dev/urandom >"$work/disk.img"
-printf '{"ControlSocket":"%s/run/control.sock","Devices":[{"Name":"d","Path":"%s/disk.img","Frontend":"nbd","NbdDevice":"none"}]}' \
-  "$work" "$work" >"$work/config.json"
+# Tracking kept on disk as in production, in the work directory so that nothing stays behind.
+printf '{"ControlSocket":"%s/run/control.sock","StateDirectory":"%s/tracking","Devices":[{"Name":"d","Path":"%s/disk.img","Frontend":"nbd","NbdDevice":"none"}]}' \
+  "$work" "$work" "$work" >"$work/config.json"
 "$bin/blksnapfs" --config "$work/config.json" "$work/mnt"
 export BLKSNAPFS_SOCKET=$work/run/control.sock
 field() { sed -n "s/^$1: //p" "$work/mnt/d/info"; }

@@ -42,6 +42,12 @@ public static class BlkSnapDaemon
         PrivateDirectory.Ensure(controlDirectory, ControlServer.DirectoryMode(settings.ControlSocketMode), ControlServer.DirectoryName);
         if (settings.StateDirectory is { } stateDirectory)
             PrivateDirectory.Ensure(stateDirectory, PrivateDirectory.OwnerOnly, StateDirectoryName);
+        // Before the engine, so they are disposed after it: a signal that comes while the stop saves tracking
+        // (after an umount, or a second SIGTERM) must not end the process mid-save, as after a crash.
+        using var stopping = new CancellationTokenSource();
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
+        using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
         using var engine = new BlkSnapEngine(settings.Engine, settings.StateDirectory);
         var tree = new BlkSnapTree(mountPoint);
         var exports = new NbdExports(settings.NbdSocketDirectory, settings.NbdInstanceDirectory, settings.NbdTcpAddress, NbdTlsCredentials.Load(settings), log);
@@ -99,10 +105,6 @@ public static class BlkSnapDaemon
         }
         log.LogInformation("mounted at {MountPoint}, control socket {Socket}", mountPoint, control.Path);
 
-        using var stopping = new CancellationTokenSource();
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
-        using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
         Launcher.ReportReady(settings.LogFile);
         SystemdNotify.Send("READY=1");
 

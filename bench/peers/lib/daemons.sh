@@ -7,7 +7,9 @@ bsfs_write_config() {
   local dir=$1 first=1 d; shift
   mkdir -p "$dir"
   {
-    printf '{ "ControlSocket": "%s", "LogLevel": "Warning", "Nbd": { "SocketDirectory": "%s" }, "Devices": [' "$dir/control.sock" "$dir/nbd"
+    # The tracking state goes in the work directory too, so the bench leaves nothing in /var/lib/blksnapfs.
+    printf '{ "ControlSocket": "%s", "StateDirectory": "%s", "LogLevel": "Warning", "Nbd": { "SocketDirectory": "%s" }, "Devices": [' \
+      "$dir/control.sock" "$dir/tracking" "$dir/nbd"
     for d in "$@"; do
       [ $first = 1 ] || printf ','
       first=0
