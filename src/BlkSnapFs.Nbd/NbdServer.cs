@@ -56,7 +56,6 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
 
     public NbdReplyCounters Replies { get; } = new();
 
-
     public int ConnectionCount
     {
         get
