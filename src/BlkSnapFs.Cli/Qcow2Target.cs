@@ -32,18 +32,7 @@ internal sealed class Qcow2Target : IBackupTarget
         _serverErrors = _server.StandardError.ReadToEndAsync();
         try
         {
-            var waited = Stopwatch.StartNew();
-            while (!File.Exists(socket))
-            {
-                if (_server.HasExited || waited.Elapsed > StartTimeout)
-                {
-                    throw new CliException($"qemu-nbd did not start serving {path}: {ServerError()}");
-                }
-
-                Thread.Sleep(10);
-            }
-
-            _client = NbdErrors.Call(() => NbdClient.Connect($"nbd+unix:///?socket={socket}"), "qemu-nbd");
+            _client = ConnectWhenServing(socket);
         }
         catch
         {
@@ -53,6 +42,36 @@ internal sealed class Qcow2Target : IBackupTarget
     }
 
     public bool StartsEmpty { get; }
+
+    /// <summary>
+    /// qemu-nbd makes its socket file at bind(), before listen(): until then a connect finds no file (ENOENT) or is
+    /// refused (ECONNREFUSED), and is tried again every 10 ms. A single try once the file existed was refused in a
+    /// rehearsal of CI under load (BackupProgressTests).
+    /// </summary>
+    private NbdClient ConnectWhenServing(string socket)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return NbdClient.Connect($"nbd+unix:///?socket={socket}");
+            }
+            catch (NbdException ex) when (ex.Errno is Errno.ENOENT or Errno.ECONNREFUSED)
+            {
+                if (_server.HasExited || waited.Elapsed > StartTimeout)
+                {
+                    throw new CliException(CliException.Describe(ex.Errno, $"qemu-nbd did not start serving {_path}: {ServerError()}"));
+                }
+
+                Thread.Sleep(10);
+            }
+            catch (NbdException ex)
+            {
+                throw NbdErrors.Describe(ex, "qemu-nbd");
+            }
+        }
+    }
 
     public void Write(long offset, ReadOnlySpan<byte> data)
     {

@@ -11,6 +11,12 @@ namespace BlkSnapFs.EndToEnd.Tests;
 /// </summary>
 public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
 {
+    private string DaemonLog => M.PathOf("daemon.log");
+
+    /// <summary>What a failure needs to be explained: the daemon's log over its processes, and the kernel's last messages.</summary>
+    private async Task<string> LogAndKernelMessagesAsync() =>
+        $"daemon log:\n{(File.Exists(DaemonLog) ? await File.ReadAllTextAsync(DaemonLog) : "(none)")}\nkernel:\n{(await M.ShAsync("dmesg | tail -n 30")).Stdout}";
+
     /// <summary>
     /// Copies files into ext4 on a loop device over `live`, fsyncing each, while a prober reads `live`
     /// with O_DIRECT every 10 ms; the serving process is killed ten times (BLKSNAPFS_KILLS for more).
@@ -23,7 +29,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
         output.WriteLine($"seed {seed} (BLKSNAPFS_SEED={seed} repeats it), {kills} kills");
         var random = new Random(seed);
         var a = await M.CreateDeviceFileAsync("a.img", 128, fs: null);
-        await M.StartDaemonAsync([("a", a)]);
+        await M.StartDaemonAsync([("a", a)], $"LogFile={DaemonLog}");
         var supervisor = Assert.Single(M.FindSupervisorPids());
         await M.ShOkAsync("mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 \"$M/a/live\"");
         var loop = await M.LoopAttachAsync($"{M.Mnt}/a/live");
@@ -49,12 +55,14 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
             System.Diagnostics.Process.GetProcessById(pid).Kill(); // SIGKILL
             Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
             Assert.True(await AnsweringPidAsync(TimeSpan.FromSeconds(30)) is { } next && next != pid, $"no new serving process answers after kill {i + 1}");
-            Assert.False(writer.HasExited, $"the writer ended after kill {i + 1}: {writer.Stderr}");
+            if (writer.HasExited)
+                Assert.Fail($"the writer ended after kill {i + 1}: {writer.Stderr}\n{await LogAndKernelMessagesAsync()}");
         }
         await File.WriteAllTextAsync(M.PathOf("stop"), "");
         var writerEnd = await writer.WaitAsync(TimeSpan.FromSeconds(120));
         var proberEnd = await prober.WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.True(writerEnd is { ExitCode: 0 }, $"the writer saw an error: {writerEnd}");
+        if (writerEnd is not { ExitCode: 0 })
+            Assert.Fail($"the writer saw an error: {writerEnd}\n{await LogAndKernelMessagesAsync()}");
         Assert.True(proberEnd is { ExitCode: 0 }, $"the prober saw an error: {proberEnd}");
         output.WriteLine(writerEnd.Stdout.Trim());
         Assert.Equal([supervisor], M.FindSupervisorPids());
@@ -96,6 +104,37 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
             Assert.True(map[block] == 2, $"block {block} changed across the kills but is {map[block]} in the map (seed {seed})");
         }
         output.WriteLine($"{changed} blocks changed, {map.Count(b => b == 2)} marked");
+    }
+
+    /// <summary>
+    /// A hundred serving processes, each killed within 100 ms of answering, while four threads write 1 MiB with O_DIRECT to
+    /// `live`: its workers' first large requests land in buffers no request has touched yet. No write may fail.
+    /// </summary>
+    [Fact]
+    public async Task KillNineAsLargeWritesReachAFreshProcessFailsNoWrite()
+    {
+        const int Kills = 100;
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_SEED"), out var s) ? s : Random.Shared.Next(1, int.MaxValue);
+        output.WriteLine($"seed {seed} (BLKSNAPFS_SEED={seed} repeats it)");
+        var random = new Random(seed);
+        var a = await M.CreateDeviceFileAsync("a.img", 128, fs: null);
+        await M.StartDaemonAsync([("a", a)], $"LogFile={DaemonLog}");
+        var writer = M.StartBackground(SystemPython.Path, "-c", LargeWriterScript, $"{M.Mnt}/a/live", M.PathOf("stop"), seed.ToString(CultureInfo.InvariantCulture));
+        for (var i = 0; i < Kills; i++)
+        {
+            var pid = await AnsweringPidAsync(TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("no serving process answers");
+            await Task.Delay(random.Next(0, 100));
+            System.Diagnostics.Process.GetProcessById(pid).Kill(); // SIGKILL
+            Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
+            if (writer.HasExited)
+                Assert.Fail($"a write failed after kill {i + 1} (seed {seed}): {writer.Stderr}\n{await LogAndKernelMessagesAsync()}");
+        }
+        Assert.NotNull(await AnsweringPidAsync(TimeSpan.FromSeconds(30)));
+        await File.WriteAllTextAsync(M.PathOf("stop"), "");
+        var end = await writer.WaitAsync(TimeSpan.FromSeconds(60));
+        if (end is not { ExitCode: 0 })
+            Assert.Fail($"a write failed (seed {seed}): {end}\n{await LogAndKernelMessagesAsync()}");
+        output.WriteLine(end.Stdout.Trim());
     }
 
     /// <summary>
@@ -218,6 +257,30 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
             lines[line.split()[1]] = line
         open(manifest, "w").writelines(lines.values())
         print("%d files written" % count)
+        """;
+
+    /// <summary>Four threads writing 1 MiB with O_DIRECT at random offsets of live until the stop file appears; the first error ends it non-zero.</summary>
+    private const string LargeWriterScript = """
+        import mmap, os, random, sys, threading
+        live, stop, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        size = os.stat(live).st_size
+        failed, written = [], [0]
+        def write(n):
+            rng = random.Random(seed + n)
+            fd = os.open(live, os.O_WRONLY | os.O_DIRECT)
+            buf = mmap.mmap(-1, 1 << 20)
+            buf.write(rng.randbytes(1 << 20))
+            while not failed and not os.path.exists(stop):
+                try:
+                    os.pwritev(fd, [buf], rng.randrange(size >> 20) << 20)
+                    written[0] += 1
+                except OSError as e:
+                    failed.append(e)
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        if failed: sys.exit("write failed: %s" % failed[0])
+        print("%d writes of 1 MiB" % written[0])
         """;
 
     /// <summary>O_DIRECT 4 KiB reads of live every 10 ms; writes when each one completed (CLOCK_MONOTONIC, seconds).</summary>
