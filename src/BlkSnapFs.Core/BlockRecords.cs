@@ -1,92 +1,70 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
 
 namespace BlkSnapFs.Core;
 
 /// <summary>
-/// The records of a device's Partial chunks: one 64-bit word per block of the chunk (see the
-/// picture in ChunkMap.cs), in segments of native memory of 1 MiB (or one record, if larger)
-/// allocated zeroed (all blocks NotCopied) when the first record of a segment is handed out. Native
-/// rather than managed: the segments are few, large and long-lived, so the GC should neither scan
-/// nor move them, and the hot path stays free of managed allocation. The directory of segments is
-/// sized at construction for one record per chunk, so it never grows. Records are never freed
-/// while the area lives (a chunk stays Partial); the segments go with <see cref="Dispose"/>, called
-/// once no request and no store worker can reach them, or with the finalizer if it never is.
-/// A record costs 8 bytes per block: 512 bytes for a 256 KiB chunk, 1 KiB for a 512 KiB one.
+/// The records of a device's Partial chunks: one 64-bit word per block of the chunk (see the picture in
+/// ChunkMap.cs), kept only for the groups of 8 neighbouring blocks in which some block has left NotCopied.
+/// A record is one int per group, the number (from 1) of the group's 64 bytes of words, 0 while the
+/// group has none: every block of it reads NotCopied. So a chunk with one 4 KiB block copied costs
+/// its record (64 bytes for a 512 KiB chunk of 128 blocks) and one group, 128 bytes in all, where a
+/// word for every block would cost 1 KiB; a chunk copied whole costs 1088. In the bench's memory case
+/// (1 TiB, 20,972 chunks with one block copied) that is 4 MiB of segments instead of 21.
+/// A group is added by <see cref="Word"/>, called with the chunk's lock held, and published before
+/// any of its words is written, so a reader without the lock sees either no group (NotCopied) or
+/// the words as they were written.
 /// </summary>
 internal sealed unsafe class BlockRecords : IDisposable
 {
-    private const int SegmentBytes = 1 << 20;
+    private const int GroupBlocks = 8;
 
-    private readonly int _wordsShift;
-    private readonly int _recordsShift;
-    private readonly nint[] _segments;
-    private readonly Lock _lock = new();
-    private int _count;
+    private readonly int _groupShift;
+    private readonly int _groupsPerRecord;
+    private readonly NativeItemArena _records;
+    private readonly NativeItemArena _groups;
 
     public BlockRecords(int chunks, int blocksPerChunk)
     {
-        _wordsShift = BitOperations.Log2((uint)blocksPerChunk);
-        _recordsShift = Math.Max(0, BitOperations.Log2(SegmentBytes / sizeof(ulong)) - _wordsShift);
-        _segments = new nint[((long)chunks + (1L << _recordsShift) - 1) >> _recordsShift];
+        var groupBlocks = Math.Min(GroupBlocks, blocksPerChunk);
+        _groupShift = BitOperations.Log2((uint)groupBlocks);
+        _groupsPerRecord = blocksPerChunk / groupBlocks;
+        _records = new NativeItemArena(chunks, _groupsPerRecord * sizeof(int));
+        _groups = new NativeItemArena((long)chunks * _groupsPerRecord, groupBlocks * sizeof(ulong));
     }
 
     /// <summary>Bytes of native memory held (for tests and the memory bench).</summary>
-    public long NativeBytes { get; private set; }
+    public long NativeBytes => _records.NativeBytes + _groups.NativeBytes;
 
     /// <summary>A new record with every block NotCopied (called with the chunk's lock held, once per chunk).</summary>
-    public int Allocate()
-    {
-        var record = Interlocked.Increment(ref _count) - 1;
-        var segment = record >> _recordsShift;
-        if (Volatile.Read(ref _segments[segment]) == 0)
-        {
-            lock (_lock)
-            {
-                if (_segments[segment] == 0)
-                {
-                    var bytes = SegmentBytesOf();
-                    Volatile.Write(ref _segments[segment], (nint)NativeMemory.AllocZeroed((nuint)bytes));
-                    NativeBytes += bytes;
-                    GC.AddMemoryPressure(bytes);
-                }
-            }
-        }
-        return record;
-    }
+    public int Allocate() => _records.Allocate();
 
-    /// <summary>The word of block <paramref name="block"/> of <paramref name="record"/>; change it only with the chunk's lock held.</summary>
+    /// <summary>The word of block <paramref name="block"/> of <paramref name="record"/>, its group added if it had none; only with the chunk's lock held.</summary>
     public ref ulong Word(int record, int block)
     {
-        var words = (ulong*)Volatile.Read(ref _segments[record >> _recordsShift]);
-        return ref words[((long)(record & ((1 << _recordsShift) - 1)) << _wordsShift) + block];
+        ref var group = ref GroupOf(record, block);
+        var number = Volatile.Read(ref group);
+        if (number == 0)
+        {
+            number = _groups.Allocate() + 1;
+            Volatile.Write(ref group, number);
+        }
+        return ref WordIn(number, block);
     }
 
-    public ulong Peek(int record, int block) => Volatile.Read(ref Word(record, block));
+    /// <summary>The word of block <paramref name="block"/> of <paramref name="record"/>, read without the chunk's lock.</summary>
+    public ulong Peek(int record, int block)
+    {
+        var number = Volatile.Read(ref GroupOf(record, block));
+        return number == 0 ? 0 : Volatile.Read(ref WordIn(number, block)); // 0: NotCopied, no payload
+    }
 
-    private long SegmentBytesOf() => (long)sizeof(ulong) << (_wordsShift + _recordsShift);
+    private ref int GroupOf(int record, int block) => ref ((int*)_records.At(record))[block >> _groupShift];
+
+    private ref ulong WordIn(int number, int block) => ref ((ulong*)_groups.At(number - 1))[block & ((1 << _groupShift) - 1)];
 
     public void Dispose()
     {
-        Free();
-        GC.SuppressFinalize(this);
-    }
-
-    ~BlockRecords() => Free();
-
-    private void Free()
-    {
-        lock (_lock)
-        {
-            for (var i = 0; i < _segments.Length; i++)
-            {
-                if (_segments[i] == 0)
-                    continue;
-                NativeMemory.Free((void*)_segments[i]);
-                _segments[i] = 0;
-                GC.RemoveMemoryPressure(SegmentBytesOf());
-            }
-            NativeBytes = 0;
-        }
+        _records.Dispose();
+        _groups.Dispose();
     }
 }

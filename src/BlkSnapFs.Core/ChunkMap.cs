@@ -48,7 +48,8 @@ public sealed class ChunkMap
     //  NotCopied and Failed carry no payload; the unused bits are 0.
     //
     // A Partial chunk's record (BlockRecords) holds one word per copy unit, its "block" (4 KiB, or
-    // the sector if larger), encoded like a chunk word without L and W: NotCopied, InBuffer (slot,
+    // the sector if larger), kept only for groups of 8 blocks that hold a copied one (the others
+    // read NotCopied), encoded like a chunk word without L and W: NotCopied, InBuffer (slot,
     // index in the run counted in blocks), Stored (area, offset) or Failed. Block words change
     // only with their chunk's lock held; there is no lock per block.
     //
