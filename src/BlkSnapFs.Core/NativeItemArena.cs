@@ -6,11 +6,10 @@ namespace BlkSnapFs.Core;
 /// <summary>
 /// Items of one power-of-two size in native memory, numbered from 0 in the order they are handed out, in
 /// segments of 1 MiB (or one item, if larger; or all of them, if smaller) allocated zeroed when their first
-/// item is handed out. Native
-/// rather than managed: the segments are few, large and long-lived, so the GC should neither scan nor move
-/// them, and the hot path stays free of managed allocation. The directory of segments is sized at
-/// construction for <c>capacity</c> items, so it never grows. Items are never freed one by one; the
-/// segments go with <see cref="Dispose"/>, or with the finalizer if it is never called.
+/// item is handed out. Native rather than managed: the segments are few, large and long-lived, so the GC
+/// should neither scan nor move them, and the hot path stays free of managed allocation. The directory of
+/// segments is sized at construction for <c>capacity</c> items, so it never grows. Items are never freed
+/// one by one; the segments go with <see cref="Dispose"/>, or with the finalizer if it is never called.
 /// </summary>
 internal sealed unsafe class NativeItemArena : IDisposable
 {

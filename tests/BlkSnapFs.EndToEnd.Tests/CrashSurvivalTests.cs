@@ -25,7 +25,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
     public async Task KillNineUnderWritesNoErrorForTheWriterFsckCleanFilesIntactEveryWriteMarked()
     {
         var kills = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_KILLS"), out var k) ? k : 10;
-        var seed = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_SEED"), out var s) ? s : Random.Shared.Next(1, int.MaxValue);
+        var seed = Backups.Seed();
         output.WriteLine($"seed {seed} (BLKSNAPFS_SEED={seed} repeats it), {kills} kills");
         var random = new Random(seed);
         var a = await M.CreateDeviceFileAsync("a.img", 128, fs: null);
@@ -52,8 +52,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
             var pid = await AnsweringPidAsync(TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("no serving process answers");
             // Stopwatch counts CLOCK_MONOTONIC on Linux, as the prober's time.monotonic() does.
             killed.Add((pid, (double)System.Diagnostics.Stopwatch.GetTimestamp() / System.Diagnostics.Stopwatch.Frequency));
-            System.Diagnostics.Process.GetProcessById(pid).Kill(); // SIGKILL
-            Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
+            await KillNineAsync(pid);
             Assert.True(await AnsweringPidAsync(TimeSpan.FromSeconds(30)) is { } next && next != pid, $"no new serving process answers after kill {i + 1}");
             if (writer.HasExited)
                 Assert.Fail($"the writer ended after kill {i + 1}: {writer.Stderr}\n{await LogAndKernelMessagesAsync()}");
@@ -114,7 +113,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
     public async Task KillNineAsLargeWritesReachAFreshProcessFailsNoWrite()
     {
         const int Kills = 100;
-        var seed = int.TryParse(Environment.GetEnvironmentVariable("BLKSNAPFS_SEED"), out var s) ? s : Random.Shared.Next(1, int.MaxValue);
+        var seed = Backups.Seed();
         output.WriteLine($"seed {seed} (BLKSNAPFS_SEED={seed} repeats it)");
         var random = new Random(seed);
         var a = await M.CreateDeviceFileAsync("a.img", 128, fs: null);
@@ -124,8 +123,7 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
         {
             var pid = await AnsweringPidAsync(TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("no serving process answers");
             await Task.Delay(random.Next(0, 100));
-            System.Diagnostics.Process.GetProcessById(pid).Kill(); // SIGKILL
-            Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
+            await KillNineAsync(pid);
             if (writer.HasExited)
                 Assert.Fail($"a write failed after kill {i + 1} (seed {seed}): {writer.Stderr}\n{await LogAndKernelMessagesAsync()}");
         }
@@ -220,6 +218,12 @@ public sealed class CrashSurvivalTests(ITestOutputHelper output) : EndToEndTest
     }
 
     /// <summary>The pid daemon_info reports once a serving process answers on the control socket.</summary>
+    private static async Task KillNineAsync(int pid)
+    {
+        System.Diagnostics.Process.GetProcessById(pid).Kill(); // SIGKILL
+        Assert.True(await Wait.UntilAsync(() => !TestMachine.ProcessAlive(pid), TimeSpan.FromSeconds(10)), $"kill -9 {pid} did not end it");
+    }
+
     private async Task<int?> AnsweringPidAsync(TimeSpan timeout)
     {
         var end = DateTime.UtcNow + timeout;

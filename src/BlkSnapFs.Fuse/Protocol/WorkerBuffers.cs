@@ -52,15 +52,23 @@ internal sealed unsafe class WorkerBuffers : IDisposable
 
     internal int ReplyDataCapacity { get; }
 
-    /// <summary>Writes a byte to every page (a read would map the shared zero page, which a copy into the buffer faults on again), then locks them where allowed.</summary>
+    /// <summary>
+    /// Locks the pages, which faults them in writable; where that is not allowed, writes a byte to every page instead
+    /// (a read would map the shared zero page, which a copy into the buffer faults on again).
+    /// </summary>
     private static bool KeepResident(byte* block, nuint size, int page)
     {
+        if (MemoryCalls.mlock(block, size) == 0)
+        {
+            return true;
+        }
+
         for (nuint offset = 0; offset < size; offset += (nuint)page)
         {
             block[offset] = 0;
         }
 
-        return MemoryCalls.mlock(block, size) == 0;
+        return false;
     }
 
     public void Dispose()
