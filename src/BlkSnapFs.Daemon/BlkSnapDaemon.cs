@@ -78,6 +78,9 @@ public static class BlkSnapDaemon
             SourceName = commandLine.ConfigFile is null ? "blksnapfs" : Path.GetFullPath(commandLine.ConfigFile),
             WorkerCount = settings.FuseThreads,
             HandlerFailed = e => log.LogError(e, "FUSE request failed"),
+            RequestBuffersNotLocked = r => log.LogWarning(
+                "{NotLocked} of {Total} FUSE request buffers could not be locked in memory (mlock: {Errno}): a kill of this process while one is swapped out can fail a write with EIO; give the daemon CAP_IPC_LOCK or a higher RLIMIT_MEMLOCK",
+                r.NotLocked, r.Total, Errno.Explain(r.Errno)),
             // A clone dies with the process that holds it, failing the requests it had read: under a
             // supervisor every thread reads the one descriptor the supervisor holds too.
             CloneDevicePerWorker = worker is null,

@@ -55,6 +55,12 @@ public sealed class FuseMountOptions
 
     /// <summary>Called with exceptions thrown by node code; the request is answered EIO either way.</summary>
     public Action<Exception>? HandlerFailed { get; init; }
+
+    /// <summary>
+    /// Called once as the workers start if some of their request buffers could not be locked in memory: those are only
+    /// faulted in, and a page swapped out and faulted back while the process is killed fails a request with EIO.
+    /// </summary>
+    public Action<RequestBuffersNotLocked>? RequestBuffersNotLocked { get; init; }
 }
 
 /// <summary>How the mount is made.</summary>

@@ -40,6 +40,34 @@ public sealed class DaemonLifecycleTests : EndToEndTest
         Assert.DoesNotContain(".NET BGC", threads);
     }
 
+    /// <summary>
+    /// Without the right to lock memory (no CAP_IPC_LOCK, RLIMIT_MEMLOCK 0) the daemon still serves, its request buffers
+    /// only faulted in, and says so once in its log, naming mlock's errno and the remedy.
+    /// </summary>
+    [Fact]
+    public async Task WithoutTheRightToLockMemoryTheDaemonServesAndWarnsOnceNamingTheErrno()
+    {
+        var a = await M.CreateDeviceFileAsync("a.img", 16, fs: null);
+        M.WriteConfig([("a", a)]);
+        var log = M.PathOf("daemon.log");
+        var r = await M.RunAsync(TimeSpan.FromSeconds(60), "prlimit", "--memlock=0:0", "setpriv", "--bounding-set", "-ipc_lock", "--",
+            M.DaemonProgram, "--config", M.ConfigPath, M.Mnt, "-o", $"LogFile={log}");
+        Assert.True(r.Ok, r.ToString());
+        var pid = M.FindDaemonPids().Single();
+        const int CapIpcLock = 14;
+        var effective = File.ReadAllLines($"/proc/{pid}/status").Single(l => l.StartsWith("CapEff:", StringComparison.Ordinal));
+        Assert.Equal(0UL, ulong.Parse(effective["CapEff:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture) & (1UL << CapIpcLock));
+        Assert.Equal("16777216", (await M.ShOkAsync("stat -c %s \"$M/a/live\"")).Trim());
+        await M.ShOkAsync("dd if=/dev/urandom of=\"$M/a/live\" bs=1M count=2 oflag=direct conv=notrunc status=none");
+
+        var warnings = File.ReadAllLines(log).Where(l => l.Contains("locked in memory", StringComparison.Ordinal)).ToList();
+        var warning = Assert.Single(warnings);
+        Assert.Contains("16 of 16 FUSE request buffers", warning, StringComparison.Ordinal);
+        Assert.Contains("mlock: EPERM", warning, StringComparison.Ordinal);
+        Assert.Contains("CAP_IPC_LOCK", warning, StringComparison.Ordinal);
+        Assert.True((await M.StopDaemonAsync()).Ok);
+    }
+
     [Fact]
     public async Task ForegroundModeStaysAttachedServesUntilUmountExitsZero()
     {

@@ -97,6 +97,8 @@ public sealed unsafe partial class FuseSession
             _workers.Add(new Worker(fd, buffers, new RequestContext(this, fd)));
         }
 
+        ReportUnlockedBuffers();
+
         _runningWorkers = _workers.Count;
         for (var index = 0; index < _workers.Count; index++)
         {
@@ -104,6 +106,13 @@ public sealed unsafe partial class FuseSession
             var thread = new Thread(() => RunWorker(worker)) { IsBackground = true, Name = $"fuse-worker-{index}" };
             thread.Start();
         }
+    }
+
+    private void ReportUnlockedBuffers()
+    {
+        var refused = _workers.Where(w => !w.Buffers.RequestBufferLocked).ToList();
+        if (refused.Count > 0)
+            _options.RequestBuffersNotLocked?.Invoke(new RequestBuffersNotLocked(refused.Count, _workers.Count, refused[0].Buffers.LockErrno));
     }
 
     /// <summary>Answers every parked request with ENOTCONN and refuses new ones; the loop keeps serving until the kernel lets go.</summary>

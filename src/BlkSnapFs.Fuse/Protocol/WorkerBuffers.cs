@@ -8,7 +8,7 @@ namespace BlkSnapFs.Fuse.Protocol;
 /// so node code can do O_DIRECT I/O straight between the device and these buffers.
 /// </summary>
 /// <remarks>
-/// The request buffer is faulted in before the first read, and locked where allowed (<see cref="RequestBufferLocked"/>).
+/// The request buffer is faulted in before the first read, and locked where allowed (<see cref="LockErrno"/>).
 /// The kernel copies a request into it after taking the request off its queue; a page that has to be faulted in
 /// while the process is being killed (SIGKILL) fails that copy, and the kernel ends the request with EIO instead of
 /// keeping it for the process that takes over. Unfaulted, writes failed so in 3 of 4 runs of
@@ -36,11 +36,16 @@ internal sealed unsafe class WorkerBuffers : IDisposable
         ReplyData = _replyBlock + page;
         ReplyDataCapacity = maxTransferSize + page;
         _requestSize = size;
-        RequestBufferLocked = KeepResident(_requestBlock, size, page);
+        LockErrno = KeepResident(_requestBlock, size, page);
     }
 
-    /// <summary>Whether the request buffer is also locked in memory (mlock), so no swap-out can undo its faulting in either.</summary>
-    internal bool RequestBufferLocked { get; }
+    /// <summary>
+    /// 0 when the request buffer is also locked in memory (mlock), so no swap-out can undo its faulting in either;
+    /// else mlock's errno (ENOMEM past RLIMIT_MEMLOCK, EPERM with a limit of 0, both without CAP_IPC_LOCK).
+    /// </summary>
+    internal int LockErrno { get; }
+
+    internal bool RequestBufferLocked => LockErrno == 0;
 
     /// <summary>Where the kernel's request is read to.</summary>
     internal byte* Request { get; }
@@ -54,21 +59,22 @@ internal sealed unsafe class WorkerBuffers : IDisposable
 
     /// <summary>
     /// Locks the pages, which faults them in writable; where that is not allowed, writes a byte to every page instead
-    /// (a read would map the shared zero page, which a copy into the buffer faults on again).
+    /// (a read would map the shared zero page, which a copy into the buffer faults on again). Returns mlock's errno, or 0.
     /// </summary>
-    private static bool KeepResident(byte* block, nuint size, int page)
+    private static int KeepResident(byte* block, nuint size, int page)
     {
         if (MemoryCalls.mlock(block, size) == 0)
         {
-            return true;
+            return 0;
         }
 
+        var errno = Marshal.GetLastPInvokeError();
         for (nuint offset = 0; offset < size; offset += (nuint)page)
         {
             block[offset] = 0;
         }
 
-        return false;
+        return errno;
     }
 
     public void Dispose()
