@@ -24,7 +24,7 @@ internal sealed partial class DiffArea
         Enter();
         try
         {
-            _readAhead.BeforeRead(offset, buffer.Length);
+            var reader = _readAhead.BeforeRead(offset, buffer.Length);
             while (!buffer.IsEmpty)
             {
                 var piece = _chunks.PieceAt(offset, offset + buffer.Length, _chunkShift);
@@ -46,7 +46,7 @@ internal sealed partial class DiffArea
                 buffer = buffer[part.Length..];
             }
             if (offset == _device.Capacity)
-                _dropBehind.ReadToTheEnd();
+                _dropBehind.ReadToTheEnd(reader);
         }
         finally
         {

@@ -9,6 +9,9 @@ namespace BlkSnapFs.Core;
 ///   stay). Pages cached before, the server's, stay, and so does every page a random reader (a mounted
 ///   image) reads. The first HorizonBytes of each sequential read stay too: read-ahead got there first.
 /// - the storage's, read only by image reads, in the order they were read.
+/// Each range of the original belongs to the reader (<see cref="ImageReadAhead"/>'s stream) whose window found it,
+/// and only that reader's passing drops it; a range of a reader gone from the table stays until a read reaches the
+/// end of the image or the list is full, since another reader may still be short of it.
 /// Measured: a full read of a 1 GiB image left 1024 MiB of the original cached, and dropping just
 /// behind the reader left 994 MiB (the pages just read are still under read-ahead or in folios that
 /// reach past the range); 8 MiB behind, in 4 MiB steps, it left none, at the same speed.
@@ -27,15 +30,20 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
 
     private readonly Lock _lock = new();
 
-    /// <summary>Original ranges waiting to be dropped (Area unused); one more than it holds drops the oldest at once.</summary>
+    /// <summary>Original ranges waiting to be dropped, each with its reader's id (<see cref="Orphan"/> once gone); one more than it holds drops the oldest at once.</summary>
     private readonly PendingRanges _ranges = new(64);
 
-    /// <summary>Storage ranges waiting to be dropped (neighbouring pieces read in turn make one).</summary>
+    /// <summary>Storage ranges waiting to be dropped (neighbouring pieces read in turn make one), each with its area.</summary>
     private readonly PendingRanges _pieces = new(1024);
     private long _pieceBytes;
 
-    /// <summary>A sequential reader's read-ahead window grew by [from, to): the original is checked <see cref="HorizonBytes"/> past it.</summary>
-    public void WindowGrew(long from, long to)
+    private const long Orphan = -1;
+
+    /// <summary>
+    /// A sequential reader's read-ahead window grew by [from, to): the original is checked <see cref="HorizonBytes"/>
+    /// past it, and what no page of is cached becomes the reader's to drop.
+    /// </summary>
+    public void WindowGrew(long reader, long from, long to)
     {
         from = Math.Min(from + HorizonBytes, device.Capacity);
         to = Math.Min(to + HorizonBytes, device.Capacity);
@@ -43,53 +51,83 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
             return;
         lock (_lock)
         {
-            if (_ranges.TryExtend(0, from, to))
+            if (_ranges.TryExtend(reader, from, to))
                 return;
             if (_ranges.IsFull)
                 DropOldestRange();
-            _ranges.Add(0, from, to);
+            _ranges.Add(reader, from, to);
         }
     }
 
-    /// <summary>A sequential reader reads from <paramref name="offset"/> on: what lies <see cref="LagBytes"/> behind it goes.</summary>
-    public void ReaderAt(long offset)
+    /// <summary>A sequential reader reads from <paramref name="offset"/> on: what of its ranges lies <see cref="LagBytes"/> behind it goes.</summary>
+    public void ReaderAt(long reader, long offset)
     {
         var behind = offset - LagBytes;
+        var to = behind & ~(StepBytes - 1);
         lock (_lock)
         {
-            while (_ranges.Count > 0)
+            for (var i = 0; i < _ranges.Count;)
             {
-                ref var head = ref _ranges.First;
-                if (head.End <= behind)
+                ref var range = ref _ranges[i];
+                if (range.Key != reader)
                 {
-                    DropOldestRange();
+                    i++;
                     continue;
                 }
-                var to = behind & ~(StepBytes - 1);
-                if (to - head.Start >= StepBytes)
+                if (range.End <= behind)
                 {
-                    device.DropCache(head.Start, to - head.Start);
-                    head.Start = to;
+                    device.DropCache(range.Start, range.End - range.Start);
+                    _ranges.RemoveAt(i);
+                    continue;
                 }
-                return;
+                if (to - range.Start >= StepBytes)
+                {
+                    device.DropCache(range.Start, to - range.Start);
+                    range.Start = to;
+                }
+                i++;
+            }
+        }
+    }
+
+    /// <summary>The reader left the table of streams: its ranges wait for the end of the image or a full list.</summary>
+    public void ReaderGone(long reader)
+    {
+        lock (_lock)
+        {
+            for (var i = 0; i < _ranges.Count; i++)
+            {
+                ref var range = ref _ranges[i];
+                if (range.Key == reader)
+                    range.Key = Orphan;
             }
         }
     }
 
     /// <summary>
-    /// A read ended at the end of the image: no reader will pass what is left, so it goes now, with what the
-    /// kernel read ahead past each storage range (the storage is only ever read here; 8 MiB of it stayed).
+    /// A read of <paramref name="reader"/> ended at the end of the image: it will not pass what is left of its ranges,
+    /// or of those of readers gone, so they go now; so do the storage's, with what the kernel read ahead past each range
+    /// (the storage is only ever read here; 8 MiB of it stayed). Other readers' ranges stay theirs.
     /// </summary>
-    public void ReadToTheEnd()
+    public void ReadToTheEnd(long reader)
     {
         lock (_lock)
         {
-            while (_ranges.Count > 0)
-                DropOldestRange();
+            for (var i = 0; i < _ranges.Count;)
+            {
+                var range = _ranges[i];
+                if (range.Key is not Orphan && range.Key != reader)
+                {
+                    i++;
+                    continue;
+                }
+                device.DropCache(range.Start, range.End - range.Start);
+                _ranges.RemoveAt(i);
+            }
             while (_pieces.Count > 0)
             {
                 var (area, start, end) = _pieces.RemoveFirst();
-                storage.DropCache(area, start, end - start + LagBytes);
+                storage.DropCache((int)area, start, end - start + LagBytes);
             }
             _pieceBytes = 0;
         }
@@ -115,7 +153,7 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
             var to = (head.End - LagBytes) & ~(StepBytes - 1);
             if (_pieces.Count == 1 && to - head.Start >= StepBytes)
             {
-                storage.DropCache(head.Area, head.Start, to - head.Start);
+                storage.DropCache((int)head.Key, head.Start, to - head.Start);
                 _pieceBytes -= to - head.Start;
                 head.Start = to;
             }
@@ -131,44 +169,59 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
     private void DropOldestPiece()
     {
         var (area, start, end) = _pieces.RemoveFirst();
-        storage.DropCache(area, start, end - start);
+        storage.DropCache((int)area, start, end - start);
         _pieceBytes -= end - start;
     }
 
-    /// <summary>A fixed ring of ranges of one file (or storage area) each, oldest first.</summary>
+    /// <summary>A fixed ring of ranges, oldest first, each with a key: the file's part (storage area) or the owner.</summary>
     private sealed class PendingRanges(int capacity)
     {
-        private readonly (int Area, long Start, long End)[] _items = new (int, long, long)[capacity];
+        private readonly (long Key, long Start, long End)[] _items = new (long, long, long)[capacity];
         private int _first;
 
         public int Count { get; private set; }
         public bool IsFull => Count == _items.Length;
-        public ref (int Area, long Start, long End) First => ref _items[_first];
+        public ref (long Key, long Start, long End) First => ref this[0];
 
-        /// <summary>Makes the newest range reach <paramref name="end"/> when [start, end) continues it.</summary>
-        public bool TryExtend(int area, long start, long end)
+        /// <summary>The range <paramref name="index"/> places after the oldest.</summary>
+        public ref (long Key, long Start, long End) this[int index] => ref _items[(_first + index) % _items.Length];
+
+        /// <summary>Makes the newest range of <paramref name="key"/> reach <paramref name="end"/> when [start, end) continues it.</summary>
+        public bool TryExtend(long key, long start, long end)
         {
-            if (Count == 0)
-                return false;
-            ref var last = ref _items[(_first + Count - 1) % _items.Length];
-            if (last.Area != area || last.End != start)
-                return false;
-            last.End = end;
-            return true;
+            for (var i = Count - 1; i >= 0; i--)
+            {
+                ref var range = ref this[i];
+                if (range.Key != key)
+                    continue;
+                if (range.End != start)
+                    return false;
+                range.End = end;
+                return true;
+            }
+            return false;
         }
 
-        public void Add(int area, long start, long end)
+        public void Add(long key, long start, long end)
         {
-            _items[(_first + Count) % _items.Length] = (area, start, end);
+            this[Count] = (key, start, end);
             Count++;
         }
 
-        public (int Area, long Start, long End) RemoveFirst()
+        public (long Key, long Start, long End) RemoveFirst()
         {
             var first = _items[_first];
             _first = (_first + 1) % _items.Length;
             Count--;
             return first;
+        }
+
+        /// <summary>Removes the range <paramref name="index"/> places after the oldest; the newer ones move up.</summary>
+        public void RemoveAt(int index)
+        {
+            for (var i = index; i < Count - 1; i++)
+                this[i] = this[i + 1];
+            Count--;
         }
     }
 }

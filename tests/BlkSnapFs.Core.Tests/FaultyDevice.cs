@@ -4,8 +4,9 @@ namespace BlkSnapFs.Core.Tests;
 
 /// <summary>
 /// A device whose reads or writes can be made to fail, to test what a dying disk does to a
-/// snapshot; it counts reads, records read-ahead hints, may claim a larger sector than its file has,
-/// and can run an action in the middle of a read (before its data is read), to stage races.
+/// snapshot; it counts reads, records read-ahead hints, may claim a larger sector than its file has
+/// or that nothing of it is cached, can log its reads and cache drops in order, and can run an action
+/// in the middle of a read (before its data is read), to stage races.
 /// </summary>
 public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : IBlockDevice
 {
@@ -24,9 +25,19 @@ public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : I
     public int SectorSize => sectorSize ?? inner.SectorSize;
     public (uint Major, uint Minor) DeviceId => inner.DeviceId;
 
+    /// <summary>Makes <see cref="NoPageCached"/> say true, as for a file just read from a cold cache.</summary>
+    public volatile bool ClaimsNothingCached;
+
+    /// <summary>Makes reads and cache drops go to <see cref="Events"/>.</summary>
+    public volatile bool LogsEvents;
+
+    /// <summary>Reads ('R') and cache drops ('D') in the order they were made, while <see cref="LogsEvents"/>.</summary>
+    public List<(char Kind, long Offset, long Length)> Events { get; } = [];
+
     public void Read(long offset, Span<byte> buffer)
     {
         Interlocked.Increment(ref _reads);
+        Log('R', offset, buffer.Length);
         Interlocked.Exchange(ref _beforeNextRead, null)?.Invoke(offset);
         if (FailReadsWith != 0)
             throw new BlkSnapException(FailReadsWith, $"injected read failure at {offset}");
@@ -52,6 +63,22 @@ public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : I
     }
 
     public List<(long Offset, long Length)> ReadAheads { get; } = [];
+
+    public bool NoPageCached(long offset, long length) => ClaimsNothingCached || inner.NoPageCached(offset, length);
+
+    public void DropCache(long offset, long length)
+    {
+        Log('D', offset, length);
+        inner.DropCache(offset, length);
+    }
+
+    private void Log(char kind, long offset, long length)
+    {
+        if (!LogsEvents)
+            return;
+        lock (Events)
+            Events.Add((kind, offset, length));
+    }
 
     public void Dispose() => inner.Dispose();
 }
