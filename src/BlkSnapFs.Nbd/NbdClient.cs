@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using BlkSnapFs.Nbd.Protocol;
@@ -61,11 +62,8 @@ public sealed class NbdClient : IDisposable
         catch (SocketException ex)
         {
             client.Dispose();
-
-            // The runtime reports a missing socket file as EADDRNOTAVAIL; say what happened.
-            var errno = parsed.EndPoint is UnixDomainSocketEndPoint unix && !File.Exists(unix.ToString()) ? NoSuchFile
-                : ex.NativeErrorCode > 0 ? ex.NativeErrorCode : Errno.ECONNREFUSED;
-            throw new NbdException(errno, $"cannot connect to {uri}: {ex.Message}");
+            var errno = ConnectErrno(parsed.EndPoint, ex);
+            throw new NbdException(errno, $"cannot connect to {uri}: {(errno == NoSuchFile ? "no such socket file" : ex.Message)}");
         }
         catch
         {
@@ -73,6 +71,16 @@ public sealed class NbdClient : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// The errno of a failed connect. The runtime reports a unix socket's missing file (ENOENT) as EADDRNOTAVAIL, which
+    /// connect() never returns for a unix socket. Asking whether the file exists afterwards raced a server binding it
+    /// in between: CI saw "Cannot assign requested address" from a qemu-nbd that had just made its socket, and gave up
+    /// instead of trying again.
+    /// </summary>
+    internal static int ConnectErrno(EndPoint endPoint, SocketException error) =>
+        endPoint is UnixDomainSocketEndPoint && error.SocketErrorCode == SocketError.AddressNotAvailable ? NoSuchFile
+            : error.NativeErrorCode > 0 ? error.NativeErrorCode : Errno.ECONNREFUSED;
 
     /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/>; holes read as zeroes.</summary>
     public void Read(long offset, Span<byte> buffer)

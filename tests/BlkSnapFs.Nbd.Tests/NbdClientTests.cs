@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 
 namespace BlkSnapFs.Nbd.Tests;
 
@@ -61,6 +62,24 @@ public sealed class NbdClientTests : IDisposable
         Assert.Equal(Errno.ECONNREFUSED, Assert.Throws<NbdException>(() => NbdClient.Connect($"nbd+unix:///other?socket={socket}")).Errno);
         Assert.Equal(2, Assert.Throws<NbdException>(() => NbdClient.Connect($"nbd+unix:///?socket={_directory.File("none.sock")}")).Errno);
         Assert.Equal(Errno.EINVAL, Assert.Throws<NbdException>(() => NbdClient.Connect("http://example/")).Errno);
+    }
+
+    /// <summary>
+    /// A server that binds its socket between a connect finding no file and the error being classified: the file
+    /// exists by then, and the connect must still read as ENOENT, the errno callers wait on.
+    /// </summary>
+    [Fact]
+    public void AMissingSocketFileIsEnoentEvenIfTheFileAppearsBeforeTheErrorIsRead()
+    {
+        var socket = _directory.File("late.sock");
+        var endPoint = new UnixDomainSocketEndPoint(socket);
+        var refused = Assert.Throws<SocketException>(() =>
+        {
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            probe.Connect(endPoint);
+        });
+        File.WriteAllBytes(socket, []);
+        Assert.Equal(2, NbdClient.ConnectErrno(endPoint, refused));
     }
 
     [Fact]
