@@ -30,7 +30,11 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
 
     private readonly Lock _lock = new();
 
-    /// <summary>Original ranges waiting to be dropped, each with its reader's id (<see cref="Orphan"/> once gone); one more than it holds drops the oldest at once.</summary>
+    /// <summary>
+    /// Original ranges waiting to be dropped, each with its reader's id (<see cref="Orphan"/> once gone). When it is full,
+    /// a new range takes the place of the oldest orphan's; with none, it is not kept, and its pages are left to the kernel's
+    /// LRU: every range held is still ahead of its reader, and dropping one made that reader read it from the disk again.
+    /// </summary>
     private readonly PendingRanges _ranges = new(64);
 
     /// <summary>Storage ranges waiting to be dropped (neighbouring pieces read in turn make one), each with its area.</summary>
@@ -53,9 +57,8 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
         {
             if (_ranges.TryExtend(reader, from, to))
                 return;
-            if (_ranges.IsFull)
-                DropOldestRange();
-            _ranges.Add(reader, from, to);
+            if (!_ranges.IsFull || DropOldestOrphan())
+                _ranges.Add(reader, from, to);
         }
     }
 
@@ -160,10 +163,18 @@ internal sealed class ImageDropBehind(IBlockDevice device, DiffStorage storage)
         }
     }
 
-    private void DropOldestRange()
+    private bool DropOldestOrphan()
     {
-        var (_, start, end) = _ranges.RemoveFirst();
-        device.DropCache(start, end - start);
+        for (var i = 0; i < _ranges.Count; i++)
+        {
+            var (key, start, end) = _ranges[i];
+            if (key != Orphan)
+                continue;
+            device.DropCache(start, end - start);
+            _ranges.RemoveAt(i);
+            return true;
+        }
+        return false;
     }
 
     private void DropOldestPiece()

@@ -28,6 +28,12 @@ public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : I
     /// <summary>Makes <see cref="NoPageCached"/> say true, as for a file just read from a cold cache.</summary>
     public volatile bool ClaimsNothingCached;
 
+    /// <summary>
+    /// While nonzero, every odd stripe of this many bytes reads as cached, by someone else: a server's working set
+    /// scattered over the device, which splits what a sequential reader may drop into many ranges.
+    /// </summary>
+    public volatile int CachedStripeBytes;
+
     /// <summary>Makes reads and cache drops go to <see cref="Events"/>.</summary>
     public volatile bool LogsEvents;
 
@@ -64,7 +70,9 @@ public sealed class FaultyDevice(IBlockDevice inner, int? sectorSize = null) : I
 
     public List<(long Offset, long Length)> ReadAheads { get; } = [];
 
-    public bool NoPageCached(long offset, long length) => ClaimsNothingCached || inner.NoPageCached(offset, length);
+    public bool NoPageCached(long offset, long length) =>
+        CachedStripeBytes is var stripe and not 0 ? length <= stripe && (offset / stripe) % 2 == 0 && (offset + length - 1) / stripe == offset / stripe
+            : ClaimsNothingCached || inner.NoPageCached(offset, length);
 
     public void DropCache(long offset, long length)
     {

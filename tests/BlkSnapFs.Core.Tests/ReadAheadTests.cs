@@ -77,18 +77,27 @@ public class ReadAheadTests
     /// Sequential readers in different parts of the image, as nbdcopy's connections each read their own slice,
     /// keep what they have yet to read: a reader's drop-behind drops only what that reader has passed. Read
     /// together with one drop-behind for all, nbdcopy read 1130-1223 MiB from the disk for a 1 GiB image.
+    /// The reader of the last slice reads <paramref name="lastBurst"/> requests a round: when it is the fastest it
+    /// reaches the end of the image while the others are still reading, and what it drops there must not be theirs.
+    /// With a <paramref name="cachedStripe"/>, a scattered working set splits the readers' ranges until their list is
+    /// full, and a full list must not drop a range a reader is still short of.
     /// </summary>
     [Theory]
-    [InlineData(2, 4)]
-    [InlineData(2, 1)]
-    [InlineData(4, 3)]
-    public void InterleavedSequentialReadersNeverHaveWhatTheyAreYetToReadDropped(int readers, int burst)
+    [InlineData(2, 4, 4, 0)]
+    [InlineData(2, 1, 1, 0)]
+    [InlineData(4, 3, 3, 0)]
+    [InlineData(2, 1, 4, 0)]
+    [InlineData(4, 2, 5, 0)]
+    [InlineData(2, 1, 4, 256 << 10)]
+    [InlineData(4, 2, 3, 512 << 10)]
+    public void InterleavedSequentialReadersNeverHaveWhatTheyAreYetToReadDropped(int readers, int burst, int lastBurst, int cachedStripe)
     {
         const int Whole = 128 << 20;
         using var dir = new TestDirectory();
         var (engine, counted, device, preTake) = Setup(dir, Whole);
         using var _engine = engine;
         counted.ClaimsNothingCached = true;
+        counted.CachedStripeBytes = cachedStripe;
         counted.LogsEvents = true;
         var slice = Whole / readers;
         var next = Enumerable.Range(0, readers).Select(r => (long)r * slice).ToArray();
@@ -98,7 +107,7 @@ public class ReadAheadTests
             done = true;
             for (var r = 0; r < readers; r++)
             {
-                for (var i = 0; i < burst && next[r] < (long)(r + 1) * slice; i++, next[r] += Request)
+                for (var i = 0; i < (r == readers - 1 ? lastBurst : burst) && next[r] < (long)(r + 1) * slice; i++, next[r] += Request)
                 {
                     device.Image!.Read(next[r], buffer);
                     Assert.True(buffer.AsSpan().SequenceEqual(preTake.AsSpan((int)next[r], Request)), $"image differs at {next[r]}");
