@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
@@ -9,12 +8,23 @@ namespace BlkSnapFs.Interop;
 /// NBD payloads allocate nothing on the hot path. Each size class keeps a few idle buffers. Here
 /// in the bottom layer because both the engine and the NBD server use it.
 /// </summary>
+/// <remarks>
+/// The idle buffers of a class are a stack under a lock held for a push or a pop. An NBD payload is
+/// rented by the connection's reader and returned by the worker that served it, so a pool of
+/// per-thread lists (ConcurrentBag, used before) stole on every rent, and asking its count froze all its
+/// lists: 7.8 % of the daemon's CPU samples in fio's 4 KiB random writes over NBD
+/// (perf record, bench/RESULTS-nbd-exports.md, stop 28).
+/// </remarks>
 public sealed unsafe class AlignedBuffer
 {
     /// <summary>The alignment of every buffer's start: a page, enough for any device's logical sector.</summary>
     public const int Alignment = 4096;
+
+    // Idle buffers kept per size class: at most this many bytes, and between 1 and 16 buffers.
     private const int IdleBytesPerClass = 64 << 20;
-    private static readonly ConcurrentBag<AlignedBuffer>[] Idle = CreateClasses();
+    private const int MaximumIdlePerClass = 16;
+
+    private static readonly IdleList[] Idle = [.. Enumerable.Range(0, 32).Select(shift => new IdleList(IdleCapacity(1L << shift)))];
 
     private readonly byte* _memory;
 
@@ -29,19 +39,18 @@ public sealed unsafe class AlignedBuffer
     public Span<byte> Span => new(_memory, Capacity);
     public byte* Pointer => _memory;
 
+    /// <summary>How many idle buffers of <paramref name="capacity"/> bytes the pool keeps.</summary>
+    public static int IdleCapacity(long capacity) => (int)Math.Clamp(IdleBytesPerClass / capacity, 1, MaximumIdlePerClass);
+
     public static AlignedBuffer Rent(int minimumLength)
     {
         var size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(minimumLength, Alignment));
-        var bag = Idle[BitOperations.Log2((uint)size)];
-        return bag.TryTake(out var buffer) ? buffer : new AlignedBuffer(size);
+        return Idle[BitOperations.Log2((uint)size)].TryPop() ?? new AlignedBuffer(size);
     }
 
     public void Return()
     {
-        var bag = Idle[BitOperations.Log2((uint)Capacity)];
-        if (bag.Count < Math.Clamp(IdleBytesPerClass / Capacity, 1, 16))
-            bag.Add(this);
-        else
+        if (!Idle[BitOperations.Log2((uint)Capacity)].TryPush(this))
             Free();
     }
 
@@ -51,11 +60,33 @@ public sealed unsafe class AlignedBuffer
         GC.RemoveMemoryPressure(Capacity);
     }
 
-    private static ConcurrentBag<AlignedBuffer>[] CreateClasses()
+    private sealed class IdleList(int capacity)
     {
-        var classes = new ConcurrentBag<AlignedBuffer>[32];
-        for (var i = 0; i < classes.Length; i++)
-            classes[i] = [];
-        return classes;
+        private readonly Lock _lock = new();
+        private readonly AlignedBuffer?[] _buffers = new AlignedBuffer?[capacity];
+        private int _count;
+
+        public AlignedBuffer? TryPop()
+        {
+            lock (_lock)
+            {
+                if (_count == 0)
+                    return null;
+                var buffer = _buffers[--_count];
+                _buffers[_count] = null;
+                return buffer;
+            }
+        }
+
+        public bool TryPush(AlignedBuffer buffer)
+        {
+            lock (_lock)
+            {
+                if (_count == _buffers.Length)
+                    return false;
+                _buffers[_count++] = buffer;
+                return true;
+            }
+        }
     }
 }
