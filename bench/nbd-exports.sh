@@ -3,7 +3,8 @@
 # one run: the live export (tracking on, no snapshot) against `nbdkit file`, and the image export of
 # an untouched snapshot against `nbdkit file --readonly`. Clients: fio's nbd engine (4 KiB random and
 # 1 MiB sequential at qd16), nbdcopy (whole export to null:) and qemu-img convert (to a null target).
-# Each figure is the median of --passes passes, ours and nbdkit's alternating; ratio = ours / nbdkit.
+# Each figure is the median of --passes passes, ours and nbdkit's alternating, each first in every other
+# pass; ratio = ours / nbdkit.
 # usage: bench/nbd-exports.sh [--size-mib N] [--runtime SEC] [--passes N] [--dir DIR] [--bin DIR]
 set -euo pipefail
 # shellcheck source=fio-bench-options.sh
@@ -74,7 +75,13 @@ row() {
   shift 3
   start_nbdkit "$@"
   for ((i = 1; i <= passes; i++)); do
-    o=$(measure "$client" "$ours_uri"); p=$(measure "$client" "$peer_uri")
+    # Which server goes first alternates: this VM's disk drifts over minutes, and whichever ran second was
+    # faster for 4 pairs in a row, then slower for 4 (bench/RESULTS-nbd-exports.md, stop 28).
+    if ((i % 2)); then
+      o=$(measure "$client" "$ours_uri"); p=$(measure "$client" "$peer_uri")
+    else
+      p=$(measure "$client" "$peer_uri"); o=$(measure "$client" "$ours_uri")
+    fi
     ours+=" $o" peer+=" $p"
     echo "  pass $i: $export $client ours $o nbdkit $p" >&2
   done
