@@ -76,7 +76,7 @@ row() {
   start_nbdkit "$@"
   for ((i = 1; i <= passes; i++)); do
     # Which server goes first alternates: this VM's disk drifts over minutes, and whichever ran second was
-    # faster for 4 pairs in a row, then slower for 4 (bench/RESULTS-nbd-exports.md, stop 28).
+    # faster for 4 pairs in a row, then slower for 4 (bench/RESULTS-nbd-exports.md, stop 27).
     if ((i % 2)); then
       o=$(measure "$client" "$ours_uri"); p=$(measure "$client" "$peer_uri")
     else

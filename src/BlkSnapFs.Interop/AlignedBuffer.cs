@@ -13,14 +13,14 @@ namespace BlkSnapFs.Interop;
 /// rented by the connection's reader and returned by the worker that served it, so a pool of
 /// per-thread lists (ConcurrentBag, used before) stole on every rent, and asking its count froze all its
 /// lists: 7.8 % of the daemon's CPU samples in fio's 4 KiB random writes over NBD
-/// (perf record, bench/RESULTS-nbd-exports.md, stop 28).
+/// (perf record, bench/RESULTS-nbd-exports.md, stop 27).
 /// </remarks>
 public sealed unsafe class AlignedBuffer
 {
     /// <summary>The alignment of every buffer's start: a page, enough for any device's logical sector.</summary>
     public const int Alignment = 4096;
 
-    // Idle buffers kept per size class: at most this many bytes, and between 1 and 16 buffers.
+    // Idle buffers kept per size class: at most this many bytes, and at most MaximumIdlePerClass buffers (at least one).
     private const int IdleBytesPerClass = 64 << 20;
     private const int MaximumIdlePerClass = 16;
 
@@ -45,14 +45,16 @@ public sealed unsafe class AlignedBuffer
     public static AlignedBuffer Rent(int minimumLength)
     {
         var size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(minimumLength, Alignment));
-        return Idle[BitOperations.Log2((uint)size)].TryPop() ?? new AlignedBuffer(size);
+        return IdleListOf(size).TryPop() ?? new AlignedBuffer(size);
     }
 
     public void Return()
     {
-        if (!Idle[BitOperations.Log2((uint)Capacity)].TryPush(this))
+        if (!IdleListOf(Capacity).TryPush(this))
             Free();
     }
+
+    private static IdleList IdleListOf(int size) => Idle[BitOperations.Log2((uint)size)];
 
     private void Free()
     {

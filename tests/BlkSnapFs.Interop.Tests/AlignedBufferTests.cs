@@ -8,9 +8,9 @@ public class AlignedBufferTests
     {
         const int Size = 16 << 20;
         var held = RentAll(Size, AlignedBuffer.IdleCapacity(Size));
-        var reader = new Thread(() => ReturnAll(held));
-        reader.Start();
-        reader.Join();
+        var returner = new Thread(() => ReturnAll(held));
+        returner.Start();
+        returner.Join();
 
         var again = RentAll(Size, held.Length);
 
