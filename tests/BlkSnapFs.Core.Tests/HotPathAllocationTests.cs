@@ -69,15 +69,28 @@ public class HotPathAllocationTests(ITestOutputHelper output)
         Assert.Equal(0, device.ErrorCode);
     }
 
+    // The count is the whole process's, the test runner's threads included. Now and then 0.5-0.75 MiB were
+    // allocated inside one measured loop and not in the next (2 runs of 7, with the pool of e55b2c2 and with the
+    // one after it alike; what allocated them was not found). A per-request allocation is in every measurement,
+    // so the quietest of a few is taken.
+    private const int Attempts = 3;
+
     private void Check(string what, Action<int> request, Action? settle = null)
     {
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        for (var i = 0; i < Measured; i++)
-            request(i);
-        settle?.Invoke();
-        var bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
-        output.WriteLine($"{what}: {Measured} requests, {bytes} bytes allocated");
+        var counted = new List<long>(Attempts);
+        long bytes;
+        do
+        {
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            for (var i = 0; i < Measured; i++)
+                request(i);
+            settle?.Invoke();
+            bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
+            counted.Add(bytes);
+        }
+        while (bytes >= Measured * AllowedBytesPerRequest && counted.Count < Attempts);
+        output.WriteLine($"{what}: {Measured} requests, bytes allocated in each measurement: {string.Join(", ", counted)}");
         Assert.True(bytes < Measured * AllowedBytesPerRequest,
-            $"{what}: {bytes} bytes allocated for {Measured} requests ({(double)bytes / Measured:F1} per request)");
+            $"{what}: {bytes} bytes allocated for {Measured} requests ({(double)bytes / Measured:F1} per request; each measurement: {string.Join(", ", counted)})");
     }
 }
