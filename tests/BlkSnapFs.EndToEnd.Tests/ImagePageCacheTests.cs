@@ -7,6 +7,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 /// there and push the server's working set out; instead what it brings in leaves again behind it, and
 /// what the server had cached stays.
 /// </summary>
+[Collection(nameof(WholePageCache))]
 public sealed class ImagePageCacheTests : EndToEndTest
 {
     private const int SizeMiB = 128;

@@ -7,6 +7,7 @@ namespace BlkSnapFs.EndToEnd.Tests;
 /// (upstream's 1000-simple, 1100, 1200, 1300, 1400 and 2000-stretch failed at md5sum -c without
 /// it): what was written just before the take, buffered and not yet synced, is in the image.
 /// </summary>
+[Collection(nameof(WholePageCache))]
 public sealed class TakeFreezeTests : EndToEndTest
 {
     /// <summary>Files written just before the take, O_DIRECT and buffered, caches dropped: no sync, no fsfreeze by hand.</summary>
