@@ -83,7 +83,9 @@ public sealed class BackupFailureTests : EndToEndTest
         var id = (await M.BlksnapOkAsync("snapshot_create", "-d", "a", "-f", M.Work, "-l", limit)).Trim();
         await M.BlksnapOkAsync("snapshot_take", "-i", id);
         var file = M.PathOf($"{name}.{format}");
-        var backup = M.StartBackground(M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
+        // With SIGINT's default handling: a test run started in the background of a shell inherits it ignored (as
+        // every background job does), and the backup then rightly ignores it too (a rehearsal of CI so started failed here).
+        var backup = M.StartBackground("env", "--default-signal=INT", M.ToolProgram, "backup", "-d", "a", "-o", file, "--format", format);
         var started = await Wait.UntilAsync(
             () => Directory.GetFiles(M.Work, $".{name}.{format}.tmp-*").Any(f => new FileInfo(f).Length > (8 << 20)) || backup.HasExited, TimeSpan.FromSeconds(60));
         Assert.True(started && !backup.HasExited, $"the copy did not get going: {backup.Stderr}");
