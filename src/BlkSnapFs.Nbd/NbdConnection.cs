@@ -20,6 +20,13 @@ namespace BlkSnapFs.Nbd;
 /// </remarks>
 internal sealed class NbdConnection
 {
+    /// <summary>
+    /// The receive buffer's size: seven 4 KiB writes with their headers. 128 KiB (all sixteen of fio's qd16) was no
+    /// faster for them (4 KiB random writes to /dev/shm, medians of 8 passes: 544.6 MiB/s, against 563.3 with 32 KiB),
+    /// and slower for 1 MiB writes, each copying up to a buffer of its payload from it (2907 against 3081, medians of 6).
+    /// </summary>
+    private const int ReceiveBufferBytes = 32 << 10;
+
     private readonly Socket _socket;
     private readonly NbdTransport _transport;
     private readonly TlsAcceptor? _tls;
@@ -85,6 +92,9 @@ internal sealed class NbdConnection
     /// but nothing more comes.
     /// </summary>
     public bool ClientHungUp() => FileCalls.HungUp(_socket.SafeHandle, 0);
+
+    /// <summary>The recvs that read its requests, through the receive buffer (plaintext only).</summary>
+    public long BufferedReceives => _transport.BufferedReceives;
 
     /// <summary>Called by a request once its reply is sent or dropped, freeing its slot.</summary>
     public void Complete(NbdRequest request)
@@ -224,6 +234,7 @@ internal sealed class NbdConnection
             _idleRequests.Enqueue(new NbdRequest(this, negotiated));
         }
 
+        _transport.BufferReceives(ReceiveBufferBytes);
         Span<byte> header = stackalloc byte[NbdHeaderSizes.Request];
         while (_transport.TryReceiveExactly(header))
         {

@@ -23,6 +23,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
     private long _nextConnectionId;
+    private long _bufferedReceives;
     private bool _started;
     private bool _bound;
     private bool _disposed;
@@ -55,6 +56,9 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
     public string? UnixSocketPath => _options.UnixSocketPath;
 
     public NbdReplyCounters Replies { get; } = new();
+
+    /// <summary>The recvs that read the requests of the connections closed so far, through their receive buffers.</summary>
+    internal long BufferedReceives => Interlocked.Read(ref _bufferedReceives);
 
     public int ConnectionCount
     {
@@ -261,6 +265,7 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
 
     private void OnConnectionClosed(NbdConnection connection)
     {
+        Interlocked.Add(ref _bufferedReceives, connection.BufferedReceives);
         lock (_gate)
         {
             _connections.Remove(connection);

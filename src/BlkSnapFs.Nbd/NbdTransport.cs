@@ -12,6 +12,7 @@ namespace BlkSnapFs.Nbd;
 internal sealed class NbdTransport(Socket socket) : IDisposable
 {
     private SslStream? _tls;
+    private ReceiveBuffer? _buffered;
 
     public bool IsTls => _tls is not null;
 
@@ -27,9 +28,30 @@ internal sealed class NbdTransport(Socket socket) : IDisposable
         return tls is not null;
     }
 
+    /// <summary>
+    /// From the transmission phase on, a plaintext connection's receives go through a <see cref="ReceiveBuffer"/>
+    /// (an SslStream buffers its records already). Not before: a client that sent its TLS handshake early would
+    /// have it read into the buffer, out of the SslStream's reach.
+    /// </summary>
+    public void BufferReceives(int capacity)
+    {
+        if (_tls is null)
+        {
+            _buffered = new ReceiveBuffer(socket, capacity);
+        }
+    }
+
+    /// <summary>The recvs made through the receive buffer (none before it or under TLS).</summary>
+    public long BufferedReceives => _buffered?.Receives ?? 0;
+
     /// <summary>Fills <paramref name="buffer"/>; false if the peer closed before sending anything.</summary>
     public bool TryReceiveExactly(Span<byte> buffer)
     {
+        if (_buffered is { } buffered)
+        {
+            return buffered.TryReceiveExactly(buffer);
+        }
+
         if (_tls is not { } tls)
         {
             return SocketTransfer.TryReceiveExactly(socket, buffer);
@@ -47,6 +69,12 @@ internal sealed class NbdTransport(Socket socket) : IDisposable
 
     public void ReceiveExactly(Span<byte> buffer)
     {
+        if (_buffered is { } buffered)
+        {
+            buffered.ReceiveExactly(buffer);
+            return;
+        }
+
         if (_tls is { } tls)
         {
             tls.ReadExactly(buffer);

@@ -26,12 +26,14 @@ internal static class SocketTransfer
             var received = socket.Receive(buffer);
             if (received == 0)
             {
-                throw new EndOfStreamException("The client closed the connection mid-message.");
+                throw ClosedMidMessage();
             }
 
             buffer = buffer[received..];
         }
     }
+
+    public static EndOfStreamException ClosedMidMessage() => new("The client closed the connection mid-message.");
 
     /// <summary>Sends what the socket takes without waiting for room: the byte count, 0 when it has none.</summary>
     public static int SendWithoutWaiting(Socket socket, ReadOnlySpan<byte> data)
