@@ -22,8 +22,9 @@ internal sealed class NbdConnection
 {
     /// <summary>
     /// The receive buffer's size: seven 4 KiB writes with their headers. 128 KiB (all sixteen of fio's qd16) was no
-    /// faster for them (4 KiB random writes to /dev/shm, medians of 8 passes: 544.6 MiB/s, against 563.3 with 32 KiB),
-    /// and slower for 1 MiB writes, each copying up to a buffer of its payload from it (2907 against 3081, medians of 6).
+    /// faster for them (4 KiB random writes to /dev/shm, two runs: medians 457.5 and 544.6 MiB/s, against 430.6 and
+    /// 563.3 with 32 KiB), and slower for 1 MiB writes, each copying up to a buffer of its payload from it (medians of
+    /// 6: 2907.7 against 3081.2).
     /// </summary>
     private const int ReceiveBufferBytes = 32 << 10;
 
