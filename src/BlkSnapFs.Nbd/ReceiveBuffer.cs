@@ -15,7 +15,7 @@ internal sealed class ReceiveBuffer(Socket socket, int capacity)
     private int _start;
     private int _end;
 
-    /// <summary>The recvs made so far, for the tests.</summary>
+    /// <summary>The recvs made so far, for the tests; a long payload received straight into its own buffer counts as one.</summary>
     public long Receives { get; private set; }
 
     /// <summary>Fills <paramref name="destination"/>; false if the peer closed before sending any of it.</summary>
