@@ -17,3 +17,6 @@ fio_bench_options() {
     esac
   done
 }
+
+# median: the median of the numbers in stdin, separated by spaces or newlines, to one decimal.
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -66,7 +66,6 @@ measure() {
   esac
 }
 
-median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 printf '%-8s %-22s %14s %14s %7s\n' export client "ours MiB/s" "nbdkit MiB/s" ratio
 # row EXPORT CLIENT OUR_URI NBDKIT_OPTIONS...

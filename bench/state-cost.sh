@@ -40,8 +40,6 @@ through_live() {
 }
 
 printf '%-18s %10s %-22s %-22s %s\n' workload "raw MiB/s" "memory MiB/s" "state MiB/s" "state/memory"
-# median of a list of numbers
-median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 best() { tr ' ' '\n' | sed '/^$/d' | sort -g | tail -n 1; }
 for w in "randwrite 4k" "write 1M"; do
   set -- $w

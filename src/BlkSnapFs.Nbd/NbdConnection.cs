@@ -1,22 +1,35 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using BlkSnapFs.Nbd.Protocol;
 
 namespace BlkSnapFs.Nbd;
 
 /// <summary>
-/// One client: a dedicated thread runs the handshake and then reads requests, handing each to
-/// the thread pool so several are served at once, up to a fixed number in flight. The thread that
-/// made a reply sends it when the socket takes it whole at once; the rest of a reply it does not, a
-/// reply made while another is being sent, and every reply of a TLS session go to a second
-/// dedicated thread, which waits for the socket. Replies never interleave, and a client that is
-/// slow to read blocks only that thread, never the thread pool.
+/// One client: a dedicated thread runs the handshake, and then it and the connection's other serving
+/// threads, one per request that may be in flight, take turns to receive requests. The thread that
+/// received a request serves it itself, so several are served at once; only a write whose payload is
+/// too long for the receive buffer goes to the thread pool, and its receiver keeps the turn. The
+/// thread that made a reply sends it when the socket takes it whole at once; the rest of a reply it
+/// does not, a reply made while another is being sent, and every reply of a TLS session go to a
+/// second dedicated thread, which waits for the socket. Replies never interleave, and a client that
+/// is slow to read blocks only that thread, never the thread pool.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Sending on the thread that made the reply saves a hand-over per request: 4 KiB random reads
 /// (fio's nbd engine, qd16, nine 8 s passes from the page cache, interleaved with the build before)
 /// ran 316-375 MiB/s, median 331, against 228-325, median 260, through the writer thread alone.
+/// </para>
+/// <para>
+/// Serving on the receiving thread saves another, the wake-up of a pool thread, as nbdkit's threads
+/// per connection do: 4 KiB random writes at qd16 ran at medians of 603 and 617 MiB/s against 528 and
+/// 494 for the build before (6 rounds each, files on /dev/shm and on the disk), and 4 KiB random
+/// reads at 570 against 445. A long write stays on the pool: handing the turn on after each one made
+/// 1 MiB writes slower in 8 rounds of 8 (medians 3166 against 3350), as queueing it does not (medians
+/// of 6, 3061 against 3171; bench/RESULTS-nbd-exports.md, stop 29).
+/// </para>
 /// </remarks>
 internal sealed class NbdConnection
 {
@@ -49,6 +62,12 @@ internal sealed class NbdConnection
     private readonly NbdReplyCounters _counters;
     private readonly string _name;
     private int _aborted;
+
+    // The serving threads receive one at a time: the holder of the turn reads a request's header and
+    // payload whole. A failure of the receive ends every thread's loop and is rethrown by the first thread.
+    private readonly Lock _receiveTurn = new();
+    private bool _receiveEnded;
+    private Exception? _receiveFailure;
 
     /// <param name="tls">Given for a TCP connection of a server with TLS: the client must start TLS first.</param>
     public NbdConnection(Socket socket, ExportDirectory exports, NbdServerOptions options, TlsAcceptor? tls, NbdReplyCounters counters,
@@ -173,7 +192,7 @@ internal sealed class NbdConnection
             return;
         }
 
-        // The client is gone: drop the remaining replies and let the reader wind down.
+        // The client is gone: drop the remaining replies and let the serving threads wind down.
         _sendFailed = true;
         Log($"sending a reply failed: {exception.Message}");
         Abort();
@@ -183,6 +202,8 @@ internal sealed class NbdConnection
 
     private void Run()
     {
+        // A thread of its own (LongRunning), named as its serving threads are.
+        Thread.CurrentThread.Name = _name;
         ExportRegistration? attached = null;
         Task? writer = null;
         try
@@ -236,50 +257,122 @@ internal sealed class NbdConnection
         }
 
         _transport.BufferReceives(ReceiveBufferBytes);
-        Span<byte> header = stackalloc byte[NbdHeaderSizes.Request];
-        while (_transport.TryReceiveExactly(header))
+        var servers = new Thread[_options.MaximumRequestsInFlight - 1];
+        for (var i = 0; i < servers.Length; i++)
         {
-            if (BinaryPrimitives.ReadUInt32BigEndian(header) != NbdMagic.Request)
-            {
-                _options.Log?.Invoke($"{_name}: bad request magic; closing");
-                return;
-            }
+            servers[i] = new Thread(() => ReceiveAndServe(negotiated)) { IsBackground = true, Name = $"{_name} server {i + 1}" };
+            servers[i].Start();
+        }
 
-            var flags = (NbdCommandFlags)BinaryPrimitives.ReadUInt16BigEndian(header[4..]);
-            var command = (NbdCommand)BinaryPrimitives.ReadUInt16BigEndian(header[6..]);
-            var cookie = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
-            var offset = BinaryPrimitives.ReadUInt64BigEndian(header[16..]);
-            var length = BinaryPrimitives.ReadUInt32BigEndian(header[24..]);
-            if (command == NbdCommand.Disconnect)
-            {
-                return;
-            }
+        ReceiveAndServe(negotiated);
+        foreach (var server in servers)
+        {
+            server.Join();
+        }
 
-            // Reading a payload past the limit would let a client pin gigabytes of memory.
-            if (command == NbdCommand.Write && length > negotiated.BlockSizes.MaximumPayload)
-            {
-                _options.Log?.Invoke($"{_name}: write payload of {length} bytes exceeds the maximum; closing");
-                return;
-            }
+        if (_receiveFailure is { } failure)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+    }
 
-            _freeSlots.Wait();
-            _idleRequests.TryDequeue(out var request);
-            request!.Prepare(command, flags, cookie, offset, length);
-            if (command == NbdCommand.Write)
+    private void ReceiveAndServe(NbdNegotiation negotiated)
+    {
+        while (TakeRequest(negotiated) is { } request)
+        {
+            request.Execute();
+        }
+    }
+
+    /// <summary>
+    /// Waits for the receive turn and receives until a request this thread should serve comes in: one
+    /// with a payload shorter than the receive buffer. Longer writes go to the thread pool on the way.
+    /// Null once the client has disconnected, sent something that ends the connection, or the socket failed.
+    /// </summary>
+    private NbdRequest? TakeRequest(NbdNegotiation negotiated)
+    {
+        lock (_receiveTurn)
+        {
+            while (!_receiveEnded)
             {
+                NbdRequest? request;
                 try
                 {
-                    _transport.ReceiveExactly(request.RentPayload());
+                    request = ReceiveRequest(negotiated);
                 }
-                catch
+                catch (Exception exception)
                 {
-                    request.Release();
-                    throw;
+                    _receiveFailure = exception;
+                    request = null;
                 }
+
+                if (request is null)
+                {
+                    _receiveEnded = true;
+                    return null;
+                }
+
+                if (request.PayloadLength < ReceiveBufferBytes)
+                {
+                    return request;
+                }
+
+                ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
             }
 
-            ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+            return null;
         }
+    }
+
+    /// <summary>Receives one request and its payload into an idle request; null at a disconnect or a protocol violation.</summary>
+    private NbdRequest? ReceiveRequest(NbdNegotiation negotiated)
+    {
+        Span<byte> header = stackalloc byte[NbdHeaderSizes.Request];
+        if (!_transport.TryReceiveExactly(header))
+        {
+            return null;
+        }
+
+        if (BinaryPrimitives.ReadUInt32BigEndian(header) != NbdMagic.Request)
+        {
+            _options.Log?.Invoke($"{_name}: bad request magic; closing");
+            return null;
+        }
+
+        var flags = (NbdCommandFlags)BinaryPrimitives.ReadUInt16BigEndian(header[4..]);
+        var command = (NbdCommand)BinaryPrimitives.ReadUInt16BigEndian(header[6..]);
+        var cookie = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
+        var offset = BinaryPrimitives.ReadUInt64BigEndian(header[16..]);
+        var length = BinaryPrimitives.ReadUInt32BigEndian(header[24..]);
+        if (command == NbdCommand.Disconnect)
+        {
+            return null;
+        }
+
+        // Reading a payload past the limit would let a client pin gigabytes of memory.
+        if (command == NbdCommand.Write && length > negotiated.BlockSizes.MaximumPayload)
+        {
+            _options.Log?.Invoke($"{_name}: write payload of {length} bytes exceeds the maximum; closing");
+            return null;
+        }
+
+        _freeSlots.Wait();
+        _idleRequests.TryDequeue(out var request);
+        request!.Prepare(command, flags, cookie, offset, length);
+        if (command == NbdCommand.Write)
+        {
+            try
+            {
+                _transport.ReceiveExactly(request.RentPayload());
+            }
+            catch
+            {
+                request.Release();
+                throw;
+            }
+        }
+
+        return request;
     }
 
     private void WriteReplies()

@@ -7,9 +7,9 @@ namespace BlkSnapFs.Nbd;
 // HasFlag, 48 bytes a call, which the allocation tests saw as 96-144 bytes per request.
 
 /// <summary>
-/// One transmission request, reused by its connection: the reader fills it in, a thread-pool
-/// thread validates it, calls the backend and encodes the reply, and the connection's writer
-/// sends the reply and releases the request.
+/// One transmission request, reused by its connection: the serving thread that received it fills it
+/// in, validates it, calls the backend and encodes the reply (a thread-pool thread does, for a long
+/// write), and that thread or the connection's writer sends the reply and releases the request.
 /// </summary>
 internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negotiated) : IThreadPoolWorkItem
 {
@@ -54,6 +54,9 @@ internal sealed class NbdRequest(NbdConnection connection, NbdNegotiation negoti
 
     /// <summary>How much of the reply the thread that made it sent before the socket filled up.</summary>
     public int ReplySent { get; set; }
+
+    /// <summary>The bytes that followed the request's header: a write's data.</summary>
+    public int PayloadLength => _command == NbdCommand.Write ? (int)_length : 0;
 
     /// <summary>Rents the buffer a write's payload is received into.</summary>
     public Span<byte> RentPayload()
