@@ -64,7 +64,8 @@ internal sealed class NbdConnection
     private int _aborted;
 
     // The serving threads receive one at a time: the holder of the turn reads a request's header and
-    // payload whole. A failure of the receive ends every thread's loop and is rethrown by the first thread.
+    // payload whole. A failed receive ends every thread's loop; the connection's own thread rethrows
+    // it once all of them have ended.
     private readonly Lock _receiveTurn = new();
     private bool _receiveEnded;
     private Exception? _receiveFailure;
