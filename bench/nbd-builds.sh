@@ -31,41 +31,25 @@ source "$(dirname "$0")/fio-bench-options.sh"
 # shellcheck source=work-directory.sh
 source "$(dirname "$0")/work-directory.sh"
 work_directory nbd-builds "$dir"
-nbdkit_pid=
+# shellcheck source=nbd-servers.sh
+source "$(dirname "$0")/nbd-servers.sh"
 stop_all() {
-  [[ -z $nbdkit_pid ]] || { kill "$nbdkit_pid" 2>/dev/null || true; wait "$nbdkit_pid" 2>/dev/null || true; }
+  stop_nbdkit
   for side in before after; do mountpoint -q "$work/$side/mnt" && umount "$work/$side/mnt"; done
   remove_work_directory
 }
 trap stop_all EXIT
 
-# start SIDE BIN: a daemon of BIN serving a device of its own; prints its live export's URI.
-start() {
-  local side=$1 build=$2 d=$work/$1
-  mkdir -p "$d/mnt" "$d/run"
-  head -c "${size}M" /dev/urandom >"$d/disk.img"
-  printf '{"ControlSocket":"%s/run/control.sock","StateDirectory":"%s/tracking","Devices":[{"Name":"d","Path":"%s/disk.img","Frontend":"nbd","NbdDevice":"none"}]}' \
-    "$d" "$d" "$d" >"$d/config.json"
-  "$build/blksnapfs" --config "$d/config.json" "$d/mnt"
-  local uri
-  uri=$(sed -n 's/^live_export: //p' "$d/mnt/d/info")
-  [[ $uri == nbd+unix* ]] || { echo "nbd-builds.sh: $side has no live export in info ($uri) (ENOENT)" >&2; exit 1; }
-  echo "$uri"
-}
-before_uri=$(start before "$before")
-after_uri=$(start after "$after")
+before_uri=$(nbd_device_daemon nbd-builds.sh "$before" "$work/before" "$size")
+after_uri=$(nbd_device_daemon nbd-builds.sh "$after" "$work/after" "$size")
 mkdir -p "$work/nbdkit"
 head -c "${size}M" /dev/urandom >"$work/nbdkit/disk.img"
-nbdkit --foreground --unix "$work/nbdkit/sock" file "$work/nbdkit/disk.img" >"$work/nbdkit/log" 2>&1 &
-nbdkit_pid=$!
-for _ in $(seq 100); do [[ -S $work/nbdkit/sock ]] && break; sleep 0.05; done
-[[ -S $work/nbdkit/sock ]] || { echo "nbd-builds.sh: nbdkit did not start (ETIMEDOUT): $(cat "$work/nbdkit/log")" >&2; exit 1; }
+start_nbdkit nbd-builds.sh "$work/nbdkit/sock" "$work/nbdkit/disk.img"
 nbdkit_uri="nbd+unix:///?socket=$work/nbdkit/sock"
 
 pass() {
   fio --name=nbd-builds --ioengine=nbd --uri="$1" --rw="$rw" --bs="$bs" --iodepth=16 --size="${size}M" \
-      --runtime="$seconds" --time_based=1 --output-format=terse --terse-version=3 2>/dev/null \
-    | awk -F';' -v rw="$rw" '/^3;/ { printf "%.1f", (rw ~ /write/ ? $48 : $7) / 1024 }'
+      --runtime="$seconds" --time_based=1 --output-format=terse --terse-version=3 2>/dev/null | fio_mib_per_s "$rw"
 }
 
 all_before="" all_after="" all_nbdkit=""

@@ -16,32 +16,16 @@ done
 # shellcheck source=work-directory.sh
 source "$(dirname "$0")/work-directory.sh"
 work_directory nbd-exports "$dir"
-mkdir -p "$work/mnt" "$work/run"
-nbdkit_pid=
-stop_nbdkit() { [[ -z $nbdkit_pid ]] || { kill "$nbdkit_pid" 2>/dev/null || true; wait "$nbdkit_pid" 2>/dev/null || true; nbdkit_pid=; }; }
+# shellcheck source=nbd-servers.sh
+source "$(dirname "$0")/nbd-servers.sh"
 trap 'stop_nbdkit; remove_work_directory' EXIT
 
-head -c "${size}M" /dev/urandom >"$work/disk.img"
-# Tracking kept on disk as in production, in the work directory so that nothing stays behind.
-printf '{"ControlSocket":"%s/run/control.sock","StateDirectory":"%s/tracking","Devices":[{"Name":"d","Path":"%s/disk.img","Frontend":"nbd","NbdDevice":"none"}]}' \
-  "$work" "$work" "$work" >"$work/config.json"
-"$bin/blksnapfs" --config "$work/config.json" "$work/mnt"
+live=$(nbd_device_daemon nbd-exports.sh "$bin" "$work" "$size")
 export BLKSNAPFS_SOCKET=$work/run/control.sock
 field() { sed -n "s/^$1: //p" "$work/mnt/d/info"; }
-live=$(field live_export)
-[[ $live == nbd+unix* ]] || { echo "nbd-exports.sh: no live export in info ($live) (ENOENT)" >&2; exit 1; }
 
-# start_nbdkit [--readonly]: nbdkit's file plugin on the same file, on a socket of its own at $peer_uri.
+# nbdkit's file plugin on the same file, on a socket of its own at $peer_uri.
 peer_uri="nbd+unix:///?socket=$work/run/nbdkit.sock"
-start_nbdkit() {
-  stop_nbdkit
-  rm -f "$work/run/nbdkit.sock"
-  nbdkit --foreground --unix "$work/run/nbdkit.sock" "$@" file "$work/disk.img" >>"$work/nbdkit.log" 2>&1 &
-  nbdkit_pid=$!
-  for _ in $(seq 100); do [[ -S $work/run/nbdkit.sock ]] && return; sleep 0.05; done
-  echo "nbd-exports.sh: nbdkit did not start (ETIMEDOUT): $(cat "$work/nbdkit.log")" >&2
-  exit 1
-}
 
 # MiB/s of one client run against URI. Caches dropped first: both servers read the file through the page cache.
 measure() {
@@ -53,7 +37,7 @@ measure() {
       set -- ${client#fio-}
       fio --name=nbd --ioengine=nbd --uri="$uri" --rw="$1" --bs="$2" --iodepth=16 --size="${size}M" \
           --runtime="$runtime" --time_based=0 --output-format=terse --terse-version=3 2>/dev/null \
-        | awk -F';' -v rw="$1" '/^3;/ { printf "%.1f", (rw ~ /write/ ? $48 : $7) / 1024 }' ;;
+        | fio_mib_per_s "$1" ;;
     nbdcopy|qemu-img)
       t0=$EPOCHREALTIME
       if [[ $client == nbdcopy ]]; then
@@ -72,7 +56,7 @@ printf '%-8s %-22s %14s %14s %7s\n' export client "ours MiB/s" "nbdkit MiB/s" ra
 row() {
   local export=$1 client=$2 ours_uri=$3 ours="" peer="" i o p
   shift 3
-  start_nbdkit "$@"
+  start_nbdkit nbd-exports.sh "$work/run/nbdkit.sock" "$work/disk.img" "$@"
   for ((i = 1; i <= passes; i++)); do
     # Which server goes first alternates: this VM's disk drifts over minutes, and whichever ran second was
     # faster for 4 pairs in a row, then slower for 4 (bench/RESULTS-nbd-exports.md, stop 27).

@@ -219,7 +219,7 @@ internal sealed class NbdConnection
 
             if (!negotiated.Registration.TryAttach(this))
             {
-                _options.Log?.Invoke($"{_name}: export was removed during the handshake");
+                Log("export was removed during the handshake");
                 return;
             }
 
@@ -230,11 +230,11 @@ internal sealed class NbdConnection
         }
         catch (Exception exception) when (exception is SocketException or IOException or ObjectDisposedException)
         {
-            _options.Log?.Invoke($"{_name}: {exception.Message}");
+            Log(exception.Message);
         }
         catch (Exception exception)
         {
-            _options.Log?.Invoke($"{_name}: unexpected failure: {exception}");
+            Log($"unexpected failure: {exception}");
         }
         finally
         {
@@ -336,7 +336,7 @@ internal sealed class NbdConnection
 
         if (BinaryPrimitives.ReadUInt32BigEndian(header) != NbdMagic.Request)
         {
-            _options.Log?.Invoke($"{_name}: bad request magic; closing");
+            Log("bad request magic; closing");
             return null;
         }
 
@@ -353,7 +353,7 @@ internal sealed class NbdConnection
         // Reading a payload past the limit would let a client pin gigabytes of memory.
         if (command == NbdCommand.Write && length > negotiated.BlockSizes.MaximumPayload)
         {
-            _options.Log?.Invoke($"{_name}: write payload of {length} bytes exceeds the maximum; closing");
+            Log($"write payload of {length} bytes exceeds the maximum; closing");
             return null;
         }
 

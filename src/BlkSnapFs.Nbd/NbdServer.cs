@@ -123,10 +123,10 @@ public sealed class NbdServer : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Writes too long for a connection's receive buffer run on the thread pool (NbdConnection) and block in
-    /// the backend's I/O. The pool starts with one thread per
-    /// core and adds more only slowly, so on 2 cores about 2 requests ran at once whatever the clients sent
-    /// (AlignedNbdWriteTests saw a peak of 2 writes at the file from 16 connections). Raising its floor lets
-    /// that many block at once without waiting for the pool to grow.
+    /// the backend's I/O. The pool starts with one thread per core and adds more only slowly, so on 2 cores
+    /// about 2 requests ran at once whatever the clients sent (AlignedNbdWriteTests saw a peak of 2 writes at
+    /// the file from 16 connections). Raising its floor lets that many block at once without waiting for the
+    /// pool to grow.
     /// </summary>
     private static void AllowBlockingRequestsAtOnce(int requests)
     {
