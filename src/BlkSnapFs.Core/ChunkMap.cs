@@ -6,7 +6,7 @@ public enum ChunkState
     /// <summary>Still only on the original (while locked by a copier: being read from it).</summary>
     NotCopied = 0,
 
-    /// <summary>In a run buffer (slot, place in the run), queued for the difference storage.</summary>
+    /// <summary>In a run buffer (slot, place in the run), on its way to the difference storage.</summary>
     InBuffer = 1,
 
     /// <summary>In the difference storage at (area, offset).</summary>
@@ -71,7 +71,8 @@ public sealed class ChunkMap
     //       +-----------------------> Failed <----------------+
     //
     // A block of a Partial chunk: NotCopied -> InBuffer (CopyBlocks, or WriteBlocks for an image
-    // write) -> Stored (StoreBlocks, its whole range as one storage piece), or Failed as above.
+    // write) -> Stored (StoreBlocks on the same thread, its whole range as one storage piece), or
+    // Failed as above.
     //
     // Partial is final as well: later writes copy more of its blocks, and the chunk stays Partial
     // when all are copied (promoting it would buy nothing: its blocks lie apart in the storage).

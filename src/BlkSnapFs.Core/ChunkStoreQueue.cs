@@ -1,7 +1,7 @@
 namespace BlkSnapFs.Core;
 
 /// <summary>
-/// The runs (of chunks, or of blocks in one chunk) of one snapshot on their way from a buffer to the difference storage, stored by a
+/// The chunk runs of one snapshot on their way from a buffer to the difference storage, stored by a
 /// few worker threads so that the write that caused the copy does not wait for the storage (a
 /// sequential writer's next request overlaps the store of its last). Idle workers sleep on a
 /// monitor rather than spinning: on few cores, spinning (sched_yield) costs the writers more than
@@ -9,7 +9,7 @@ namespace BlkSnapFs.Core;
 /// </summary>
 internal sealed class ChunkStoreQueue : IDisposable
 {
-    private readonly Queue<(DiffArea Area, int First, int Count, int Slot, int Block)> _runs = new();
+    private readonly Queue<(DiffArea Area, int First, int Count, int Slot)> _runs = new();
     private readonly Thread[] _workers;
     private bool _completed;
 
@@ -23,15 +23,12 @@ internal sealed class ChunkStoreQueue : IDisposable
         }
     }
 
-    /// <summary>
-    /// Queues a run of <paramref name="count"/> chunks from <paramref name="first"/> (block -1), or
-    /// of <paramref name="count"/> blocks from <paramref name="block"/> in chunk <paramref name="first"/>.
-    /// </summary>
-    public void Add(DiffArea area, int first, int count, int slot, int block = -1)
+    /// <summary>Queues a run of <paramref name="count"/> chunks from <paramref name="first"/>, buffered in <paramref name="slot"/>.</summary>
+    public void Add(DiffArea area, int first, int count, int slot)
     {
         lock (_runs)
         {
-            _runs.Enqueue((area, first, count, slot, block));
+            _runs.Enqueue((area, first, count, slot));
             Monitor.Pulse(_runs);
         }
     }
@@ -40,7 +37,7 @@ internal sealed class ChunkStoreQueue : IDisposable
     {
         while (true)
         {
-            (DiffArea Area, int First, int Count, int Slot, int Block) run;
+            (DiffArea Area, int First, int Count, int Slot) run;
             lock (_runs)
             {
                 while (!_runs.TryDequeue(out run))
@@ -50,10 +47,7 @@ internal sealed class ChunkStoreQueue : IDisposable
                     Monitor.Wait(_runs);
                 }
             }
-            if (run.Block < 0)
-                run.Area.StoreRun(run.First, run.Count, run.Slot);
-            else
-                run.Area.StoreBlocks(run.First, run.Block, run.Count, run.Slot);
+            run.Area.StoreRun(run.First, run.Count, run.Slot);
         }
     }
 

@@ -7,14 +7,16 @@ namespace BlkSnapFs.Core;
 //   ├ CopyRun        for the chunks the write covers whole: locks a run of not-copied chunks in
 //   │                ascending order, reads them from the original into one run buffer, and
 //   │                unlocks them InBuffer: from here on the caller may overwrite the original
-//   ├ CopyBlocks     for a chunk the write covers in part, or a Partial one: for each range of the
-//   │                write's blocks still not copied, rents a buffer, locks the chunk, reads the
-//   │                range from the original, marks its blocks InBuffer and unlocks the chunk Partial
-//   └ Queue…         counts the run as pending and hands it to a store worker (ChunkStoreQueue)
-//   StoreRun         on that worker's thread: locks the run's chunks again, writes the buffer to
-//   StoreBlocks      the difference storage (a block run: locks its chunk, one piece for the
-//                    range), unlocks them Stored (Failed on an error or once the area closes),
-//                    frees the buffer, and wakes a Flush waiting for it
+//   │ └ Queue        counts the run as pending and hands it to a store worker (ChunkStoreQueue)
+//   └ CopyBlocks     for a chunk the write covers in part, or a Partial one: for each range of the
+//     │              write's blocks still not copied, rents a buffer, locks the chunk, reads the
+//     │              range from the original, marks its blocks InBuffer and unlocks the chunk Partial
+//     └ StoreBlocks  then, on the writer's own thread: locks the chunk again, writes the range to
+//                    the difference storage in one piece, marks its blocks Stored (Failed on an
+//                    error or once the area closes), unlocks it and frees the buffer
+//   StoreRun         on a store worker's thread: locks the run's chunks again, writes the buffer to
+//                    the difference storage, unlocks them Stored (Failed on an error or once the
+//                    area closes), frees the buffer, and wakes a Flush waiting for it
 //
 // Locks: a chunk's lock (in its ChunkMap word) is held while its state, its blocks' words or its
 // buffer change. Runs take their locks in ascending chunk order and image reads and writes take
@@ -29,7 +31,12 @@ namespace BlkSnapFs.Core;
 // - No copy of the rest of a chunk: a write copies the blocks it overwrites (rounded out to the
 //   copy unit), as the rest of the chunk still holds its pre-take data on the original.
 // - No lock for a chunk or block already copied: neither ever returns to NotCopied.
-// - No wait for the storage: the write goes on once its blocks are in memory (Flush waits).
+// - No wait for the storage for whole chunks: the write goes on once they are in memory (Flush
+//   waits). A block run is small, and handing it to a store worker cost more than its store: in a
+//   random 4 KiB first touch (fio qd16 on live, 2 CPUs) storing it in place ran 121.8-144.9 MiB/s
+//   against 110.5-138.9 queued, each of 3 alternating pairs faster, with 86-105K context switches a
+//   second against 111-118K; in bench/first-touch.sh, a median 105.7 against 95.5 MiB/s over 16
+//   pairs (bench/RESULTS-first-touch.md, stops 31 and 32).
 // - No error to the writer: a copy that cannot be made corrupts this device's image, and once
 //   it is corrupted nothing more is copied.
 internal sealed partial class DiffArea
@@ -192,8 +199,9 @@ internal sealed partial class DiffArea
                 for (var i = s; i < e; i++)
                     Volatile.Write(ref _records.Word(record, i), ChunkMap.InBuffer(slot, i - s));
                 _chunks.Unlock(chunk, ChunkMap.Partial(record));
-                QueueBlocks(chunk, s, e - s, slot);
+                var stored = slot;
                 slot = -1;
+                StoreBlocks(chunk, s, e - s, stored);
                 b = e;
             }
         }
@@ -224,12 +232,6 @@ internal sealed partial class DiffArea
     {
         Interlocked.Increment(ref _pending);
         _queue.Add(this, first, count, slot);
-    }
-
-    private void QueueBlocks(int chunk, int first, int count, int slot)
-    {
-        Interlocked.Increment(ref _pending);
-        _queue.Add(this, chunk, count, slot, first);
     }
 
     /// <summary>
@@ -270,10 +272,10 @@ internal sealed partial class DiffArea
 
     /// <summary>
     /// Moves a buffered range of blocks [first, first+count) of a Partial chunk to the difference
-    /// storage in one piece, or block by block when no area has room for it whole (called by the
-    /// store queue's workers).
+    /// storage in one piece, or block by block when no area has room for it whole, and frees the
+    /// buffer: called by the thread that filled it, with no chunk locked.
     /// </summary>
-    public void StoreBlocks(int chunk, int first, int count, int slot)
+    private void StoreBlocks(int chunk, int first, int count, int slot)
     {
         var state = _chunks.Lock(chunk);
         var record = ChunkMap.RecordOf(state);
@@ -301,7 +303,7 @@ internal sealed partial class DiffArea
             for (var b = settled; b < end; b++)
                 Volatile.Write(ref _records.Word(record, b), ChunkMap.Failed);
             _chunks.Unlock(chunk, state);
-            RunSettled(slot);
+            _buffers.Return(slot);
         }
     }
 

@@ -8,12 +8,12 @@ namespace BlkSnapFs.Core;
 // buffered whole with nothing loaded; written in part it becomes Partial, so that, as in any
 // Partial chunk, only the blocks the write covers are copied (WriteBlocks): copied ones written
 // in place, not-copied ones loaded from the original when written in part, then buffered and
-// queued as a block run.
+// stored as a block run on the writer's thread.
 //
 // Not-copied blocks are read without the lock, with the re-check ReadUncopied does: a block's
 // original changes only after its word leaves NotCopied (the copier publishes it with the chunk's
 // unlock before the writer writes), so a block whose word still shows NotCopied after the read was
-// read intact. This keeps image reads from waiting on copiers and store workers.
+// read intact. This keeps image reads from waiting on copiers and stores.
 //
 // What a backup's read brings into the page cache leaves it again behind the reader (ImageDropBehind).
 internal sealed partial class DiffArea
@@ -299,7 +299,7 @@ internal sealed partial class DiffArea
 
     /// <summary>
     /// Writes into a Partial chunk: copied blocks in place, and each range of not-copied ones into a
-    /// buffer (its partly written first and last blocks loaded from the original) queued as a block
+    /// buffer (its partly written first and last blocks loaded from the original) stored as a block
     /// run. The buffer is rented with the lock released (a rent may wait for a store of this chunk),
     /// then the range is looked at again.
     /// </summary>
@@ -338,8 +338,9 @@ internal sealed partial class DiffArea
                 }
                 if (queued)
                 {
-                    QueueBlocks(chunk, s, e - s, slot);
+                    var stored = slot;
                     slot = -1;
+                    StoreBlocks(chunk, s, e - s, stored);
                 }
                 else if (needed > 0)
                 {
