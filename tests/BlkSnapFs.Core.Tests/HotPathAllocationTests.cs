@@ -9,9 +9,9 @@ public sealed class AllocationCounting;
 
 /// <summary>
 /// Once warm, the engine allocates nothing per request: writes to the original (a first touch
-/// copies its block, making its chunk Partial, and the store workers write it to the storage; a
-/// rewrite passes through), image reads and image writes, into untouched and into partly copied
-/// chunks. Counted over every thread, the store workers included; the block records are native
+/// copies its block, making its chunk Partial, and stores it on the writer's thread; a rewrite
+/// passes through), image reads and image writes, into untouched and into partly copied chunks.
+/// Counted over every thread, the store workers (of whole chunks) included; the block records are native
 /// segments of 1 MiB, allocated once here (4 KiB blocks of 16 KiB chunks: 32 bytes a chunk).
 /// </summary>
 [Collection(nameof(AllocationCounting))]
