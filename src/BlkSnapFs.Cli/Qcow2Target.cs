@@ -43,33 +43,20 @@ internal sealed class Qcow2Target : IBackupTarget
 
     public bool StartsEmpty { get; }
 
-    /// <summary>
-    /// qemu-nbd makes its socket file at bind(), before listen(): until then a connect finds no file (ENOENT) or is
-    /// refused (ECONNREFUSED), and is tried again every 10 ms. A single try once the file existed was refused in a
-    /// rehearsal of CI under load (BackupProgressTests).
-    /// </summary>
+    /// <summary>The client of the qemu-nbd just started, its failure to start told as qemu-nbd's.</summary>
     private NbdClient ConnectWhenServing(string socket)
     {
-        var waited = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            try
-            {
-                return NbdClient.Connect($"nbd+unix:///?socket={socket}");
-            }
-            catch (NbdException ex) when (ex.Errno is Errno.ENOENT or Errno.ECONNREFUSED)
-            {
-                if (_server.HasExited || waited.Elapsed > StartTimeout)
-                {
-                    throw new CliException(CliException.Describe(ex.Errno, $"qemu-nbd did not start serving {_path}: {ServerError()}"));
-                }
-
-                Thread.Sleep(10);
-            }
-            catch (NbdException ex)
-            {
-                throw NbdErrors.Describe(ex, "qemu-nbd");
-            }
+            return NbdClient.ConnectWhenListening($"nbd+unix:///?socket={socket}", StartTimeout, () => _server.HasExited);
+        }
+        catch (NbdException ex) when (ex.Errno is Errno.ENOENT or Errno.ECONNREFUSED)
+        {
+            throw new CliException(CliException.Describe(ex.Errno, $"qemu-nbd did not start serving {_path}: {ServerError()}"));
+        }
+        catch (NbdException ex)
+        {
+            throw NbdErrors.Describe(ex, "qemu-nbd");
         }
     }
 

@@ -199,9 +199,7 @@ internal sealed partial class DiffArea
                 for (var i = s; i < e; i++)
                     Volatile.Write(ref _records.Word(record, i), ChunkMap.InBuffer(slot, i - s));
                 _chunks.Unlock(chunk, ChunkMap.Partial(record));
-                var stored = slot;
-                slot = -1;
-                StoreBlocks(chunk, s, e - s, stored);
+                StoreBlocks(chunk, s, e - s, ref slot);
                 b = e;
             }
         }
@@ -273,10 +271,13 @@ internal sealed partial class DiffArea
     /// <summary>
     /// Moves a buffered range of blocks [first, first+count) of a Partial chunk to the difference
     /// storage in one piece, or block by block when no area has room for it whole, and frees the
-    /// buffer: called by the thread that filled it, with no chunk locked.
+    /// buffer: called by the thread that filled it, with no chunk locked. The buffer is this call's
+    /// from its start, so <paramref name="slot"/> is -1 on return, whatever happens.
     /// </summary>
-    private void StoreBlocks(int chunk, int first, int count, int slot)
+    private void StoreBlocks(int chunk, int first, int count, ref int slot)
     {
+        var buffer = slot;
+        slot = -1;
         var state = _chunks.Lock(chunk);
         var record = ChunkMap.RecordOf(state);
         var end = first + count;
@@ -285,7 +286,7 @@ internal sealed partial class DiffArea
         {
             if (ErrorCode == 0 && !Volatile.Read(ref _closing))
             {
-                var data = _buffers.Span(slot)[..BlockRunBytes(chunk, first, end)];
+                var data = _buffers.Span(buffer)[..BlockRunBytes(chunk, first, end)];
                 if (count == 1 || !TryStoreBlocks(record, first, end, data))
                 {
                     for (; settled < end; settled++)
@@ -303,7 +304,7 @@ internal sealed partial class DiffArea
             for (var b = settled; b < end; b++)
                 Volatile.Write(ref _records.Word(record, b), ChunkMap.Failed);
             _chunks.Unlock(chunk, state);
-            _buffers.Return(slot);
+            _buffers.Return(buffer);
         }
     }
 

@@ -315,7 +315,7 @@ internal sealed partial class DiffArea
             {
                 var state = _chunks.Lock(chunk);
                 int s, e, needed = 0;
-                var queued = false;
+                var filled = false;
                 try
                 {
                     for (; b < endBlock && ChunkMap.KindOf(_records.Peek(record, b)) != ChunkState.NotCopied; b++)
@@ -327,7 +327,7 @@ internal sealed partial class DiffArea
                         if (slot >= 0 && _buffers.Length(slot) >= needed)
                         {
                             FillBlocks(chunk, record, s, e, slot, offset, data);
-                            queued = true;
+                            filled = true;
                             b = e;
                         }
                     }
@@ -336,11 +336,9 @@ internal sealed partial class DiffArea
                 {
                     _chunks.Unlock(chunk, state);
                 }
-                if (queued)
+                if (filled)
                 {
-                    var stored = slot;
-                    slot = -1;
-                    StoreBlocks(chunk, s, e - s, stored);
+                    StoreBlocks(chunk, s, e - s, ref slot);
                 }
                 else if (needed > 0)
                 {

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -40,6 +41,28 @@ public sealed class NbdClient : IDisposable
 
     /// <summary>The metadata contexts the server selected of those asked for.</summary>
     public IReadOnlyCollection<string> Contexts => _contexts.Keys;
+
+    /// <summary>
+    /// <see cref="Connect"/> to a server just started. A Unix socket's file appears at bind(), before listen(), so until
+    /// the server listens a connect finds no file (ENOENT) or is refused (ECONNREFUSED): those are tried again every
+    /// 10 ms, until <paramref name="timeout"/> has passed or <paramref name="serverEnded"/> says the server is gone,
+    /// and then thrown. A single try once qemu-nbd's file existed was refused in CI rehearsals under load.
+    /// </summary>
+    public static NbdClient ConnectWhenListening(string uri, TimeSpan timeout, Func<bool> serverEnded, params IReadOnlyList<string> metaContexts)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return Connect(uri, metaContexts);
+            }
+            catch (NbdException ex) when ((ex.Errno is Errno.ENOENT or Errno.ECONNREFUSED) && !serverEnded() && waited.Elapsed < timeout)
+            {
+                Thread.Sleep(10);
+            }
+        }
+    }
 
     /// <summary>Connects to the export of <paramref name="uri"/>, selecting those of <paramref name="metaContexts"/> the server offers.</summary>
     public static NbdClient Connect(string uri, params IReadOnlyList<string> metaContexts)

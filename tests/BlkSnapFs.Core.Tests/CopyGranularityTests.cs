@@ -59,23 +59,24 @@ public class CopyGranularityTests
         using var _engine = engine;
         var random = new Random(22);
         var chunks = Enumerable.Range(0, (int)(Size / Chunk)).OrderBy(_ => random.Next()).Take(100).ToList();
-        long expected = 0;
-        foreach (var (c, i) in chunks.Select((c, i) => (c, i)))
+        var zeros = new byte[Block];
+        for (var i = 0; i < chunks.Count; i++)
         {
-            var offset = (long)c * Chunk + random.Next(Chunk / Block) * Block;
-            if (i % 2 == 0)
-                device.Write(offset, new byte[Block]);
+            var offset = (long)chunks[i] * Chunk + random.Next(Chunk / Block) * Block;
+            var throughOriginal = i % 2 == 0;
+            if (throughOriginal)
+                device.Write(offset, zeros);
             else
-                device.Image!.Write(offset, new byte[Block]);
-            expected += Block;
+                device.Image!.Write(offset, zeros);
+            var expected = (i + 1L) * Block;
             Assert.True(expected == snapshot.Storage.Used,
-                $"write {i} (chunk {c}, {(i % 2 == 0 ? "original" : "image")}): storage holds {snapshot.Storage.Used} bytes, not {expected}");
+                $"write {i} (chunk {chunks[i]}, {(throughOriginal ? "original" : "image")}): storage holds {snapshot.Storage.Used} bytes, not {expected}");
         }
 
         Assert.Equal(0, device.ErrorCode);
         var image = ImageReader.ReadAll(device.Image!);
-        foreach (var (c, i) in chunks.Select((c, i) => (c, i)).Where(x => x.i % 2 == 0))
-            Assert.True(image.AsSpan(c * Chunk, Chunk).SequenceEqual(preTake.AsSpan(c * Chunk, Chunk)), $"chunk {c} of the image changed");
+        for (var i = 0; i < chunks.Count; i += 2)
+            Assert.True(image.AsSpan(chunks[i] * Chunk, Chunk).SequenceEqual(preTake.AsSpan(chunks[i] * Chunk, Chunk)), $"chunk {chunks[i]} of the image changed");
     }
 
     [Fact]

@@ -82,26 +82,6 @@ public sealed class NbdClientTests : IDisposable
         Assert.Equal(2, NbdClient.ConnectErrno(endPoint, refused));
     }
 
-    /// <summary>
-    /// Connects to a server just started: qemu-nbd binds its socket file before it listens, so a
-    /// connect in between is refused (a fresh-clone CI run met that once); refusals are retried for 20 s.
-    /// </summary>
-    private static NbdClient ConnectWhenListening(string uri, string metaContext)
-    {
-        var waited = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return NbdClient.Connect(uri, metaContext);
-            }
-            catch (NbdException e) when ((e.Errno is Errno.ENOENT or Errno.ECONNREFUSED) && waited.Elapsed < TimeSpan.FromSeconds(20))
-            {
-                Thread.Sleep(20);
-            }
-        }
-    }
-
     [Fact]
     public void WritesAQcow2ThroughQemuNbdHolesReadBackAsZeroes()
     {
@@ -112,7 +92,7 @@ public sealed class NbdClientTests : IDisposable
         var expected = new byte[Size];
         try
         {
-            using (var client = ConnectWhenListening($"nbd+unix:///?socket={socket}", "base:allocation"))
+            using (var client = NbdClient.ConnectWhenListening($"nbd+unix:///?socket={socket}", TimeSpan.FromSeconds(20), () => qemuNbd.HasExited, "base:allocation"))
             {
                 Assert.Equal(Size, client.Size);
                 Assert.Contains("base:allocation", client.Contexts);
