@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # First-touch writes through `live` with a taken snapshot, beside the raw file, in one run: fio
-# random 4 KiB and sequential 1 MiB at qd16 (O_DIRECT, libaio, fsync at the end) on a device
-# written whole, and how much of the difference storage each pass used. Give several builds as
-# LABEL=BINDIR to compare them side by side (an older build: `git worktree add` and `make`).
+# random 4 KiB and sequential 1 MiB at qd16 (O_DIRECT, libaio, fsync at the end), and the peer
+# bench's sequential pass (1 MiB psync, one write at a time, the whole device), on a device written
+# whole; how much of the difference storage each pass used, and the CPU time the serving process
+# took for it. Give several builds as LABEL=BINDIR to compare them side by side (an older build:
+# `git worktree add` and `make`).
 # usage: bench/first-touch.sh [--size-mib N] [--runs N] [--dir DIR] [LABEL=BINDIR ...]
 set -euo pipefail
 size=1024 runs=2 dir=/var/tmp builds=()
@@ -24,15 +26,20 @@ mkdir -p "$work/mnt" "$work/storage" && mkdir -m 0700 "$work/run"
 
 fill() { rm -f "$work/disk.img"; fio --name=fill --filename="$work/disk.img" --rw=write --bs=1M --size="${size}M" --output=/dev/null; }
 
-# fio_mibs FILE RW BS IO_MIB: MiB/s of one pass from a clean page cache
+# fio_mibs FILE RW BS IO_MIB ENGINE: MiB/s of one pass from a clean page cache (libaio: 16 in flight)
 fio_mibs() {
   sync; echo 3 > /proc/sys/vm/drop_caches
-  fio --name=touch --filename="$1" --rw="$2" --bs="$3" --iodepth=16 --ioengine=libaio --direct=1 --size="${size}M" \
+  local depth=16
+  [[ $5 == psync ]] && depth=1
+  fio --name=touch --filename="$1" --rw="$2" --bs="$3" --iodepth="$depth" --ioengine="$5" --direct=1 --size="${size}M" \
       --io_size="$4M" --randrepeat=1 --end_fsync=1 --output-format=terse --terse-version=3 2>/dev/null \
     | awk -F';' '{ printf "%.1f", $48 / 1024 }'
 }
 
-# through_live BINDIR RW BS IO_MIB: "MiB/s used_MiB" with a fresh daemon and a taken snapshot
+# cpu_ticks PID: the user and system clock ticks the process has used
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# through_live BINDIR RW BS IO_MIB ENGINE: "MiB/s used_MiB cpu_ticks" with a fresh daemon and a taken snapshot
 through_live() {
   fill
   rm -rf "$work/storage"/*
@@ -42,26 +49,32 @@ through_live() {
   local id
   id=$("$1/blksnap" --socket "$work/run/control.sock" snapshot_create -d d -f "$work/storage" -l "$((size * 2))M")
   "$1/blksnap" --socket "$work/run/control.sock" snapshot_take -i "$id" >/dev/null
-  local mibs used
-  mibs=$(fio_mibs "$work/mnt/d/live" "$2" "$3" "$4")
+  local mibs used pid before ticks
+  # The serving process is the newest of the daemon's (its supervisor starts it).
+  pid=$(pgrep -n -f "blksnapfs --config $work")
+  before=$(cpu_ticks "$pid")
+  mibs=$(fio_mibs "$work/mnt/d/live" "$2" "$3" "$4" "$5")
   used=$(sed -n 's/^storage_used_bytes: //p' "$work/mnt/d/info")
+  ticks=$(($(cpu_ticks "$pid") - before))
   umount "$work/mnt"
   for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
-  echo "$mibs $((used / 1048576))"
+  echo "$mibs $((used / 1048576)) $ticks"
 }
 
-printf '| %-24s | %-10s | %8s | %8s | %14s |\n' workload build "MiB/s" "/ raw" "storage MiB"
-printf '|---|---|---|---|---|\n'
-for w in "randwrite 4k $((size / 16))" "write 1M $((size / 2))"; do
+printf '| %-25s | %-10s | %8s | %8s | %14s | %9s |\n' workload build "MiB/s" "/ raw" "storage MiB" "CPU ticks"
+printf '|---|---|---|---|---|---|\n'
+for w in "randwrite 4k $((size / 16)) libaio" "write 1M $((size / 2)) libaio" "write 1M $size psync"; do
   set -- $w
+  label="$1 $2 qd16, ${3} MiB"
+  [[ $4 == psync ]] && label="$1 $2 psync, ${3} MiB"
   for run in $(seq "$runs"); do
     fill
-    raw=$(fio_mibs "$work/disk.img" "$1" "$2" "$3")
-    printf '| %-24s | %-10s | %8s | %8s | %14s |\n' "$1 $2 qd16, ${3} MiB" raw "$raw" 1.00 -
+    raw=$(fio_mibs "$work/disk.img" "$1" "$2" "$3" "$4")
+    printf '| %-25s | %-10s | %8s | %8s | %14s | %9s |\n' "$label" raw "$raw" 1.00 - -
     for build in "${builds[@]}"; do
-      read -r mibs used < <(through_live "${build#*=}" "$1" "$2" "$3")
-      printf '| %-24s | %-10s | %8s | %8s | %14s |\n' "$1 $2 qd16, ${3} MiB" "${build%%=*}" "$mibs" \
-        "$(awk -v a="$mibs" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')" "$used"
+      read -r mibs used ticks < <(through_live "${build#*=}" "$1" "$2" "$3" "$4")
+      printf '| %-25s | %-10s | %8s | %8s | %14s | %9s |\n' "$label" "${build%%=*}" "$mibs" \
+        "$(awk -v a="$mibs" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')" "$used" "$ticks"
     done
   done
 done
