@@ -97,8 +97,12 @@ internal sealed partial class DiffArea
             spin.SpinOnce(sleep1Threshold: 20);
     }
 
-    /// <summary>Frees the block records: called once the store queue has drained, after <see cref="Close"/>.</summary>
-    public void Release() => _records.Dispose();
+    /// <summary>Frees the block records and the run buffers: called once the store queue has drained, after <see cref="Close"/>.</summary>
+    public void Release()
+    {
+        _records.Dispose();
+        _buffers.Release();
+    }
 
     private long ChunkStart(int chunk) => (long)chunk << _chunkShift;
 

@@ -26,14 +26,20 @@ public sealed unsafe class AlignedBuffer
 
     private static readonly IdleList[] Idle = [.. Enumerable.Range(0, 32).Select(shift => new IdleList(IdleCapacity(1L << shift)))];
 
+    private static long _allocated;
+
     private readonly byte* _memory;
 
     private AlignedBuffer(int capacity)
     {
+        Interlocked.Increment(ref _allocated);
         Capacity = capacity;
         _memory = (byte*)NativeMemory.AlignedAlloc((nuint)capacity, Alignment);
         GC.AddMemoryPressure(capacity);
     }
+
+    /// <summary>How many buffers the process has allocated, the pool having none idle of the size: allocation tests watch it.</summary>
+    public static long Allocated => Volatile.Read(ref _allocated);
 
     public int Capacity { get; }
     public Span<byte> Span => new(_memory, Capacity);
