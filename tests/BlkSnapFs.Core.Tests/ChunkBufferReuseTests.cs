@@ -44,10 +44,7 @@ public class ChunkBufferReuseTests
     [Fact]
     public void ReleaseHandsTheKeptBuffersBackToTheSharedPool()
     {
-        // Hold every idle buffer of the size the pool has, so that what it has after Release came from Release.
-        var held = new List<AlignedBuffer>();
-        for (var i = 0; i < AlignedBuffer.IdleCapacity(RunBytes); i++)
-            held.Add(AlignedBuffer.Rent(RunBytes));
+        var held = HoldIdleBuffers(RunBytes);
         var buffers = new ChunkBuffers(Runs, (long)Runs * RunBytes);
         Backlog(buffers, RunBytes);
         buffers.Close();
@@ -70,9 +67,7 @@ public class ChunkBufferReuseTests
         var snapshot = engine.Create([device]);
         snapshot.Storage.AppendFile(dir.File("diff"), 80 << ChunkShift);
         engine.Take(snapshot.Id);
-        var held = new List<AlignedBuffer>();
-        for (var i = 0; i < AlignedBuffer.IdleCapacity(1 << ChunkShift); i++)
-            held.Add(AlignedBuffer.Rent(1 << ChunkShift));
+        var held = HoldIdleBuffers(1 << ChunkShift);
         var chunk = new byte[1 << ChunkShift];
         for (var c = 0; c < 64; c++)
             device.Write((long)c << ChunkShift, chunk); // each a whole-chunk run, its buffer kept once stored
@@ -86,6 +81,13 @@ public class ChunkBufferReuseTests
         foreach (var buffer in held)
             buffer.Return();
     }
+
+    /// <summary>
+    /// Rents as many buffers of <paramref name="bytes"/> as the shared pool keeps idle, so that any it has
+    /// afterwards were handed back by the code under test.
+    /// </summary>
+    private static List<AlignedBuffer> HoldIdleBuffers(int bytes) =>
+        Enumerable.Range(0, AlignedBuffer.IdleCapacity(bytes)).Select(_ => AlignedBuffer.Rent(bytes)).ToList();
 
     /// <summary>Rents every slot, as a copier does while the stores fall behind, then returns them all.</summary>
     private static void Backlog(ChunkBuffers buffers, int bytes)
