@@ -12,27 +12,42 @@ namespace BlkSnapFs.Core;
 /// of a size, and up to 64 runs may be in flight. In a sequential 1 MiB first touch of 1 GiB, whenever
 /// the stores fell behind and caught up, the buffers beyond 16 were freed and allocated again: 266
 /// mmap and 250 munmap calls for 4096 runs (perf trace, bench/RESULTS-first-touch.md, stop 33).
+/// When no run has been rented for <see cref="IdleRelease"/>, the kept buffers go back to the shared
+/// pool, so a snapshot whose device has gone quiet does not hold up to 16 MiB until it is destroyed.
 /// </remarks>
 internal sealed class ChunkBuffers
 {
     /// <summary>The most bytes that idle slots keep: 64 runs of 256 KiB, the whole budget of the default chunk size.</summary>
     public const long RetainedBytes = 16 << 20;
 
+    /// <summary>
+    /// How long no run may be rented before the kept buffers are handed back: far longer than the pauses
+    /// of a sequential writer (a request every 1-2 ms in the bench's first touch), short beside the life of a
+    /// snapshot.
+    /// </summary>
+    public static readonly TimeSpan IdleRelease = TimeSpan.FromSeconds(10);
+
     private readonly object _lock = new();
     private readonly AlignedBuffer?[] _slots;
     private readonly int[] _bytes; // what each slot was rented for, returned to the budget with it
     private readonly Stack<int> _free;
     private readonly long _budget;
+    private readonly Timer _idleTimer;
+    private readonly TimeSpan _idleRelease;
     private long _inUse;
     private long _retained; // bytes of the buffers that idle slots keep
     private bool _closed;
+    private bool _idleTimerArmed; // while idle slots keep buffers
+    private bool _rentedSinceArmed;
 
-    public ChunkBuffers(int maximumRuns, long budget)
+    public ChunkBuffers(int maximumRuns, long budget, TimeSpan? idleRelease = null)
     {
         _slots = new AlignedBuffer?[maximumRuns];
         _bytes = new int[maximumRuns];
         _free = new Stack<int>(Enumerable.Range(0, maximumRuns).Reverse());
         _budget = budget;
+        _idleRelease = idleRelease ?? IdleRelease;
+        _idleTimer = new Timer(_ => ReleaseIfIdle());
     }
 
     /// <summary>A slot with a buffer of at least <paramref name="bytes"/>; EIO once closed.</summary>
@@ -47,6 +62,7 @@ internal sealed class ChunkBuffers
             if (_closed)
                 throw new BlkSnapException(Errno.EIO, "the snapshot was destroyed");
             _inUse += bytes;
+            _rentedSinceArmed = true;
             slot = _free.Pop();
             kept = _slots[slot];
             if (kept is not null)
@@ -76,9 +92,15 @@ internal sealed class ChunkBuffers
         {
             keep = !_closed && _retained + buffer.Capacity <= RetainedBytes;
             if (keep)
+            {
                 _retained += buffer.Capacity;
+                if (!_idleTimerArmed)
+                    ArmIdleTimer();
+            }
             else
+            {
                 _slots[slot] = null;
+            }
             _inUse -= bytes;
             _free.Push(slot);
             Monitor.PulseAll(_lock);
@@ -87,18 +109,47 @@ internal sealed class ChunkBuffers
             buffer.Return();
     }
 
-    /// <summary>Hands the buffers idle slots keep back to the shared pool: called once every run is done, after <see cref="Close"/>.</summary>
+    /// <summary>Hands the buffers idle slots keep back to the shared pool, for good: called once every run is done, after <see cref="Close"/>.</summary>
     public void Release()
+    {
+        _idleTimer.Dispose();
+        lock (_lock)
+            ReleaseKept();
+    }
+
+    /// <summary>The idle timer's tick: the kept buffers go back unless a run was rented since it was armed, when it waits again.</summary>
+    private void ReleaseIfIdle()
     {
         lock (_lock)
         {
-            foreach (var slot in _free)
+            if (_closed)
+                return;
+            if (_rentedSinceArmed)
             {
-                _slots[slot]?.Return();
-                _slots[slot] = null;
+                ArmIdleTimer();
+                return;
             }
-            _retained = 0;
+            _idleTimerArmed = false;
+            ReleaseKept();
         }
+    }
+
+    /// <summary>Only the free slots' buffers: a slot rented is its renter's until returned (the lock held).</summary>
+    private void ReleaseKept()
+    {
+        foreach (var slot in _free)
+        {
+            _slots[slot]?.Return();
+            _slots[slot] = null;
+        }
+        _retained = 0;
+    }
+
+    private void ArmIdleTimer()
+    {
+        _idleTimerArmed = true;
+        _rentedSinceArmed = false;
+        _idleTimer.Change(_idleRelease, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Wakes every waiting copier with EIO: the snapshot is going away.</summary>

@@ -4,7 +4,8 @@ namespace BlkSnapFs.Core.Tests;
 
 /// <summary>
 /// Run buffers stay with their slots once a backlog of runs is stored, so a copier that gets ahead of the
-/// stores again allocates nothing, and they go back to the shared pool when the area is released. These
+/// stores again allocates nothing, and they go back to the shared pool when the area is released or when no
+/// run has been rented for a while. These
 /// count the process's buffer allocations, so they run in <see cref="AllocationCounting"/>.
 /// </summary>
 [Collection(nameof(AllocationCounting))]
@@ -55,6 +56,41 @@ public class ChunkBufferReuseTests
         Assert.Equal(0, AlignedBuffer.Allocated - before);
         foreach (var buffer in again.Concat(held))
             buffer.Return();
+    }
+
+    [Fact]
+    public void AQuietDeviceHandsTheKeptBuffersBack()
+    {
+        var held = HoldIdleBuffers(RunBytes);
+        var buffers = new ChunkBuffers(Runs, (long)Runs * RunBytes, idleRelease: TimeSpan.FromMilliseconds(100));
+        Backlog(buffers, RunBytes);
+        Thread.Sleep(1500);
+
+        var before = AlignedBuffer.Allocated;
+        var again = HoldIdleBuffers(RunBytes);
+        Assert.Equal(0, AlignedBuffer.Allocated - before);
+        foreach (var buffer in again.Concat(held))
+            buffer.Return();
+        buffers.Close();
+        buffers.Release();
+    }
+
+    [Fact]
+    public void TheKeptBuffersStayWhileRunsGoOnBeingRented()
+    {
+        var buffers = new ChunkBuffers(Runs, (long)Runs * RunBytes, idleRelease: TimeSpan.FromMilliseconds(300));
+        Backlog(buffers, RunBytes);
+        for (var i = 0; i < 50; i++) // 1.5 s, five idle periods, with a run every 30 ms
+        {
+            Thread.Sleep(30);
+            buffers.Return(buffers.Rent(RunBytes));
+        }
+
+        var before = AlignedBuffer.Allocated;
+        Backlog(buffers, RunBytes);
+        Assert.Equal(0, AlignedBuffer.Allocated - before);
+        buffers.Close();
+        buffers.Release();
     }
 
     [Fact]
