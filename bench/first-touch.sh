@@ -22,7 +22,6 @@ command -v fio >/dev/null || { echo "first-touch.sh: fio is missing (ENOENT): ap
 # shellcheck source=work-directory.sh
 source "$(dirname "$0")/work-directory.sh"
 work_directory first-touch "$dir"
-mkdir -p "$work/mnt" "$work/storage" && mkdir -m 0700 "$work/run"
 
 fill() { rm -f "$work/disk.img"; fio --name=fill --filename="$work/disk.img" --rw=write --bs=1M --size="${size}M" --output=/dev/null; }
 
@@ -43,21 +42,13 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 through_live() {
   fill
   rm -rf "$work/storage"/*
-  printf '{"ControlSocket":"%s/run/control.sock","StateDirectory":"","Nbd":{"SocketDirectory":"%s/run/nbd"},"Devices":[{"Name":"d","Path":"%s/disk.img"}]}' \
-    "$work" "$work" "$work" > "$work/config.json"
-  "$1/blksnapfs" --config "$work/config.json" "$work/mnt"
-  local id
-  id=$("$1/blksnap" --socket "$work/run/control.sock" snapshot_create -d d -f "$work/storage" -l "$((size * 2))M")
-  "$1/blksnap" --socket "$work/run/control.sock" snapshot_take -i "$id" >/dev/null
-  local mibs used pid before ticks
-  # The serving process is the newest of the daemon's (its supervisor starts it).
-  pid=$(pgrep -n -f "blksnapfs --config $work")
+  start_taken_daemon "$1" "$size"
+  local mibs used before ticks
   before=$(cpu_ticks "$pid")
   mibs=$(fio_mibs "$work/mnt/d/live" "$2" "$3" "$4" "$5")
   used=$(sed -n 's/^storage_used_bytes: //p' "$work/mnt/d/info")
   ticks=$(($(cpu_ticks "$pid") - before))
-  umount "$work/mnt"
-  for _ in $(seq 50); do pgrep -f "blksnapfs --config $work" >/dev/null || break; sleep 0.1; done
+  stop_daemon
   echo "$mibs $((used / 1048576)) $ticks"
 }
 

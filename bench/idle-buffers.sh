@@ -10,15 +10,8 @@ command -v fio >/dev/null || { echo "idle-buffers.sh: fio is missing (ENOENT): a
 # shellcheck source=work-directory.sh
 source "$(dirname "$0")/work-directory.sh"
 work_directory idle-buffers "$dir"
-mkdir -p "$work/mnt" "$work/storage" && mkdir -m 0700 "$work/run"
 fio --name=fill --filename="$work/disk.img" --rw=write --bs=1M --size=1024M --output=/dev/null
-printf '{"ControlSocket":"%s/run/control.sock","StateDirectory":"","Nbd":{"SocketDirectory":"%s/run/nbd"},"Devices":[{"Name":"d","Path":"%s/disk.img"}]}' \
-  "$work" "$work" "$work" > "$work/config.json"
-"$bin/blksnapfs" --config "$work/config.json" "$work/mnt"
-id=$("$bin/blksnap" --socket "$work/run/control.sock" snapshot_create -d d -f "$work/storage" -l 2048M)
-"$bin/blksnap" --socket "$work/run/control.sock" snapshot_take -i "$id" >/dev/null
-# The serving process is the newest of the daemon's (its supervisor starts it).
-pid=$(pgrep -n -f "blksnapfs --config $work")
+start_taken_daemon "$bin" 1024
 rss() { awk '/VmRSS/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$pid/status"; }
 echo "snapshot taken: $(rss)"
 fio --name=touch --filename="$work/mnt/d/live" --rw=write --bs=1M --iodepth=16 --ioengine=libaio --direct=1 \

@@ -5,8 +5,8 @@ namespace BlkSnapFs.Core.Tests;
 /// <summary>
 /// Run buffers stay with their slots once a backlog of runs is stored, so a copier that gets ahead of the
 /// stores again allocates nothing, and they go back to the shared pool when the area is released or when no
-/// run has been rented for a while. These
-/// count the process's buffer allocations, so they run in <see cref="AllocationCounting"/>.
+/// run has been rented for a while. These count the process's buffer allocations, so they run in
+/// <see cref="AllocationCounting"/>.
 /// </summary>
 [Collection(nameof(AllocationCounting))]
 public class ChunkBufferReuseTests
@@ -52,7 +52,7 @@ public class ChunkBufferReuseTests
         buffers.Release();
 
         var before = AlignedBuffer.Allocated;
-        var again = Enumerable.Range(0, AlignedBuffer.IdleCapacity(RunBytes)).Select(_ => AlignedBuffer.Rent(RunBytes)).ToList();
+        var again = HoldIdleBuffers(RunBytes);
         Assert.Equal(0, AlignedBuffer.Allocated - before);
         foreach (var buffer in again.Concat(held))
             buffer.Return();

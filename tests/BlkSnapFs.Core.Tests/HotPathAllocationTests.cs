@@ -39,6 +39,7 @@ public class HotPathAllocationTests(ITestOutputHelper output)
     // Any object costs at least 24 bytes, so this much per request cannot be a per-request
     // allocation; it leaves room for what a lock or a wait allocates once on a thread.
     private const long AllowedBytesPerRequest = 8;
+    private const long AllowedBytes = Measured * AllowedBytesPerRequest;
 
     [Fact]
     public void EngineRequestsAllocateNothingOnceWarm()
@@ -92,7 +93,7 @@ public class HotPathAllocationTests(ITestOutputHelper output)
     private void Check(string what, Action<int> request, Action? settle = null)
     {
         var processBytes = long.MaxValue;
-        for (var round = 0; round < Rounds && processBytes >= Measured * AllowedBytesPerRequest; round++)
+        for (var round = 0; round < Rounds && processBytes >= AllowedBytes; round++)
         {
             if (round > 0)
                 Thread.Sleep(200);
@@ -106,11 +107,11 @@ public class HotPathAllocationTests(ITestOutputHelper output)
             processBytes = Math.Min(processBytes, GC.GetTotalAllocatedBytes(precise: true) - processBefore);
             var buffers = AlignedBuffer.Allocated - buffersBefore;
             output.WriteLine($"{what}, round {round}: {Measured} requests, {bytes} bytes on this thread, {processBytes} in the process (the least of the rounds) and {buffers} native buffers allocated");
-            Assert.True(bytes < Measured * AllowedBytesPerRequest,
+            Assert.True(bytes < AllowedBytes,
                 $"{what}: {bytes} bytes allocated on the requesting thread for {Measured} requests ({(double)bytes / Measured:F1} per request)");
             Assert.True(buffers == 0, $"{what}: {buffers} native buffers allocated for {Measured} requests");
         }
-        Assert.True(processBytes < Measured * AllowedBytesPerRequest,
+        Assert.True(processBytes < AllowedBytes,
             $"{what}: {processBytes} bytes allocated in the process for {Measured} requests in the cleanest of {Rounds} rounds ({(double)processBytes / Measured:F1} per request)");
     }
 }
