@@ -69,6 +69,15 @@ class ResultsTests(unittest.TestCase):
                                   report.Row("throughput", 1024, "raw", "correct_after_half_writes", 1, 1, "bool", "")])
         self.assertEqual(["differs"], [r.note for r in results.mismatches()])
 
+    def test_a_first_touch_target_names_the_rewrite_of_the_same_blocks_as_its_ceiling(self):
+        rows = [report.Row("throughput", 1024, peer, metric, 1, value, "MiB/s", "")
+                for peer, metric, value in (("blksnapfs", "write_seq_first", 300), ("blksnapfs", "write_seq_rewrite", 1200),
+                                            ("raw", "write_seq_first", 2000), ("raw", "write_seq_rewrite", 2400))]
+        seq, = report.throughput_targets(report.Results(rows), [("write_seq_first", "raw", 0.45)])
+        self.assertEqual("BlkSnapFs's rewrite ÷ peer = 0.60×", seq.note)
+        rewrite, = report.throughput_targets(report.Results(rows), [("write_seq_rewrite", "raw", 0.45)])
+        self.assertEqual("", rewrite.note)
+
     def test_a_program_measured_alone_gets_its_report_and_no_chart(self):
         for peer in ("blksnapfs", "raw"):
             out = tempfile.mkdtemp()

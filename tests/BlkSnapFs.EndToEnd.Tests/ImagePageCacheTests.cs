@@ -13,7 +13,10 @@ public sealed class ImagePageCacheTests : EndToEndTest
     private const int SizeMiB = 128;
     private const int CopiedMiB = 48;
 
-    /// <summary>cached.py FILE [FROM_MIB COUNT_MIB]: the cached bytes of the file (or of that range), by cachestat(2).</summary>
+    /// <summary>
+    /// cached.py FILE [FROM_MIB COUNT_MIB | map]: the cached bytes of the file (or of that range), by cachestat(2);
+    /// with map, the MiB of the file that hold a cached page, as ranges ("0-3 47"), for a failure's message.
+    /// </summary>
     private const string CachedScript = """
         import ctypes, os, sys
 
@@ -26,11 +29,24 @@ public sealed class ImagePageCacheTests : EndToEndTest
         libc = ctypes.CDLL(None, use_errno=True)
         fd = os.open(sys.argv[1], os.O_RDONLY)
         mib = 1 << 20
-        r = Range(int(sys.argv[2]) * mib, int(sys.argv[3]) * mib) if len(sys.argv) > 3 else Range(0, 0)
-        s = Stat()
-        if libc.syscall(451, fd, ctypes.byref(r), ctypes.byref(s), 0) != 0:
-            sys.exit(f"cachestat: {os.strerror(ctypes.get_errno())}")
-        print(s.cache * os.sysconf("SC_PAGE_SIZE"))
+
+        def cached(off, length):
+            s = Stat()
+            if libc.syscall(451, fd, ctypes.byref(Range(off, length)), ctypes.byref(s), 0) != 0:
+                sys.exit(f"cachestat: {os.strerror(ctypes.get_errno())}")
+            return s.cache * os.sysconf("SC_PAGE_SIZE")
+
+        if sys.argv[2:] == ["map"]:
+            held = [m for m in range((os.fstat(fd).st_size + mib - 1) // mib) if cached(m * mib, mib)]
+            runs = []
+            for m in held:
+                if runs and runs[-1][1] == m - 1:
+                    runs[-1][1] = m
+                else:
+                    runs.append([m, m])
+            print(" ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs) or "none")
+        else:
+            print(cached(int(sys.argv[2]) * mib, int(sys.argv[3]) * mib) if len(sys.argv) > 3 else cached(0, 0))
         """;
 
     [Fact]
@@ -49,6 +65,16 @@ public sealed class ImagePageCacheTests : EndToEndTest
         await File.WriteAllTextAsync(script, CachedScript);
         async Task<long> CachedMiB(string path, string range = "") =>
             long.Parse(await M.ShOkAsync($"python3 '{script}' '{path}' {range}"), System.Globalization.CultureInfo.InvariantCulture) >> 20;
+        // Which MiB of both files are cached, for a failure to show where the pages it counted lie.
+        async Task<string> Where() =>
+            $"cached MiB of the original: {(await M.ShOkAsync($"python3 '{script}' '{disk}' map")).Trim()}; " +
+            $"of the storage: {(await M.ShOkAsync($"python3 '{script}' '{storage}' map")).Trim()}";
+        async Task Expect(long expected, string path, string range, string when)
+        {
+            var cached = await CachedMiB(path, range);
+            if (cached != expected)
+                Assert.Fail($"{when}: {cached} MiB of {Path.GetFileName(path)} {range} cached, not {expected} ({await Where()})");
+        }
 
         // Nothing cached of either file; then the server's working set: 8 MiB of the original the image
         // reads, with what the kernel read ahead of it. The copies reach the storage from a queue after dd
@@ -56,19 +82,21 @@ public sealed class ImagePageCacheTests : EndToEndTest
         // (a rehearsal of CI found 6 MiB of the storage cached so).
         await M.ShOkAsync($"python3 -c 'import os, sys; os.fsync(os.open(sys.argv[1], os.O_RDONLY))' '{M.Mnt}/disk/image'");
         await M.ShOkAsync($"sync; dd if='{disk}' iflag=nocache count=0 status=none; dd if='{storage}' iflag=nocache count=0 status=none");
-        Assert.Equal(0, await CachedMiB(disk));
-        Assert.Equal(0, await CachedMiB(storage));
+        await Expect(0, disk, "", "after the drop");
+        await Expect(0, storage, "", "after the drop");
         await M.ShOkAsync($"dd if='{disk}' of=/dev/null bs=1M skip=96 count=8 status=none");
-        Assert.Equal(8, await CachedMiB(disk, "96 8"));
+        await Expect(8, disk, "96 8", "the server's working set");
         var cachedBefore = await CachedMiB(disk);
 
         Assert.Equal(before, (await M.ShOkAsync($"dd if='{M.Mnt}/disk/image' bs=1M status=none | md5sum")).Trim());
 
         // Through the page cache, all 80 MiB of the original the image reads and the 48 of the storage stayed cached.
-        Assert.Equal(8, await CachedMiB(disk, "96 8"));
+        await Expect(8, disk, "96 8", "after the image read, the server's working set");
         var cachedAfter = await CachedMiB(disk);
-        Assert.True(cachedAfter <= cachedBefore + 2, $"{cachedAfter} MiB of the original are cached after the image read, {cachedBefore} MiB were before");
+        if (cachedAfter > cachedBefore + 2)
+            Assert.Fail($"{cachedAfter} MiB of the original are cached after the image read, {cachedBefore} MiB were before ({await Where()})");
         var stored = await CachedMiB(storage);
-        Assert.True(stored <= 2, $"{stored} MiB of the storage are cached after the image read, none were before");
+        if (stored > 2)
+            Assert.Fail($"{stored} MiB of the storage are cached after the image read, none were before ({await Where()})");
     }
 }
