@@ -292,8 +292,9 @@ def throughput_targets(results, goals=RATIO_TARGETS):
             if copy_io is not None:
                 note = f"copy I/O alone ÷ peer = {copy_io:.2f}× (see below)"
             # The same writes once copied: the path's own ceiling, with the copies taken out.
-            no_copy = ratio_of_medians(results.values("throughput", size, "blksnapfs", REWRITE_OF.get(metric, "")), peer_values)
-            if no_copy is not None:
+            rewrite = REWRITE_OF.get(metric)
+            no_copy = rewrite and ratio_of_medians(results.values("throughput", size, "blksnapfs", rewrite), peer_values)
+            if no_copy:
                 note += ("; " if note else "") + f"BlkSnapFs's rewrite ÷ peer = {no_copy:.2f}×"
             rows.append(TargetRow(f"{SHORT[metric]} vs {PEER_NAMES[peer]}, {size_label(size)}", f"{r:.2f}× ({span(pairs, 2)})",
                                   f"≥ {goal}×", r >= goal, r / goal, note))

@@ -73,7 +73,7 @@ public sealed class ImagePageCacheTests : EndToEndTest
         {
             var cached = await CachedMiB(path, range);
             if (cached != expected)
-                Assert.Fail($"{when}: {cached} MiB of {Path.GetFileName(path)} {range} cached, not {expected} ({await Where()})");
+                Assert.Fail($"{when}: {cached} MiB of {Path.GetFileName(path)}{(range == "" ? "" : $" (MiB {range})")} cached, not {expected} ({await Where()})");
         }
 
         // Nothing cached of either file; then the server's working set: 8 MiB of the original the image
